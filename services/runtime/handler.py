@@ -1,0 +1,50 @@
+"""The contract between a stage and the consumer loop (one small interface per stage)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from confluent_kafka import Message
+
+from schemas import Stage
+from services.runtime.producer import Producer
+from services.runtime.settings import Settings
+from services.runtime.status import StatusEmitter
+from topics import TopicSpec
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the runtime hands a stage: its settings, the producer for its outputs, its status emitter."""
+
+    settings: Settings
+    producer: Producer
+    status: StatusEmitter
+
+
+class Handler(ABC):
+    """One pipeline stage. The loop calls ``handle`` for each record of a batch, then ``flush``,
+    then waits for the producer's acknowledgements, and only then commits the batch's offsets.
+
+    ``handle`` raises ``PermanentError`` for a bad record, ``DependencyUnavailable`` when a server
+    it needs is down, anything else for a failure worth retrying a few times.
+    """
+
+    stage: ClassVar[Stage]
+    inputs: ClassVar[tuple[TopicSpec, ...]]
+    # Records per batch: small for slow stages so one batch stays well inside max.poll.interval.ms.
+    batch_size: ClassVar[int] = 100
+
+    def __init__(self, context: Context):
+        self.context = context
+
+    @abstractmethod
+    def handle(self, message: Message) -> None: ...
+
+    def flush(self) -> None:
+        """Make this batch's side effects durable (a bulk write, say). Raising rewinds the batch."""
+
+    def close(self) -> None:
+        """Release resources at shutdown."""

@@ -1,0 +1,45 @@
+"""A Kafka producer whose sends are checked: ``flush`` raises unless every record was acknowledged."""
+
+from __future__ import annotations
+
+import confluent_kafka
+
+from schemas import Envelope
+from services.runtime.errors import DependencyUnavailable
+from services.runtime.kafka import producer_config
+from services.runtime.settings import Settings
+from topics import TopicSpec
+
+
+class Producer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._producer = confluent_kafka.Producer(producer_config(settings))
+        self._failures: list[str] = []
+
+    def send(self, topic: str, key: str | bytes | None, value: bytes, headers: list | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                # Local queue full: serve delivery reports until there is room.
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def publish(self, spec: TopicSpec, event: Envelope) -> None:
+        """Encode ``event`` with its topic's contract and send it keyed by its document."""
+        self.send(self.settings.topic(spec.name), event.key, spec.codec.encode(event))
+
+    def _on_delivery(self, error: confluent_kafka.KafkaError | None, message: confluent_kafka.Message) -> None:
+        if error is not None:
+            self._failures.append(f"{message.topic()}: {error.str()}")
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every delivery report; raise if any record was not acknowledged."""
+        remaining = self._producer.flush(timeout)
+        failures, self._failures = self._failures, []
+        if remaining:
+            failures.append(f"{remaining} records not acknowledged within {timeout:.0f}s")
+        if failures:
+            raise DependencyUnavailable("Kafka did not acknowledge: " + "; ".join(failures[:3]))

@@ -1,0 +1,49 @@
+"""Settings shared by every process, read from ``INDEXFLOW_*`` environment variables.
+
+Defaults point at the embedded stack on loopback, so nothing needs configuring locally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_", extra="ignore")
+
+    # Where the embedded stack keeps data, logs and pid files.
+    state_dir: Path = Path(".indexflow")
+    host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    elasticsearch_port: int = 19200
+    redis_port: int = 16379
+    bucket_port: int = 19000
+    # "memory" loses topics when the broker stops; "s3" keeps them in the local S3 bucket server.
+    kafka_storage: str = Field(default="memory", pattern="^(memory|s3)$")
+
+    # Explicit URLs for production clusters; unset means the embedded stack's ports.
+    kafka_bootstrap_servers: str | None = None
+    elasticsearch_url: str | None = None
+    redis_url: str | None = None
+
+    topic_prefix: str = "indexflow."
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    # A small session timeout keeps group joins and failover quick on the embedded broker,
+    # whose first join waits about half of it.
+    session_timeout_ms: int = 6000
+    max_poll_interval_ms: int = 300_000
+
+    @model_validator(mode="after")
+    def _default_urls_to_embedded_stack(self) -> Settings:
+        self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
+        self.elasticsearch_url = self.elasticsearch_url or f"http://{self.host}:{self.elasticsearch_port}"
+        self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"

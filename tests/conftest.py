@@ -1,0 +1,66 @@
+"""One embedded stack (real tansu broker, noida-db Elasticsearch API, redis-server) for the whole
+test session, on free loopback ports under a temporary state dir; stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.stack import Stack
+from services.runtime.kafka import admin_client
+from services.runtime.settings import Settings
+from topics import CATALOG, apply_topics
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(state_dir: Path) -> dict[str, str]:
+    return {
+        "INDEXFLOW_STATE_DIR": str(state_dir),
+        "INDEXFLOW_KAFKA_PORT": str(free_port()),
+        "INDEXFLOW_ELASTICSEARCH_PORT": str(free_port()),
+        "INDEXFLOW_REDIS_PORT": str(free_port()),
+        "INDEXFLOW_BUCKET_PORT": str(free_port()),
+    }
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    env = stack_env(tmp_path_factory.mktemp("stack"))
+    # Service processes started by tests inherit the same stack through the environment.
+    os.environ.update(env)
+    stack = Stack(Settings())
+    stack.up()
+    try:
+        yield Settings()
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def settings(stack_settings: Settings) -> Iterator[Settings]:
+    """Settings with a topic prefix of the test's own, so tests never see each other's records."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    os.environ["INDEXFLOW_TOPIC_PREFIX"] = prefix
+    try:
+        yield Settings()
+    finally:
+        os.environ.pop("INDEXFLOW_TOPIC_PREFIX", None)
+
+
+@pytest.fixture
+def pipeline_topics(settings: Settings) -> Settings:
+    report = apply_topics(admin_client(settings), CATALOG, settings)
+    assert report.ok, report.mismatches
+    return settings
