@@ -29,14 +29,6 @@ def _alive(pid: int) -> bool:
     return fields is not None and fields[0] not in ("Z", "X")
 
 
-def _reap(pid: int) -> None:
-    """Collect the exit status if the process is our own child, so it doesn't linger as a zombie."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 class ManagedProcess:
     """One named process with ``<run_dir>/<name>.pid`` and ``<log_dir>/<name>.log``.
 
@@ -48,6 +40,7 @@ class ManagedProcess:
         self.name = name
         self.pid_file = run_dir / f"{name}.pid"
         self.log_file = log_dir / f"{name}.log"
+        self._child: subprocess.Popen | None = None  # set when this object started it
 
     def pid(self) -> int | None:
         """The pid if our process is running, else None (a stale pid file is removed)."""
@@ -76,16 +69,18 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,  # its own process group: stopped as a whole, immune to our Ctrl-C
             )
+        self._child = process
         self.pid_file.write_text(f"{process.pid} {_start_ticks(process.pid)}\n")
         return process.pid
 
-    def exit_code(self, pid: int) -> int | None:
-        """Exit status of a child that has ended, if we are its parent."""
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return None
-        return os.waitstatus_to_exitcode(status) if done else None
+    def exit_code(self) -> int | None:
+        """Exit status, if this object started the process and it has ended."""
+        return self._child.poll() if self._child else None
+
+    def _reap(self) -> None:
+        # Our own child lingers as a zombie (and looks alive to kill -0) until waited for.
+        if self._child:
+            self._child.poll()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """SIGTERM the process group, SIGKILL it after ``timeout``. True if something was running."""
@@ -99,13 +94,13 @@ class ManagedProcess:
                 break
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                _reap(pid)
+                self._reap()
                 if not _alive(pid):
                     break
                 time.sleep(0.05)
             if not _alive(pid):
                 break
-        _reap(pid)
+        self._reap()
         self.pid_file.unlink(missing_ok=True)
         return True
 

@@ -63,6 +63,7 @@ class Stack:
         self.settings = settings
         self.state_dir = settings.state_dir.resolve()
         self.components = self._components()
+        self._processes: dict[str, ManagedProcess] = {}
 
     def _components(self) -> list[Component]:
         s, host, data = self.settings, self.settings.host, self.state_dir / "data"
@@ -136,7 +137,12 @@ class Stack:
         return components
 
     def _process(self, component: Component) -> ManagedProcess:
-        return ManagedProcess(component.name, self.state_dir / "run", self.state_dir / "logs")
+        # One object per server, so a child this Stack started is also reaped by it.
+        if component.name not in self._processes:
+            self._processes[component.name] = ManagedProcess(
+                component.name, self.state_dir / "run", self.state_dir / "logs"
+            )
+        return self._processes[component.name]
 
     def up(self) -> list[ComponentStatus]:
         """Start whatever is not running; harmless when everything already is."""
@@ -169,7 +175,7 @@ class Stack:
         deadline = time.monotonic() + component.ready_timeout
         while (problem := component.ready()) is not None:
             if process.pid() is None:
-                code = process.exit_code(pid)
+                code = process.exit_code()
                 raise StackError(
                     f"{component.name} exited at start (exit code {code}); last lines of "
                     f"{process.log_file}:\n{process.log_tail()}"

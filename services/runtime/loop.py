@@ -65,29 +65,36 @@ class ConsumerLoop:
             self.producer.flush()
 
     def _process(self, batch: list[Message]) -> None:
+        records = [m for m in batch if not m.error() or self._on_consume_error(m.error())]
+        # Where to rewind every partition of the batch to, should any part of it fail.
         first: Offsets = {}
-        following: Offsets = {}
+        for message in records:
+            first.setdefault((message.topic(), message.partition()), message.offset())
+        done: Offsets = {}
         try:
-            for message in batch:
-                if message.error():
-                    self._on_consume_error(message.error())
-                    continue
-                tp = (message.topic(), message.partition())
-                first.setdefault(tp, message.offset())
+            for message in records:
                 self._handle(message)
-                following[tp] = message.offset() + 1
-            self.handler.flush()
-            self.producer.flush()
+                done[(message.topic(), message.partition())] = message.offset() + 1
+            self._settle(done)
         except DependencyUnavailable as exc:
-            # Nothing of this batch is committed: rewind and try it again once the outage passes.
-            log.warning("dependency unavailable, retrying the batch: %s", exc)
-            self._rewind(first)
+            log.warning("dependency unavailable, will retry from the first unfinished record: %s", exc)
+            resume_at = {**first, **done}
+            try:
+                self._settle(done)  # keep what finished before the outage, so it isn't redone
+            except DependencyUnavailable:
+                resume_at = first
+            self._rewind(resume_at)
             self._pause_for(exc.retry_after or self._outage_backoff)
             self._outage_backoff = min(self._outage_backoff * 2, self.max_backoff)
             return
         self._outage_backoff = self.retry_backoff
-        if following:
-            self._commit(following)
+
+    def _settle(self, done: Offsets) -> None:
+        """Make the handled records' effects durable, then commit their offsets."""
+        self.handler.flush()
+        self.producer.flush()
+        if done:
+            self._commit(done)
 
     def _handle(self, message: Message) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -107,10 +114,11 @@ class ConsumerLoop:
                 log.warning("attempt %d failed (%s), retrying", attempt, exc)
                 time.sleep(self.retry_backoff * 2 ** (attempt - 1))
 
-    def _on_consume_error(self, error: KafkaError) -> None:
+    def _on_consume_error(self, error: KafkaError) -> bool:
         if error.fatal():
             raise KafkaException(error)
         log.warning("consume error: %s", error)
+        return False
 
     def _commit(self, following: Offsets) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in following.items()]
@@ -121,8 +129,8 @@ class ConsumerLoop:
             # committed offset, and the effects are idempotent.
             log.warning("commit failed, records will be redelivered: %s", exc)
 
-    def _rewind(self, first: Offsets) -> None:
-        for (topic, partition), offset in first.items():
+    def _rewind(self, offsets: Offsets) -> None:
+        for (topic, partition), offset in offsets.items():
             try:
                 self.consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException as exc:

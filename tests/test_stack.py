@@ -1,0 +1,83 @@
+"""The embedded stack on its own ports: start, start again, stop with nothing left behind, and
+clear errors when a port is taken or a server dies at start."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from deploy.stack import Component, Stack, StackError
+from services.runtime.settings import Settings
+from tests.conftest import stack_env
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for name, value in stack_env(tmp_path / "state").items():
+        monkeypatch.setenv(name, value)
+    stack = Stack(Settings())
+    yield stack
+    stack.down()
+
+
+def test_up_twice_then_down_leaves_no_process(own_stack: Stack):
+    first = own_stack.up()
+    assert [s.name for s in first] == ["kafka", "elasticsearch", "redis"]
+    assert all(s.healthy for s in first)
+
+    second = own_stack.up()
+    assert [s.pid for s in second] == [s.pid for s in first], "a second up must not start anything"
+    assert all(s.healthy for s in own_stack.status())
+
+    assert own_stack.down() == ["redis", "elasticsearch", "kafka"]
+    assert all(gone(s.pid) for s in first)
+    assert [s.problem for s in own_stack.status()] == ["not running"] * 3
+    assert list((own_stack.state_dir / "run").glob("*.pid")) == []
+    assert own_stack.down() == []
+
+
+def test_taken_port_is_a_clear_error_and_nothing_is_left_running(own_stack: Stack):
+    port = own_stack.settings.elasticsearch_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(StackError) as caught:
+            own_stack.up()
+    message = str(caught.value)
+    assert f"port 127.0.0.1:{port} is already in use" in message
+    assert "INDEXFLOW_ELASTICSEARCH_PORT" in message
+    assert all(s.pid is None for s in own_stack.status()), "kafka, started first, must be stopped again"
+
+
+def test_crash_at_start_shows_the_log_tail(own_stack: Stack):
+    crashing = Component(
+        "broken",
+        own_stack.settings.redis_port,
+        lambda: ["sh", "-c", "echo 'FATAL: cannot open data directory' >&2; exit 3"],
+        lambda: "port closed",
+    )
+    own_stack.components = [own_stack.components[0], crashing]
+    with pytest.raises(StackError) as caught:
+        own_stack.up()
+    message = str(caught.value)
+    assert "broken exited at start (exit code 3)" in message
+    assert "FATAL: cannot open data directory" in message
+    assert own_stack.status()[0].pid is None
+
+
+def test_missing_binary_is_named(own_stack: Stack, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    own_stack.components = [c for c in own_stack.components if c.name == "redis"]
+    with pytest.raises(StackError, match="redis-server not found: apt-get install redis-server"):
+        own_stack.up()

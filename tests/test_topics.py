@@ -1,0 +1,54 @@
+"""`topics apply` against the real broker: creates what is missing, twice is harmless, and a
+topic that differs from its declaration is reported."""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import NewTopic
+from click.testing import CliRunner
+
+from services.cli.main import cli
+from services.runtime.kafka import admin_client
+from services.runtime.settings import Settings
+from topics import CATALOG, apply_topics
+
+
+def test_apply_twice(settings: Settings):
+    admin = admin_client(settings)
+    names = sorted(settings.topic(spec.name) for spec in CATALOG)
+
+    first = apply_topics(admin, CATALOG, settings)
+    assert sorted(first.created) == names and first.ok
+
+    second = apply_topics(admin, CATALOG, settings)
+    assert second.created == [] and sorted(second.unchanged) == names and second.ok
+
+    on_broker = admin.list_topics(timeout=10).topics
+    assert all(len(on_broker[name].partitions) == settings.partitions for name in names)
+
+
+def test_mismatch_is_reported(settings: Settings):
+    admin = admin_client(settings)
+    wrong = settings.topic("status")
+    admin.create_topics([NewTopic(wrong, num_partitions=2, replication_factor=1)])[wrong].result()
+
+    report = apply_topics(admin, CATALOG, settings)
+
+    assert not report.ok
+    [line] = report.mismatches
+    assert line.startswith(f"{wrong}: 2 partitions on the broker, 6 declared")
+    assert "retention.ms" in line  # its configs were not declared ones either
+    assert wrong not in report.created
+
+
+def test_cli_topics_apply_exit_codes(settings: Settings):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["topics", "apply"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.count("created") == len(CATALOG)
+
+    admin = admin_client(settings)
+    stray = Settings(topic_prefix=f"{settings.topic_prefix}x.")
+    admin.create_topics([NewTopic(stray.topic("dlq"), num_partitions=1, replication_factor=1)])[stray.topic("dlq")].result()
+    bad = runner.invoke(cli, ["topics", "apply"], env={"INDEXFLOW_TOPIC_PREFIX": stray.topic_prefix})
+    assert bad.exit_code == 1
+    assert "mismatch" in bad.output and stray.topic("dlq") in bad.output
