@@ -20,6 +20,9 @@ def port_accepts(host: str, port: int) -> bool:
 
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As the servers themselves do: a port left in TIME_WAIT by a stopped server is free,
+        # only a listening socket is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

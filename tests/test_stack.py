@@ -81,3 +81,36 @@ def test_missing_binary_is_named(own_stack: Stack, monkeypatch: pytest.MonkeyPat
     own_stack.components = [c for c in own_stack.components if c.name == "redis"]
     with pytest.raises(StackError, match="redis-server not found: apt-get install redis-server"):
         own_stack.up()
+
+
+def test_durable_mode_keeps_topics_records_and_offsets_across_a_restart(
+    own_stack: Stack, monkeypatch: pytest.MonkeyPatch
+):
+    from confluent_kafka import Consumer, TopicPartition
+
+    from services.runtime.kafka import admin_client
+    from tests.support.kafka import committed, produce, read_topic
+    from topics import CATALOG, apply_topics
+
+    monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "s3")
+    settings = Settings()
+    stack = Stack(settings)
+    try:
+        assert [s.name for s in stack.up()] == ["bucket", "kafka", "elasticsearch", "redis"]
+        assert apply_topics(admin_client(settings), CATALOG, settings).ok
+        topic = settings.topic("documents")
+        placed = produce(settings, topic, [(b"acme/d1", b"kept")])
+        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "g"})
+        consumer.commit(offsets=[TopicPartition(topic, placed[0][0], 1)], asynchronous=False)
+        consumer.close()
+
+        stack.down()
+        stack.up()
+
+        report = apply_topics(admin_client(settings), CATALOG, settings)
+        assert report.created == [] and report.ok
+        [record] = read_topic(settings, topic, until=lambda ms: len(ms) == 1, timeout=20)
+        assert record.value() == b"kept"
+        assert committed(settings, "g", topic, 6)[placed[0][0]] == 1
+    finally:
+        stack.down()
