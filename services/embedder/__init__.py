@@ -1,0 +1,1 @@
+"""The embedder service: vectors for segments, by token-budget batches, cached in Redis."""

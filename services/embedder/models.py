@@ -1,0 +1,41 @@
+"""Which embedding model a name means, and the settings that choose one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.embedder.providers import CohereEmbeddings, EmbeddingProvider, MiniLM, UniversalSentenceEncoder
+
+MINILM_TOKENIZER = Path(__file__).parent / "resources" / "all-minilm-l6-v2.tokenizer.json"
+COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
+               "embed-english-light-v3.0": 384, "embed-multilingual-light-v3.0": 384}
+
+
+class EmbeddingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EMBEDDING_", extra="ignore")
+
+    #: The deployment's default model, for documents that name none.
+    default_model: str = UniversalSentenceEncoder.name
+    threads: int = 2
+    cohere_api_key: str = Field(default="", validation_alias=AliasChoices("CO_API_KEY", "INDEXFLOW_EMBEDDING_COHERE_API_KEY"))
+    cohere_base_url: str | None = None
+
+
+def local_models(threads: int = 2) -> list[EmbeddingProvider]:
+    return [UniversalSentenceEncoder(threads), MiniLM(MINILM_TOKENIZER, threads)]
+
+
+def load_provider(name: str, settings: EmbeddingSettings) -> EmbeddingProvider:
+    for model in local_models(settings.threads):
+        if model.name == name:
+            return model
+    if name.startswith("cohere-"):
+        model = name.removeprefix("cohere-")
+        if model not in COHERE_DIMS:
+            raise ValueError(f"unknown Cohere model {model!r}; known: {', '.join(COHERE_DIMS)}")
+        return CohereEmbeddings(model, COHERE_DIMS[model], settings.cohere_api_key, settings.cohere_base_url)
+    known = [m.name for m in local_models()] + [f"cohere-{m}" for m in COHERE_DIMS]
+    raise ValueError(f"unknown embedding model {name!r}; known: {', '.join(known)}")

@@ -1,0 +1,1 @@
+"""The splitter service: cleans extracted text and splits it into token-bounded segments."""

@@ -1,0 +1,53 @@
+"""Token-bounded splitting: automatic, custom and hierarchical (parent-child), as in Dify.
+
+Lengths are tiktoken tokens; the recursive separator fallback is langchain's splitter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from schemas import ProcessRule, Segmentation
+from services.runtime.tokens import count_tokens
+
+AUTOMATIC = Segmentation(separator="\n\n", max_tokens=500, chunk_overlap=50)
+FALLBACK_SEPARATORS = ["\n\n", "。", ". ", " ", ""]
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    children: tuple[str, ...] = ()
+
+
+def _unescape(separator: str) -> str:
+    # Users type "\n" in forms and JSON strings as a literal backslash-n.
+    return separator.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def split_text(text: str, segmentation: Segmentation) -> list[str]:
+    separators = [_unescape(segmentation.separator)] + FALLBACK_SEPARATORS
+    splitter = RecursiveCharacterTextSplitter(
+        separators=list(dict.fromkeys(separators)),
+        chunk_size=segmentation.max_tokens,
+        chunk_overlap=segmentation.chunk_overlap,
+        length_function=count_tokens,
+        keep_separator=False,
+    )
+    return [chunk.strip() for chunk in splitter.split_text(text) if chunk.strip()]
+
+
+def split(text: str, rule: ProcessRule) -> list[Piece]:
+    """Flat chunks, or parents each with its children for the hierarchical mode."""
+    if rule.mode == "automatic":
+        return [Piece(chunk) for chunk in split_text(text, AUTOMATIC)]
+    if rule.mode == "custom":
+        return [Piece(chunk) for chunk in split_text(text, rule.segmentation)]
+    parents = [text] if rule.parent_mode == "full_doc" else split_text(text, rule.segmentation)
+    pieces = []
+    for parent in parents:
+        children = split_text(parent, rule.subchunk_segmentation)
+        if children:
+            pieces.append(Piece(parent, tuple(children)))
+    return pieces
