@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+import numpy as np
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from schemas.content import DocumentPart
 from schemas.envelope import Contract
@@ -29,9 +31,29 @@ class Segment(Contract):
         return self
 
 
+def _vector_from_wire(value: Any) -> Any:
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype="<f4").tolist()
+    return value
+
+
+def _vector_to_wire(vector: list[float]) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+
+# On the wire a vector is base64 of little-endian float32 (a fifth of its JSON-array size);
+# in Python it is a list of floats. A JSON array of numbers is accepted too.
+Vector = Annotated[
+    list[float],
+    BeforeValidator(_vector_from_wire),
+    PlainSerializer(_vector_to_wire, return_type=str),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64", "description": "little-endian float32"}),
+]
+
+
 class EmbeddedSegment(Segment):
     # None for economy documents and parent segments, which are never matched by vector.
-    vector: list[float] | None = None
+    vector: Vector | None = None
 
 
 class SegmentBatch(DocumentPart):

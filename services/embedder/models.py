@@ -20,6 +20,7 @@ class EmbeddingSettings(BaseSettings):
     #: The deployment's default model, for documents that name none.
     default_model: str = UniversalSentenceEncoder.name
     threads: int = 2
+    cache_ttl_seconds: int = 30 * 24 * 3600
     cohere_api_key: str = Field(default="", validation_alias=AliasChoices("CO_API_KEY", "INDEXFLOW_EMBEDDING_COHERE_API_KEY"))
     cohere_base_url: str | None = None
 

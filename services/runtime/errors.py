@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import elastic_transport
+import redis
+
 
 class PermanentError(Exception):
     """The record itself is bad (unsupported, corrupt, empty...): retrying cannot help.
@@ -17,3 +20,12 @@ class DependencyUnavailable(Exception):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# Exceptions of client libraries that mean "the server is unreachable", not "the record is bad".
+OUTAGES: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    elastic_transport.ConnectionError,
+    elastic_transport.ConnectionTimeout,
+)

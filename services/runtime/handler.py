@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
 from confluent_kafka import Message
 
-from schemas import Stage
+from schemas import Envelope, Stage
+from services.runtime.dead_letters import DeadLetters
 from services.runtime.producer import Producer
+from services.runtime.revisions import Revisions, Verdict
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
 from topics import TopicSpec
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Context:
-    """What the runtime hands a stage: its settings, the producer for its outputs, its status emitter."""
+    """What the runtime hands a stage: its settings, the producer for its outputs, its status
+    emitter, the shared view of which revisions are still worth processing, and the DLQ."""
 
     settings: Settings
     producer: Producer
     status: StatusEmitter
+    revisions: Revisions
+    dead_letters: DeadLetters
 
 
 class Handler(ABC):
@@ -42,6 +50,17 @@ class Handler(ABC):
 
     @abstractmethod
     def handle(self, message: Message) -> None: ...
+
+    def admit(self, message: Message, event: Envelope) -> bool:
+        """True if ``event`` should be processed; otherwise it is dropped (stale, cancelled) or
+        parked until its document is resumed (paused)."""
+        verdict = self.context.revisions.check(event)
+        if verdict is Verdict.CURRENT:
+            return True
+        if verdict is Verdict.PAUSED:
+            self.context.revisions.park(event.key, message)
+        log.info("%s: %s revision %d skipped (%s)", self.stage.value, event.key, event.revision, verdict.value)
+        return False
 
     def flush(self) -> None:
         """Make this batch's side effects durable (a bulk write, say). Raising rewinds the batch."""

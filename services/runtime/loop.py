@@ -11,10 +11,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas import MalformedRecord
 from services.runtime.dead_letters import DeadLetters
-from services.runtime.errors import DependencyUnavailable, PermanentError
+from services.runtime.errors import OUTAGES, DependencyUnavailable, PermanentError
 from services.runtime.handler import Context, Handler
 from services.runtime.kafka import consumer_config
 from services.runtime.producer import Producer
+from services.runtime.redis_client import redis_client
+from services.runtime.revisions import Revisions
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
 
@@ -35,8 +37,9 @@ class ConsumerLoop:
         self.settings = settings
         self.producer = Producer(settings)
         status = StatusEmitter(self.producer, handler_class.stage)
-        self.handler = handler_class(Context(settings, self.producer, status))
+        revisions = Revisions(redis_client(settings), settings.topic_prefix)
         self.dead_letters = DeadLetters(self.producer, status)
+        self.handler = handler_class(Context(settings, self.producer, status, revisions, self.dead_letters))
         self.group_id = f"{settings.topic_prefix}{handler_class.stage.value}"
         self.topics = [settings.topic(spec.name) for spec in handler_class.inputs]
         self.batch_size = handler_class.batch_size
@@ -103,6 +106,8 @@ class ConsumerLoop:
                 return
             except DependencyUnavailable:
                 raise
+            except OUTAGES as exc:
+                raise DependencyUnavailable(f"{type(exc).__name__}: {exc}") from exc
             except (MalformedRecord, PermanentError) as exc:
                 self.dead_letters.send(message, exc, attempt)
                 return

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from schemas import ProcessRule, Segmentation
-from services.runtime.tokens import count_tokens
+from services.runtime.tokens import count_tokens, encoding
 
 AUTOMATIC = Segmentation(separator="\n\n", max_tokens=500, chunk_overlap=50)
+# As Dify: a full-document parent is the document's first 10,000 tokens.
+FULL_DOC_MAX_TOKENS = 10_000
 FALLBACK_SEPARATORS = ["\n\n", "。", ". ", " ", ""]
 
 
@@ -44,7 +46,10 @@ def split(text: str, rule: ProcessRule) -> list[Piece]:
         return [Piece(chunk) for chunk in split_text(text, AUTOMATIC)]
     if rule.mode == "custom":
         return [Piece(chunk) for chunk in split_text(text, rule.segmentation)]
-    parents = [text] if rule.parent_mode == "full_doc" else split_text(text, rule.segmentation)
+    if rule.parent_mode == "full_doc":
+        parents = [encoding().decode(encoding().encode(text, disallowed_special=())[:FULL_DOC_MAX_TOKENS])]
+    else:
+        parents = split_text(text, rule.segmentation)
     pieces = []
     for parent in parents:
         children = split_text(parent, rule.subchunk_segmentation)

@@ -1,0 +1,81 @@
+"""segments -> embedded. Vectors for every segment search matches (not parents), from the cache
+when the same text was embedded before, else from the model in token-budget batches."""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+
+from schemas import DocumentStatus, EmbeddedBatch, EmbeddedSegment, SegmentBatch, Stage
+from services.embedder.batching import token_budget_batches
+from services.embedder.cache import EmbeddingCache
+from services.embedder.models import EmbeddingSettings, load_provider
+from services.embedder.providers import EmbeddingProvider
+from services.runtime.errors import PermanentError
+from services.runtime.handler import Context, Handler
+from services.runtime.redis_client import redis_client
+from topics.catalog import EMBEDDED, SEGMENTS
+
+
+class Embedder(Handler):
+    stage = Stage.EMBEDDER
+    inputs = (SEGMENTS,)
+    batch_size = 10
+
+    def __init__(self, context: Context, settings: EmbeddingSettings | None = None):
+        super().__init__(context)
+        self.config = settings or EmbeddingSettings()
+        self.redis = redis_client(context.settings)
+        self.cache = EmbeddingCache(self.redis, context.settings.topic_prefix, self.config.cache_ttl_seconds)
+        self._providers: dict[str, EmbeddingProvider] = {}
+        self._calls_key = f"{context.settings.topic_prefix}indexflow:embedding:calls"
+
+    def provider(self, name: str | None) -> EmbeddingProvider:
+        name = name or self.config.default_model
+        if name not in self._providers:
+            try:
+                self._providers[name] = load_provider(name, self.config)
+            except ValueError as exc:
+                raise PermanentError(str(exc)) from exc
+        return self._providers[name]
+
+    def handle(self, message: Message) -> None:
+        batch = SEGMENTS.codec.decode(message.value())
+        if not self.admit(message, batch):
+            return
+        if batch.part == 0:
+            self.context.status.emit(batch, DocumentStatus.INDEXING, progress=0.0)
+        if batch.indexing.indexing_technique == "economy":
+            model, vectors = None, {}
+        else:
+            model = self.provider(batch.indexing.embedding_model)
+            vectors = self._vectors(model, batch)
+        self.context.producer.publish(
+            EMBEDDED,
+            EmbeddedBatch(
+                **batch.identity(),
+                name=batch.name,
+                indexing=batch.indexing,
+                part=batch.part,
+                parts=batch.parts,
+                model=model.name if model else None,
+                dims=model.dims if model else None,
+                segments=[
+                    EmbeddedSegment(**s.model_dump(), vector=vectors.get(s.content_hash)) for s in batch.segments
+                ],
+            ),
+        )
+
+    def _vectors(self, model: EmbeddingProvider, batch: SegmentBatch) -> dict[str, list[float]]:
+        wanted = {s.content_hash: s for s in batch.segments if s.kind != "parent"}
+        vectors = self.cache.get_many(model.name, list(wanted))
+        missing = [s for h, s in wanted.items() if h not in vectors]
+        for indices in token_budget_batches(
+            [s.tokens for s in missing], model.max_batch_tokens, model.max_batch_texts
+        ):
+            texts = [missing[i].content for i in indices]
+            computed = model.embed_documents(texts)
+            self.redis.hincrby(self._calls_key, model.name, len(texts))
+            fresh = {missing[i].content_hash: vector for i, vector in zip(indices, computed)}
+            self.cache.put_many(model.name, fresh)
+            vectors.update(fresh)
+        return vectors

@@ -1,0 +1,4 @@
+from services.extractor.handler import Extractor
+from services.runtime.loop import run_handler
+
+run_handler(Extractor)

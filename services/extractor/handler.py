@@ -1,0 +1,126 @@
+"""documents -> extracted. Reads each upserted document's source, extracts its text in the sandbox,
+and publishes it as parts of at most ``pages_per_part`` pages. Also carries out control commands."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from confluent_kafka import Message
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import (
+    DocumentCommand,
+    DocumentDeleted,
+    DocumentStatus,
+    DocumentUpserted,
+    ExtractedContent,
+    InlineSource,
+    Page,
+    Stage,
+)
+from services.extractor.parsers import UnextractableDocument
+from services.extractor.parts import into_parts
+from services.extractor.sandbox import Sandbox
+from services.runtime.blobs import BlobStore
+from services.runtime.errors import PermanentError
+from services.runtime.handler import Context, Handler
+from services.runtime.redis_client import redis_client
+from topics.catalog import DOCUMENTS, EXTRACTED
+
+
+class ExtractorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EXTRACTOR_", extra="ignore")
+
+    timeout_seconds: float = 120.0
+    memory_limit_mb: int = 2048
+    # RAGFlow cuts big PDFs into 12-page tasks; a part is also capped in characters so a record
+    # stays far below Kafka's 1 MB.
+    pages_per_part: int = 12
+    max_part_chars: int = 100_000
+
+
+class Extractor(Handler):
+    stage = Stage.EXTRACTOR
+    inputs = (DOCUMENTS,)
+    batch_size = 4  # an extraction may take seconds: keep batches short
+
+    def __init__(self, context: Context, settings: ExtractorSettings | None = None):
+        super().__init__(context)
+        self.config = settings or ExtractorSettings()
+        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb)
+        self.blobs = BlobStore(context.settings)
+        self.redis = redis_client(context.settings)
+        self._upserts = f"{context.settings.topic_prefix}indexflow:upserts"
+
+    def handle(self, message: Message) -> None:
+        event = DOCUMENTS.codec.decode(message.value())
+        if isinstance(event, DocumentUpserted):
+            if self.admit(message, event):
+                # Kept for a later `retry` command.
+                self.redis.hset(self._upserts, event.key, message.value())
+                self._extract(event)
+        elif isinstance(event, DocumentDeleted):
+            self.context.revisions.check(event)  # makes in-flight records of older revisions stale
+            self.redis.hdel(self._upserts, event.key)
+        else:
+            self._command(event)
+
+    def _extract(self, event: DocumentUpserted, attempts: int = 1) -> None:
+        status = self.context.status
+        status.emit(event, DocumentStatus.PARSING, name=event.name, progress=0.0, attempts=attempts)
+        pages, content_type, metadata = self._pages(event)
+        parts = into_parts(pages, self.config.pages_per_part, self.config.max_part_chars)
+        for index, part in enumerate(parts):
+            self.context.producer.publish(
+                EXTRACTED,
+                ExtractedContent(
+                    **event.identity(),
+                    name=event.name,
+                    indexing=event.indexing,
+                    mime_type=content_type,
+                    metadata={**event.metadata, **metadata},
+                    part=index,
+                    parts=len(parts),
+                    pages=part,
+                ),
+            )
+
+    def _pages(self, event: DocumentUpserted) -> tuple[list[Page], str | None, dict[str, str]]:
+        if isinstance(event.source, InlineSource):
+            if not event.source.text.strip():
+                raise PermanentError("empty document (no text)")
+            return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
+        data = self.blobs.get(event.source.uri)
+        with tempfile.NamedTemporaryFile(prefix="indexflow-", suffix=Path(event.name).suffix[:16]) as file:
+            file.write(data)
+            file.flush()
+            try:
+                extraction = self.sandbox.extract(Path(file.name))
+            except UnextractableDocument as exc:
+                raise PermanentError(str(exc)) from exc
+        pages = [Page(number=number, text=text) for number, text in extraction.pages]
+        return pages, extraction.content_type, extraction.metadata
+
+    def _command(self, command: DocumentCommand) -> None:
+        revisions, status = self.context.revisions, self.context.status
+        if command.command == "cancel":
+            revisions.cancel(command)
+            status.emit(command, DocumentStatus.CANCELLED, error=command.reason)
+        elif command.command == "pause":
+            revisions.pause(command)
+            status.emit(command, DocumentStatus.PAUSED)
+        elif command.command == "resume":
+            for topic, key, value in revisions.resume(command):
+                self.context.producer.send(topic, key, value)
+            status.emit(command, DocumentStatus.WAITING)
+        elif command.command == "retry":
+            raw = self.redis.hget(self._upserts, command.key)
+            if raw is None:
+                raise PermanentError(f"nothing to retry: no upsert of {command.key} is known")
+            upsert = DOCUMENTS.codec.decode(raw)
+            attempts = self.redis.hincrby(f"{self._upserts}:attempts", command.key, 1) + 1
+            self._extract(upsert, attempts=attempts)
+
+    def close(self) -> None:
+        self.sandbox.close()

@@ -1,0 +1,100 @@
+"""Text out of a file: PDFs page by page with PDFium, everything else with Apache Tika.
+
+Runs inside the sandbox process (see sandbox.py): a parser crash or hang costs that process only.
+Every failure is an ``UnextractableDocument`` whose message says why, in words an operator can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PDF_MAGIC = b"%PDF-"
+MAX_TEXT_CHARS = 50_000_000
+
+
+class UnextractableDocument(Exception):
+    """The document yields no text, for the reason given."""
+
+
+@dataclass
+class Extraction:
+    pages: list[tuple[int | None, str]]  # (1-based page number or None, text)
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def extract(path: Path) -> Extraction:
+    size = path.stat().st_size
+    if size == 0:
+        raise UnextractableDocument("empty document (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    extraction = _extract_pdf(path) if PDF_MAGIC in head else _extract_with_tika(path)
+    if not any(text.strip() for _, text in extraction.pages):
+        raise UnextractableDocument(_why_no_text(extraction.content_type))
+    return extraction
+
+
+def _why_no_text(content_type: str) -> str:
+    if content_type.startswith("image/"):
+        return f"no text: {content_type} image and OCR is not enabled"
+    if content_type == "application/pdf":
+        return "no text layer: scanned PDF and OCR is not enabled"
+    if content_type.startswith(("audio/", "video/")):
+        return f"unsupported type {content_type}: no text to extract"
+    return f"no text found in {content_type or 'the document'}"
+
+
+def _extract_pdf(path: Path) -> Extraction:
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        message = str(exc)
+        if "password" in message.lower():
+            raise UnextractableDocument("encrypted PDF: a password is required") from exc
+        raise UnextractableDocument(f"corrupt or unreadable PDF ({message})") from exc
+    pages = []
+    try:
+        for number, page in enumerate(document, start=1):
+            textpage = page.get_textpage()
+            pages.append((number, textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")))
+            textpage.close()
+            page.close()
+    finally:
+        document.close()
+    return Extraction(pages, "application/pdf", {"pages": str(len(pages))})
+
+
+def _extract_with_tika(path: Path) -> Extraction:
+    from iscc_tika import Extractor
+
+    extractor = Extractor()
+    extractor.set_extract_string_max_length(MAX_TEXT_CHARS)
+    try:
+        text, metadata = extractor.extract_file_to_string(str(path))
+    except Exception as exc:  # noqa: BLE001 - Tika reports every parse failure as one opaque error
+        raise UnextractableDocument(f"cannot parse: {_tika_reason(exc)}") from exc
+    content_type = _first(metadata.get("Content-Type")).split(";")[0].strip()
+    if content_type == "application/x-tika-ooxml-protected" or _first(metadata.get("pdf:encrypted")) == "true":
+        raise UnextractableDocument("encrypted document: a password is required")
+    if content_type in ("application/octet-stream", ""):
+        raise UnextractableDocument("unsupported or unrecognised file type")
+    kept = {k: _first(metadata[k]) for k in ("dc:title", "dc:creator", "dc:language") if k in metadata}
+    return Extraction([(None, text)], content_type, kept)
+
+
+def _first(value) -> str:
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def _tika_reason(exc: Exception) -> str:
+    message = str(exc)
+    for prefix in ('ParseError("Parse error occurred : ', 'ParseError("'):
+        if message.startswith(prefix):
+            message = message[len(prefix) :].rstrip('")')
+    return message[:300]

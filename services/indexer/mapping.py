@@ -1,0 +1,47 @@
+"""Chunk indices: one per embedding model, so datasets with different models never share a
+vector field; economy documents (no vectors) go to the BM25-only index."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from elasticsearch import BadRequestError, Elasticsearch
+
+BM25_ONLY = "bm25"
+
+
+def index_name(prefix: str, model: str | None) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", (model or BM25_ONLY).lower()).strip("-")
+    return f"{prefix}chunks-{slug}"
+
+
+def all_chunk_indices(prefix: str) -> str:
+    return f"{prefix}chunks-*"
+
+
+def mapping(dims: int | None) -> dict[str, Any]:
+    keyword = {"type": "keyword"}
+    properties: dict[str, Any] = {
+        "content": {"type": "text"},
+        # Hierarchical chunks: search matches the child, the answer is the parent's text.
+        "parent_content": {"type": "text", "index": False},
+        "name": {"type": "text", "fields": {"raw": keyword}},
+        **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
+                                  "parent_id", "kind", "content_hash", "model")},
+        **{k: {"type": "integer"} for k in ("revision", "part", "position", "page", "tokens", "word_count")},
+        "indexed_at": {"type": "date"},
+    }
+    if dims:
+        properties["vector"] = {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine"}
+    return {"dynamic": "strict", "properties": properties}
+
+
+def ensure_index(es: Elasticsearch, name: str, dims: int | None) -> None:
+    if es.indices.exists(index=name):
+        return
+    try:
+        es.indices.create(index=name, mappings=mapping(dims), settings={"number_of_shards": 1})
+    except BadRequestError as exc:
+        if "resource_already_exists" not in str(exc):  # another indexer created it meanwhile
+            raise

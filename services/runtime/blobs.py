@@ -1,0 +1,89 @@
+"""Where file bytes live: never in Kafka. Events carry a URI; ``file://`` under a local root for
+the embedded default, ``s3://bucket/key`` on S3-compatible storage in production."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.errors import DependencyUnavailable, PermanentError
+from services.runtime.settings import Settings
+
+MAX_BLOB_BYTES = 512 * 1024 * 1024
+
+
+class BlobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_BLOB_", extra="ignore")
+
+    #: file:// blobs are written and read only under this root (default: <state dir>/blobs).
+    root: Path | None = None
+    #: Set to store uploads on S3 instead (credentials: the usual AWS_* variables).
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "blob"
+
+
+class BlobStore:
+    def __init__(self, settings: Settings, blob_settings: BlobSettings | None = None):
+        self.config = blob_settings or BlobSettings()
+        self.root = (self.config.root or settings.state_dir / "blobs").resolve()
+
+    def _s3(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.config.s3_endpoint_url)
+
+    def put(self, tenant: str, document: str, revision: int, filename: str, data: bytes) -> str:
+        relative = f"{_safe_name(tenant)}/{_safe_name(document)}/{revision}/{_safe_name(filename)}"
+        if self.config.s3_bucket:
+            self._s3().put_object(Bucket=self.config.s3_bucket, Key=relative, Body=data)
+            return f"s3://{self.config.s3_bucket}/{relative}"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+        return path.as_uri()
+
+    def get(self, uri: str) -> bytes:
+        parsed = urlparse(uri)
+        if parsed.scheme == "file":
+            return self._get_file(Path(unquote(parsed.path)))
+        if parsed.scheme == "s3":
+            return self._get_s3(parsed.netloc, parsed.path.lstrip("/"))
+        raise PermanentError(f"unsupported blob URI scheme {parsed.scheme!r} (file:// or s3://)")
+
+    def _get_file(self, path: Path) -> bytes:
+        resolved = path.resolve()
+        # A URI from a topic must not read arbitrary files of the host.
+        if not resolved.is_relative_to(self.root):
+            raise PermanentError(f"blob {path} is outside the blob root {self.root}")
+        try:
+            size = resolved.stat().st_size
+        except FileNotFoundError:
+            raise PermanentError(f"blob {path} does not exist") from None
+        if size > MAX_BLOB_BYTES:
+            raise PermanentError(f"blob is {size} bytes, over the {MAX_BLOB_BYTES} limit")
+        return resolved.read_bytes()
+
+    def _get_s3(self, bucket: str, key: str) -> bytes:
+        import botocore.exceptions
+
+        try:
+            response = self._s3().get_object(Bucket=bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"):
+                raise PermanentError(f"blob s3://{bucket}/{key}: {code}") from exc
+            raise DependencyUnavailable(f"S3 error {code}") from exc
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as exc:
+            raise DependencyUnavailable(f"S3 unreachable: {exc}") from exc
+        if response["ContentLength"] > MAX_BLOB_BYTES:
+            raise PermanentError(f"blob is {response['ContentLength']} bytes, over the {MAX_BLOB_BYTES} limit")
+        return response["Body"].read()

@@ -1,0 +1,18 @@
+"""One Redis connection pool per process."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import redis
+
+from services.runtime.settings import Settings
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return _client(settings.redis_url)

@@ -1,0 +1,95 @@
+"""Which records of a document are still worth processing, shared by every stage through Redis.
+
+Each document has a newest known revision (upserts and deletes raise it), and may be cancelled
+or paused at a revision. A record of an older revision is stale and dropped, so an update that
+arrives mid-flight wins; a record of a cancelled revision is dropped; a record of a paused
+revision is parked in Redis until the document is resumed."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+import orjson
+import redis
+from confluent_kafka import Message
+
+from schemas import Envelope
+
+log = logging.getLogger(__name__)
+
+_LATEST = "indexflow:revision:latest"
+_CANCELLED = "indexflow:revision:cancelled"
+_PAUSED = "indexflow:revision:paused"
+
+# Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
+_OBSERVE = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+local seen = tonumber(ARGV[2])
+if seen > current then redis.call('HSET', KEYS[1], ARGV[1], seen); return seen end
+return current
+"""
+
+
+class Verdict(Enum):
+    CURRENT = "current"
+    STALE = "stale"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+
+class Revisions:
+    def __init__(self, client: redis.Redis, namespace: str):
+        self._redis = client
+        self._ns = namespace  # the topic prefix: deployments sharing a Redis stay apart
+        self._observe = client.register_script(_OBSERVE)
+
+    def _key(self, name: str) -> str:
+        return f"{self._ns}{name}"
+
+    def check(self, event: Envelope) -> Verdict:
+        """Record ``event``'s revision and say whether its work should go on."""
+        latest = int(self._observe(keys=[self._key(_LATEST)], args=[event.key, event.revision]))
+        if event.revision < latest:
+            return Verdict.STALE
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._key(_CANCELLED), event.key)
+            pipe.hget(self._key(_PAUSED), event.key)
+            cancelled, paused = pipe.execute()
+        if cancelled is not None and int(cancelled) >= event.revision:
+            return Verdict.CANCELLED
+        if paused is not None and int(paused) >= event.revision:
+            return Verdict.PAUSED
+        return Verdict.CURRENT
+
+    def cancel(self, event: Envelope) -> None:
+        self._redis.hset(self._key(_CANCELLED), event.key, event.revision)
+
+    def pause(self, event: Envelope) -> None:
+        self._redis.hset(self._key(_PAUSED), event.key, event.revision)
+
+    def park(self, key: str, message: Message) -> None:
+        """Keep a paused document's record until it is resumed."""
+        self._redis.rpush(self._key(f"indexflow:parked:{key}"), _pack(message))
+
+    def resume(self, event: Envelope) -> list[tuple[str, bytes | None, bytes]]:
+        """Lift the pause and hand back the parked records (topic, key, value), oldest first."""
+        parked_key = self._key(f"indexflow:parked:{event.key}")
+        with self._redis.pipeline() as pipe:
+            pipe.hdel(self._key(_PAUSED), event.key)
+            pipe.lrange(parked_key, 0, -1)
+            pipe.delete(parked_key)
+            _, parked, _ = pipe.execute()
+        return [_unpack(raw) for raw in parked]
+
+
+def _pack(message: Message) -> bytes:
+    key = message.key()
+    return orjson.dumps(
+        {"topic": message.topic(), "key": key.decode() if key else None, "value": (message.value() or b"").decode()}
+    )
+
+
+def _unpack(raw: bytes) -> tuple[str, bytes | None, bytes]:
+    data = orjson.loads(raw)
+    return data["topic"], data["key"].encode() if data["key"] else None, data["value"].encode()

@@ -1,0 +1,76 @@
+"""extracted -> segments. Cleans each page of a part and splits it by the document's process rule."""
+
+from __future__ import annotations
+
+import hashlib
+
+from confluent_kafka import Message
+
+from schemas import DocumentStatus, ExtractedContent, Segment, SegmentBatch, Stage
+from services.runtime.handler import Handler
+from services.runtime.tokens import count_tokens
+from services.splitter.cleaning import clean
+from services.splitter.splitting import split
+from topics.catalog import EXTRACTED, SEGMENTS
+
+
+def segment_id(content: ExtractedContent, position: int) -> str:
+    # Same document, revision, part and position: same id, so a redelivery overwrites itself.
+    return hashlib.sha256(f"{content.key}|{content.revision}|{content.part}|{position}".encode()).hexdigest()[:32]
+
+
+def make_segments(content: ExtractedContent) -> list[Segment]:
+    rule = content.indexing.process_rule
+    segments: list[Segment] = []
+
+    def add(text: str, page: int | None, kind: str, parent_id: str | None = None) -> str:
+        sid = segment_id(content, len(segments))
+        segments.append(
+            Segment(
+                segment_id=sid,
+                position=len(segments),
+                kind=kind,
+                parent_id=parent_id,
+                content=text,
+                content_hash=hashlib.sha256(text.encode()).hexdigest(),
+                tokens=count_tokens(text),
+                word_count=len(text.split()),
+                page=page,
+            )
+        )
+        return sid
+
+    for page in content.pages:
+        for piece in split(clean(page.text, rule), rule):
+            if piece.children:
+                parent = add(piece.text, page.number, "parent")
+                for child in piece.children:
+                    add(child, page.number, "child", parent)
+            else:
+                add(piece.text, page.number, "chunk")
+    return segments
+
+
+class Splitter(Handler):
+    stage = Stage.SPLITTER
+    inputs = (EXTRACTED,)
+    batch_size = 20
+
+    def handle(self, message: Message) -> None:
+        content = EXTRACTED.codec.decode(message.value())
+        if not self.admit(message, content):
+            return
+        if content.part == 0:
+            self.context.status.emit(content, DocumentStatus.SPLITTING, progress=0.0)
+        # Every part is published, even one with no segments, so the indexer can count parts.
+        self.context.producer.publish(
+            SEGMENTS,
+            SegmentBatch(
+                **content.identity(),
+                name=content.name,
+                indexing=content.indexing,
+                part=content.part,
+                parts=content.parts,
+                segments=make_segments(content),
+            ),
+        )
