@@ -1,0 +1,65 @@
+"""A faust-streaming app over the status topic: folds each event into its document's state, keeps
+the state in Redis (not a faust Table: table recovery misreads the embedded broker's end offsets)
+and publishes it, keyed by document, to the state topic."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import faust
+
+from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, MalformedRecord
+from services.projector.state import apply
+from services.projector.store import StateStore
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+from topics.catalog import DLQ
+from topics.catalog import STATE as STATE_TOPIC
+from topics.catalog import STATUS as STATUS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        f"{settings.topic_prefix}projector",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,  # topics come from `indexflow topics apply`
+        topic_disable_leader=True,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.session_timeout_ms / 3000,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    status_topic = app.topic(settings.topic(STATUS_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
+    state_topic = app.topic(settings.topic(STATE_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
+    dlq_topic = app.topic(settings.topic(DLQ.name), key_type=bytes, value_type=bytes, value_serializer="raw")
+    store = StateStore(redis_client(settings), settings.topic_prefix)
+
+    @app.agent(status_topic)
+    async def project(stream):
+        async for event in stream.events():
+            message = event.message
+            try:
+                status = STATUS.decode(event.value)
+            except MalformedRecord as exc:
+                letter = DeadLetter(
+                    stage="projector", error=str(exc), error_type=type(exc).__name__, attempts=1,
+                    source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
+                    source_key=event.key.decode("utf-8", "replace") if event.key else None,
+                    source_value_b64=base64.b64encode(event.value or b"").decode(),
+                )
+                await dlq_topic.send(key=event.key, value=DEAD_LETTERS.encode(letter))
+                continue
+            state = apply(store.get(status.key), status)
+            if state is None:
+                continue
+            store.save(state)
+            # Awaiting the delivery keeps the offset uncommitted until the state is published.
+            await (await state_topic.send(key=status.key.encode(), value=STATE.encode(state)))
+
+    return app
