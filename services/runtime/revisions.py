@@ -31,6 +31,17 @@ return current
 """
 
 
+# The next revision of a document: above both what was handed out and what any producer published.
+_NEXT = """
+local issued = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local next = math.max(issued, seen) + 1
+redis.call('HSET', KEYS[1], ARGV[1], next)
+return next
+"""
+_ISSUED = "indexflow:revision:issued"
+
+
 class Verdict(Enum):
     CURRENT = "current"
     STALE = "stale"
@@ -43,9 +54,16 @@ class Revisions:
         self._redis = client
         self._ns = namespace  # the topic prefix: deployments sharing a Redis stay apart
         self._observe = client.register_script(_OBSERVE)
+        self._next = client.register_script(_NEXT)
 
     def _key(self, name: str) -> str:
         return f"{self._ns}{name}"
+
+    def next_revision(self, key: str) -> int:
+        return int(self._next(keys=[self._key(_ISSUED), self._key(_LATEST)], args=[key]))
+
+    def known(self, key: str) -> bool:
+        return self._redis.hexists(self._key(_ISSUED), key) or self._redis.hexists(self._key(_LATEST), key)
 
     def check(self, event: Envelope) -> Verdict:
         """Record ``event``'s revision and say whether its work should go on."""

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     elasticsearch_port: int = 19200
     redis_port: int = 16379
     bucket_port: int = 19000
+    gateway_port: int = 18080
     # "memory" loses topics when the broker stops; "s3" keeps them in the local S3 bucket server.
     kafka_storage: str = Field(default="memory", pattern="^(memory|s3)$")
 
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     elasticsearch_url: str | None = None
     redis_url: str | None = None
+    gateway_url: str | None = None
 
     topic_prefix: str = "indexflow."
     partitions: int = Field(default=6, ge=1)
@@ -43,6 +45,7 @@ class Settings(BaseSettings):
         self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
         self.elasticsearch_url = self.elasticsearch_url or f"http://{self.host}:{self.elasticsearch_port}"
         self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
+        self.gateway_url = self.gateway_url or f"http://{self.host}:{self.gateway_port}"
         return self
 
     def topic(self, name: str) -> str:

@@ -1,0 +1,239 @@
+"""HTTP API (OpenAPI at /docs), shaped like Dify's dataset service API."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+from typing import Annotated, Literal
+
+import orjson
+from elasticsearch import Elasticsearch
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from pydantic import BaseModel, Field, ValidationError
+
+from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
+from schemas.documents import Metadata
+from schemas.envelope import Id
+from services.embedder.models import EmbeddingSettings, load_provider
+from services.gateway.publisher import DocumentPublisher
+from services.projector.store import StateStore
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+from services.search.hybrid import HybridSearch
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+class DocumentOptions(BaseModel):
+    indexing_technique: Literal["high_quality", "economy"] = "high_quality"
+    process_rule: ProcessRule = Field(default_factory=ProcessRule)
+    doc_form: Literal["text_model", "hierarchical_model"] | None = None
+    embedding_model: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+    def indexing(self) -> IndexingSpec:
+        doc_form = self.doc_form or ("hierarchical_model" if self.process_rule.mode == "hierarchical" else "text_model")
+        try:
+            return IndexingSpec(
+                process_rule=self.process_rule,
+                indexing_technique=self.indexing_technique,
+                doc_form=doc_form,
+                embedding_model=self.embedding_model,
+            )
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from exc
+
+
+class CreateByText(DocumentOptions):
+    name: str = Field(min_length=1, max_length=512)
+    text: str
+    document_id: Id | None = None
+
+
+class UpdateByText(DocumentOptions):
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    text: str
+
+
+class FileOptions(DocumentOptions):
+    document_id: Id | None = None
+
+
+class Accepted(BaseModel):
+    document_id: str
+    revision: int
+    status: str = "waiting"
+    batch: str
+
+
+class RetrieveRequest(BaseModel):
+    query: str = Field(min_length=1)
+    top_k: int = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "bm25", "semantic"] = "hybrid"
+
+
+class Services:
+    """Built on first use, so the app starts without touching Kafka, Redis or the model."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def publisher(self) -> DocumentPublisher:
+        return DocumentPublisher(self.settings)
+
+    @cached_property
+    def states(self) -> StateStore:
+        return StateStore(redis_client(self.settings), self.settings.topic_prefix)
+
+    @cached_property
+    def search(self) -> HybridSearch:
+        embedding = EmbeddingSettings()
+        return HybridSearch(
+            Elasticsearch(self.settings.elasticsearch_url, request_timeout=30),
+            self.settings.topic_prefix,
+            load_provider(embedding.default_model, embedding),
+        )
+
+
+Batch = Annotated[str | None, Header(alias="X-Batch-Id", max_length=64)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    services = Services(settings or Settings())
+    app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
+
+    def deps() -> Services:
+        return services
+
+    def tenant_header(x_tenant_id: Annotated[Id, Header()] = "default") -> str:
+        return x_tenant_id
+
+    def require_document(s: Services, tenant: str, document_id: str) -> None:
+        if not s.publisher.exists(tenant, document_id):
+            raise HTTPException(404, f"document {document_id} not found")
+
+    @app.get("/healthz")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.post("/v1/datasets/{dataset_id}/document/create-by-text", response_model=Accepted)
+    def create_by_text(
+        dataset_id: Id, body: CreateByText, tenant: str = Depends(tenant_header), x_batch_id: Batch = None,
+        s: Services = Depends(deps),
+    ) -> Accepted:
+        batch = x_batch_id or uuid.uuid4().hex
+        event = s.publisher.upsert(
+            tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
+            indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
+        )
+        return _accepted(event, batch)
+
+    @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
+    def create_by_file(
+        dataset_id: Id, file: UploadFile = File(...), data: str = Form("{}"), tenant: str = Depends(tenant_header),
+        x_batch_id: Batch = None, s: Services = Depends(deps),
+    ) -> Accepted:
+        options = _parse_options(data, FileOptions)
+        return _upload(s, tenant, dataset_id, options.document_id, file, options, x_batch_id)
+
+    @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-text", response_model=Accepted)
+    def update_by_text(
+        dataset_id: Id, document_id: Id, body: UpdateByText, tenant: str = Depends(tenant_header),
+        x_batch_id: Batch = None, s: Services = Depends(deps),
+    ) -> Accepted:
+        require_document(s, tenant, document_id)
+        batch = x_batch_id or uuid.uuid4().hex
+        name = body.name or _current_name(s, tenant, document_id)
+        event = s.publisher.upsert(
+            tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
+            indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
+        )
+        return _accepted(event, batch)
+
+    @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-file", response_model=Accepted)
+    def update_by_file(
+        dataset_id: Id, document_id: Id, file: UploadFile = File(...), data: str = Form("{}"),
+        tenant: str = Depends(tenant_header), x_batch_id: Batch = None, s: Services = Depends(deps),
+    ) -> Accepted:
+        require_document(s, tenant, document_id)
+        return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), x_batch_id)
+
+    @app.delete("/v1/datasets/{dataset_id}/documents/{document_id}")
+    def delete_document(
+        dataset_id: Id, document_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
+    ) -> dict:
+        require_document(s, tenant, document_id)
+        event = s.publisher.delete(tenant, dataset_id, document_id)
+        return {"result": "success", "document_id": document_id, "revision": event.revision}
+
+    @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/{command}")
+    def document_command(
+        dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"],
+        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
+    ) -> dict:
+        state = s.states.get(document_key(tenant, document_id))
+        if state is None:
+            raise HTTPException(404, f"document {document_id} not found")
+        s.publisher.command(tenant, dataset_id, document_id, state.revision, command)
+        return {"result": "accepted", "command": command, "revision": state.revision}
+
+    @app.get("/v1/datasets/{dataset_id}/documents/{document_id}", response_model=DocumentState)
+    def get_document(
+        dataset_id: Id, document_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
+    ) -> DocumentState:
+        state = s.states.get(document_key(tenant, document_id))
+        if state is None or state.dataset_id != dataset_id:
+            raise HTTPException(404, f"document {document_id} not found")
+        return state
+
+    @app.get("/v1/datasets/{dataset_id}/documents")
+    def list_documents(dataset_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
+        states = s.states.dataset(tenant, dataset_id)
+        return {"data": [st.model_dump(mode="json") for st in states], "total": len(states)}
+
+    @app.get("/v1/datasets/{dataset_id}/documents/{batch}/indexing-status")
+    def batch_status(batch: str, dataset_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
+        keys = s.publisher.batch_documents(batch)
+        known = {st.key: st for st in s.states.get_many(keys)}
+        data = [
+            known[k].model_dump(mode="json") if k in known else {"document_id": k.split("/", 1)[1], "status": "waiting"}
+            for k in keys
+        ]
+        return {"data": data, "total": len(data)}
+
+    @app.post("/v1/datasets/{dataset_id}/retrieve")
+    def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
+        hits = s.search.search(body.query, tenant, dataset_id, body.top_k, body.mode)
+        return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
+
+    return app
+
+
+def _parse_options(data: str, model: type[BaseModel]):
+    try:
+        return model.model_validate(orjson.loads(data or "{}"))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        raise HTTPException(422, f"invalid 'data' field: {exc}") from exc
+
+
+def _current_name(s: Services, tenant: str, document_id: str) -> str:
+    state = s.states.get(document_key(tenant, document_id))
+    return state.name if state and state.name else document_id
+
+
+def _upload(s: Services, tenant, dataset_id, document_id, file: UploadFile, options: DocumentOptions, batch) -> Accepted:
+    payload = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(payload) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"file over {MAX_UPLOAD_BYTES} bytes")
+    batch = batch or uuid.uuid4().hex
+    event = s.publisher.upsert(
+        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=file.filename or "upload",
+        indexing=options.indexing(), metadata=options.metadata, batch=batch, data=payload,
+        mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
+    )
+    return _accepted(event, batch)
+
+
+def _accepted(event, batch: str) -> Accepted:
+    return Accepted(document_id=event.document_id, revision=event.revision, batch=batch)

@@ -1,0 +1,104 @@
+"""BM25, kNN, or both fused with reciprocal rank fusion in the client (Elasticsearch's own RRF
+needs a paid licence)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from services.embedder.providers import EmbeddingProvider
+from services.indexer.mapping import all_chunk_indices, index_name
+
+Mode = Literal["hybrid", "bm25", "semantic"]
+RRF_K = 60
+_FIELDS = ["content", "parent_content", "name", "document_id", "dataset_id", "page", "part", "position", "kind"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    segment_id: str
+    document_id: str
+    name: str
+    page: int | None
+    content: str  # the parent's text for hierarchical chunks
+    matched: str  # the chunk that matched
+    score: float
+
+
+def _filters(tenant_id: str, dataset_id: str | None) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] = [{"term": {"tenant_id": tenant_id}}]
+    if dataset_id:
+        filters.append({"term": {"dataset_id": dataset_id}})
+    return filters
+
+
+class HybridSearch:
+    def __init__(self, es: Elasticsearch, prefix: str, embedder: EmbeddingProvider | None):
+        self.es = es
+        self.prefix = prefix
+        self.embedder = embedder
+
+    def bm25(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
+        body = {
+            "query": {"bool": {"must": [{"match": {"content": query}}], "filter": _filters(tenant_id, dataset_id)}},
+            "size": size,
+            "_source": _FIELDS,
+        }
+        return self._search(all_chunk_indices(self.prefix), body)
+
+    def knn(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
+        if self.embedder is None:
+            return []
+        body = {
+            "knn": {
+                "field": "vector",
+                "query_vector": self.embedder.embed_query(query),
+                "k": size,
+                "num_candidates": max(100, size * 10),
+                "filter": _filters(tenant_id, dataset_id),
+            },
+            "size": size,
+            "_source": _FIELDS,  # never the vector itself
+        }
+        return self._search(index_name(self.prefix, self.embedder.name), body)
+
+    def _search(self, index: str, body: dict) -> list[dict]:
+        try:
+            return self.es.search(index=index, allow_no_indices=True, ignore_unavailable=True, **body)["hits"]["hits"]
+        except NotFoundError:
+            return []
+
+    def search(
+        self, query: str, tenant_id: str, dataset_id: str | None = None, top_k: int = 5, mode: Mode = "hybrid"
+    ) -> list[Hit]:
+        depth = max(top_k * 4, 20)
+        rankings = []
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self.bm25(query, tenant_id, dataset_id, depth))
+        if mode in ("hybrid", "semantic"):
+            rankings.append(self.knn(query, tenant_id, dataset_id, depth))
+        if len(rankings) == 1:
+            return [_hit(h, h["_score"]) for h in rankings[0][:top_k]]
+        fused: dict[str, float] = {}
+        first: dict[str, dict] = {}
+        for ranking in rankings:
+            for rank, hit in enumerate(ranking):
+                fused[hit["_id"]] = fused.get(hit["_id"], 0.0) + 1.0 / (RRF_K + rank + 1)
+                first.setdefault(hit["_id"], hit)
+        best = sorted(fused, key=fused.get, reverse=True)[:top_k]
+        return [_hit(first[i], fused[i]) for i in best]
+
+
+def _hit(hit: dict, score: float) -> Hit:
+    source = hit["_source"]
+    return Hit(
+        segment_id=hit["_id"],
+        document_id=source["document_id"],
+        name=source.get("name", ""),
+        page=source.get("page"),
+        content=source.get("parent_content") or source["content"],
+        matched=source["content"],
+        score=round(score, 6),
+    )
