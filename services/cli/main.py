@@ -1,27 +1,41 @@
-"""``indexflow``: run the embedded stack, manage topics and contracts."""
+"""``indexflow``: run the embedded stack and the pipeline, ingest, follow, search."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
+import httpx
+import orjson
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deploy.stack import ComponentStatus, Stack, StackError
+from schemas import document_key
+from services.cli.ingest import IngestSummary, collect_files, ingest
+from services.cli.pipeline import services_status, start_services, stop_services
 from services.cli.schemas_export import export_json_schemas
+from services.projector.store import StateStore
 from services.runtime.kafka import admin_client
+from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from topics import CATALOG, ApplyReport, apply_topics
 
 console = Console()
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(1)
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _stack_table(statuses: list[ComponentStatus]) -> Table:
@@ -56,6 +70,12 @@ def _bring_up(settings: Settings) -> None:
     _print_topic_report(report)
     if not report.ok:
         _fail("topics differ from their declarations (see above)")
+    try:
+        with console.status("starting the services..."):
+            start_services(settings)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    console.print(f"services up: {', '.join(services_status(settings))}; gateway on {settings.gateway_url}")
 
 
 @click.group()
@@ -65,32 +85,160 @@ def cli() -> None:
 
 @cli.command()
 def up() -> None:
-    """Start the embedded Kafka, Elasticsearch and Redis, and create the topics."""
+    """Start the embedded Kafka, Elasticsearch and Redis, create the topics, run every service."""
     _bring_up(Settings())
 
 
 @cli.command()
 def down() -> None:
-    """Stop everything `up` started."""
-    stopped = Stack(Settings()).down()
+    """Stop the services and the embedded stack."""
+    settings = Settings()
+    services = stop_services(settings)
+    stopped = (["services"] if services else []) + Stack(settings).down()
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 @cli.command()
-def status() -> None:
-    """Show whether each embedded server is running and answering."""
-    statuses = Stack(Settings()).status()
-    console.print(_stack_table(statuses))
-    if not all(s.healthy for s in statuses):
+@click.argument("document", required=False)
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def status(document: str | None, tenant: str, as_json: bool) -> None:
+    """The stack, the services and document counts; or one DOCUMENT's state."""
+    settings = Settings()
+    if document:
+        state = StateStore(redis_client(settings), settings.topic_prefix).get(document_key(tenant, document))
+        if state is None:
+            _fail(f"no state for document {document} (tenant {tenant})")
+        if as_json:
+            _print_json(state.model_dump(mode="json"))
+        else:
+            _print_state(state.model_dump(mode="json"))
+        return
+    stack = Stack(settings).status()
+    services = services_status(settings)
+    healthy = all(s.healthy for s in stack)
+    counts: Counter = Counter()
+    if healthy:
+        raw = redis_client(settings).hvals(StateStore(redis_client(settings), settings.topic_prefix).states)
+        counts = Counter(orjson.loads(r)["status"] for r in raw)
+    if as_json:
+        _print_json(
+            {
+                "stack": {s.name: {"port": s.port, "pid": s.pid, "healthy": s.healthy} for s in stack},
+                "services": services,
+                "documents": dict(counts),
+            }
+        )
+    else:
+        console.print(_stack_table(stack))
+        table = Table("service", "pid", "restarts")
+        for name, info in services.items():
+            table.add_row(name, str(info["pid"] or "-"), str(info["restarts"]))
+        console.print(table if services else "services: not running")
+        console.print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    if not healthy:
         sys.exit(1)
+
+
+def _print_state(state: dict) -> None:
+    table = Table("field", "value", show_header=False)
+    for key in ("document_id", "name", "dataset_id", "revision", "status", "stage", "progress", "segment_count",
+                "token_count", "attempts", "indexing_latency", "error", "error_stage"):
+        table.add_row(key, str(state.get(key)))
+    for status, at in state.get("transitions", {}).items():
+        table.add_row(f"at {status}", at)
+    console.print(table)
+
+
+def _run_ingest(settings: Settings, paths: list[Path], dataset: str, tenant: str, as_json: bool) -> IngestSummary:
+    files = collect_files(paths)
+    if not files:
+        _fail("no files to ingest")
+    with Progress(
+        TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), disable=as_json,
+    ) as progress:
+        task = progress.add_task("ingest", total=len(files))
+        summary = ingest(settings, files, dataset, tenant, lambda done, total: progress.update(task, completed=done))
+    return summary
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    console.print(
+        f"{summary.documents} documents: [green]{summary.completed} completed[/], "
+        f"[red]{summary.error} error[/], {summary.segments} segments, {summary.seconds:.1f}s"
+    )
+    table = Table("document", "status", "segments", "reason")
+    for state in sorted(summary.states, key=lambda s: (s["status"], s.get("name") or "")):
+        table.add_row(state.get("name") or state["document_id"], state["status"], str(state.get("segment_count") or ""),
+                      state.get("error") or "")
+    console.print(table)
+    if summary.errors:
+        reasons = Table("errors by reason", "documents")
+        for reason, count in summary.errors.items():
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", default="default", show_default=True)
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, as_json: bool) -> None:
+    """Upload files and folders; follow them until every document is completed or in error."""
+    settings = Settings()
+    try:
+        summary = _run_ingest(settings, list(paths), dataset, tenant, as_json)
+    except httpx.HTTPError as exc:
+        _fail(f"gateway {settings.gateway_url}: {exc} (is `indexflow up` running?)")
+    if as_json:
+        _print_json(summary.as_json())
+    else:
+        _print_summary(summary)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--dataset", default=None, help="search one dataset (default: all of the tenant's)")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def search(query: str, dataset: str | None, tenant: str, top_k: int, mode: str, as_json: bool) -> None:
+    """Hybrid (BM25 + kNN) search over the indexed chunks."""
+    settings = Settings()
+    response = httpx.post(
+        f"{settings.gateway_url}/v1/retrieve",
+        json={"query": query, "top_k": top_k, "mode": mode, "dataset_id": dataset},
+        headers={"X-Tenant-Id": tenant},
+        timeout=60,
+    )
+    if response.status_code != 200:
+        _fail(f"search failed: {response.status_code} {response.text[:300]}")
+    records = response.json()["records"]
+    if as_json:
+        _print_json(records)
+        return
+    table = Table("#", "score", "document", "page", "text")
+    for rank, hit in enumerate(records, 1):
+        text = " ".join(hit["content"].split())
+        table.add_row(str(rank), f"{hit['score']:.4f}", hit["name"], str(hit["page"] or ""), text[:160])
+    console.print(table if records else "no results")
 
 
 @cli.command()
 def demo() -> None:
-    """The main job on the embedded default: bring the stack up and report its health."""
+    """The main job on the embedded default: stack + services up, ingest the samples, show
+    their states and run a search."""
     settings = Settings()
     _bring_up(settings)
-    console.print("[green]healthy[/]: stop it with `.venv/bin/indexflow down`")
+    summary = _run_ingest(settings, [SAMPLES], "samples", "default", as_json=False)
+    _print_summary(summary)
+    query = "how are documents kept in order in Kafka"
+    console.print(f"\nsearch: {query!r}")
+    search.callback(query, "samples", "default", 3, "hybrid", False)
+    console.print("\n[green]running[/]: try `.venv/bin/indexflow search \"...\"`; stop with `.venv/bin/indexflow down`")
 
 
 @cli.group()
@@ -122,3 +270,17 @@ def schemas_export(directory: Path) -> None:
     """Write one JSON Schema file per topic into DIRECTORY."""
     for path in export_json_schemas(directory):
         console.print(f"  wrote {path}")
+
+
+@cli.group()
+def projector() -> None:
+    """The status projector."""
+
+
+@projector.command("rebuild")
+def projector_rebuild() -> None:
+    """Rebuild every document's state in Redis from the status topic alone."""
+    from services.projector.rebuild import rebuild
+
+    count = rebuild(Settings())
+    console.print(f"rebuilt the state of {count} documents from the status topic")

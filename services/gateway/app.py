@@ -68,6 +68,7 @@ class Accepted(BaseModel):
 
 class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1)
+    dataset_id: Id | None = Field(default=None, description="/v1/retrieve only: one dataset, or all of the tenant's")
     top_k: int = Field(default=5, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "semantic"] = "hybrid"
 
@@ -205,6 +206,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/datasets/{dataset_id}/retrieve")
     def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
         hits = s.search.search(body.query, tenant, dataset_id, body.top_k, body.mode)
+        return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
+
+    @app.post("/v1/retrieve")
+    def retrieve_across(body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
+        hits = s.search.search(body.query, tenant, body.dataset_id, body.top_k, body.mode)
         return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
 
     return app

@@ -1,0 +1,129 @@
+"""Runs every pipeline service as its own process and restarts any that dies.
+
+``python -m deploy.supervisor`` is what ``indexflow up`` starts in the background. SIGTERM stops the
+services gracefully (each finishes and commits its batch in hand), then the supervisor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.runtime.settings import Settings
+
+SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "gateway")
+STOP_TIMEOUT = 30.0
+MAX_BACKOFF = 30.0
+
+log = logging.getLogger("supervisor")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+    restart_at: float = 0.0
+    started_at: float = field(default_factory=time.time)
+
+
+def status_file(state_dir: Path) -> Path:
+    return state_dir.resolve() / "run" / "services.json"
+
+
+def read_status(state_dir: Path) -> dict[str, dict]:
+    try:
+        return json.loads(status_file(state_dir).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES):
+        self.state_dir = settings.state_dir.resolve()
+        self.children = {name: Child(name) for name in services}
+        self._stopping = False
+
+    def _spawn(self, child: Child) -> None:
+        log_path = self.state_dir / "logs" / f"{child.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out:
+            child.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{child.name}"], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        child.started_at = time.time()
+        log.info("started %s (pid %d)", child.name, child.process.pid)
+
+    def _write_status(self) -> None:
+        status = {
+            c.name: {
+                "pid": c.process.pid if c.process and c.process.poll() is None else None,
+                "restarts": c.restarts,
+                "last_exit": c.last_exit,
+                "started_at": c.started_at,
+            }
+            for c in self.children.values()
+        }
+        path = status_file(self.state_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(status, indent=1))
+        partial.replace(path)
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        for child in self.children.values():
+            self._spawn(child)
+        self._write_status()
+        while not self._stopping:
+            changed = False
+            for child in self.children.values():
+                if child.process is not None and (code := child.process.poll()) is not None:
+                    child.restarts += 1
+                    child.last_exit = code
+                    child.process = None
+                    child.restart_at = time.monotonic() + min(2 ** (child.restarts - 1), MAX_BACKOFF)
+                    log.warning("%s exited with %s; restart %d", child.name, code, child.restarts)
+                    changed = True
+                if child.process is None and time.monotonic() >= child.restart_at:
+                    self._spawn(child)
+                    changed = True
+            if changed:
+                self._write_status()
+            time.sleep(0.2)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        running = [c.process for c in self.children.values() if c.process and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for child in self.children.values():
+            child.process = None
+        self._write_status()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    supervisor = Supervisor(Settings())
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    supervisor.run()
+
+
+if __name__ == "__main__":
+    main()
