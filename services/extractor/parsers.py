@@ -6,6 +6,7 @@ Every failure is an ``UnextractableDocument`` whose message says why, in words a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,4 +98,4 @@ def _tika_reason(exc: Exception) -> str:
     for prefix in ('ParseError("Parse error occurred : ', 'ParseError("'):
         if message.startswith(prefix):
             message = message[len(prefix) :].rstrip('")')
-    return message[:300]
+    return re.sub(r"@[0-9a-f]{6,}", "", message)[:300]  # drop Java object ids: reasons must group
