@@ -51,12 +51,15 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 @pytest.fixture
 def settings(stack_settings: Settings) -> Iterator[Settings]:
     """Settings with a topic prefix of the test's own, so tests never see each other's records."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    os.environ["INDEXFLOW_TOPIC_PREFIX"] = prefix
+    saved = os.environ.get("INDEXFLOW_TOPIC_PREFIX")
+    os.environ["INDEXFLOW_TOPIC_PREFIX"] = f"t{uuid.uuid4().hex[:10]}."
     try:
         yield Settings()
     finally:
-        os.environ.pop("INDEXFLOW_TOPIC_PREFIX", None)
+        if saved is None:
+            os.environ.pop("INDEXFLOW_TOPIC_PREFIX", None)
+        else:
+            os.environ["INDEXFLOW_TOPIC_PREFIX"] = saved
 
 
 @pytest.fixture
@@ -64,3 +67,31 @@ def pipeline_topics(settings: Settings) -> Settings:
     report = apply_topics(admin_client(settings), CATALOG, settings)
     assert report.ok, report.mismatches
     return settings
+
+
+@pytest.fixture(scope="session")
+def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Every service running under the supervisor, as `indexflow up` runs them, on topics of
+    their own; yields the settings to reach them. Stopped (gracefully) at the end."""
+    from services.cli.pipeline import start_services, stop_services
+
+    env = {
+        "INDEXFLOW_TOPIC_PREFIX": "e2e.",
+        "INDEXFLOW_GATEWAY_PORT": str(free_port()),
+        "TIKTOKEN_CACHE_DIR": str(tmp_path_factory.mktemp("tiktoken")),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings = Settings()
+    report = apply_topics(admin_client(settings), CATALOG, settings)
+    assert report.ok, report.mismatches
+    start_services(settings, timeout=120)
+    try:
+        yield settings
+    finally:
+        stop_services(settings)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -28,31 +28,48 @@ def _unescape(separator: str) -> str:
     return separator.replace("\\n", "\n").replace("\\t", "\t")
 
 
-def split_text(text: str, segmentation: Segmentation) -> list[str]:
-    separators = [_unescape(segmentation.separator)] + FALLBACK_SEPARATORS
-    splitter = RecursiveCharacterTextSplitter(
+def _recursive(segmentation: Segmentation, separators: list[str]) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
         separators=list(dict.fromkeys(separators)),
         chunk_size=segmentation.max_tokens,
         chunk_overlap=segmentation.chunk_overlap,
         length_function=count_tokens,
         keep_separator=False,
     )
-    return [chunk.strip() for chunk in splitter.split_text(text) if chunk.strip()]
+
+
+def merge_split(text: str, segmentation: Segmentation) -> list[str]:
+    """Automatic mode: split at the best separator and merge neighbours up to the token limit."""
+    return _clean(_recursive(segmentation, FALLBACK_SEPARATORS).split_text(text))
+
+
+def fixed_split(text: str, segmentation: Segmentation) -> list[str]:
+    """Custom and hierarchical modes (Dify's fixed separator): every piece between two separators
+    is its own chunk; only a piece over the token limit is split further, recursively."""
+    fallback = _recursive(segmentation, FALLBACK_SEPARATORS)
+    chunks: list[str] = []
+    for piece in text.split(_unescape(segmentation.separator)):
+        chunks += fallback.split_text(piece) if count_tokens(piece) > segmentation.max_tokens else [piece]
+    return _clean(chunks)
+
+
+def _clean(chunks: list[str]) -> list[str]:
+    return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
 def split(text: str, rule: ProcessRule) -> list[Piece]:
     """Flat chunks, or parents each with its children for the hierarchical mode."""
     if rule.mode == "automatic":
-        return [Piece(chunk) for chunk in split_text(text, AUTOMATIC)]
+        return [Piece(chunk) for chunk in merge_split(text, AUTOMATIC)]
     if rule.mode == "custom":
-        return [Piece(chunk) for chunk in split_text(text, rule.segmentation)]
+        return [Piece(chunk) for chunk in fixed_split(text, rule.segmentation)]
     if rule.parent_mode == "full_doc":
         parents = [encoding().decode(encoding().encode(text, disallowed_special=())[:FULL_DOC_MAX_TOKENS])]
     else:
-        parents = split_text(text, rule.segmentation)
+        parents = fixed_split(text, rule.segmentation)
     pieces = []
     for parent in parents:
-        children = split_text(parent, rule.subchunk_segmentation)
+        children = fixed_split(parent, rule.subchunk_segmentation)
         if children:
             pieces.append(Piece(parent, tuple(children)))
     return pieces

@@ -1,0 +1,56 @@
+"""A small client of the gateway API for tests."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from schemas import TERMINAL_STATUSES
+from services.runtime.settings import Settings
+
+
+class Gateway:
+    def __init__(self, settings: Settings, tenant: str, dataset: str):
+        self.http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": tenant}, timeout=60)
+        self.dataset = dataset
+
+    def create_text(self, name: str, text: str, **options) -> dict:
+        response = self.http.post(
+            f"/v1/datasets/{self.dataset}/document/create-by-text", json={"name": name, "text": text, **options}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def update_text(self, document_id: str, text: str, **options) -> dict:
+        response = self.http.post(
+            f"/v1/datasets/{self.dataset}/documents/{document_id}/update-by-text", json={"text": text, **options}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def delete(self, document_id: str) -> dict:
+        response = self.http.delete(f"/v1/datasets/{self.dataset}/documents/{document_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def state(self, document_id: str) -> dict | None:
+        response = self.http.get(f"/v1/datasets/{self.dataset}/documents/{document_id}")
+        return response.json() if response.status_code == 200 else None
+
+    def wait(self, document_id: str, revision: int, timeout: float = 120.0) -> dict:
+        """The document's state once its ``revision`` is terminal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(document_id)
+            if state and state["revision"] >= revision and state["status"] in TERMINAL_STATUSES:
+                return state
+            time.sleep(0.2)
+        raise AssertionError(f"{document_id} revision {revision} not terminal after {timeout}s: {state}")
+
+    def search(self, query: str, mode: str = "hybrid", top_k: int = 10) -> list[dict]:
+        response = self.http.post(
+            f"/v1/datasets/{self.dataset}/retrieve", json={"query": query, "mode": mode, "top_k": top_k}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["records"]
