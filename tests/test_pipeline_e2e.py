@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
 from services.indexer.mapping import all_chunk_indices, index_name
+from services.projector.rebuild import rebuild
+from services.projector.store import StateStore
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
@@ -145,3 +148,22 @@ def test_bad_requests_get_clear_errors(pipeline: Settings, gateway: Gateway):
     assert response.status_code == 422 and "max_tokens" in response.text
     assert gateway.http.delete(f"/v1/datasets/{gateway.dataset}/documents/nope").status_code == 404
     assert gateway.state("nope") is None
+
+
+def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settings, gateway: Gateway):
+    accepted = gateway.create_text("rebuild.txt", ALPHA)
+    gateway.wait(accepted["document_id"], accepted["revision"])
+    store = StateStore(redis_client(pipeline), pipeline.topic_prefix)
+    client = redis_client(pipeline)
+
+    def snapshot() -> dict:
+        return {
+            key: {f: v for f, v in orjson.loads(raw).items() if f not in ("event_id", "produced_at")}
+            for key, raw in client.hgetall(store.states).items()
+        }
+
+    live = snapshot()
+    client.delete(store.states)
+    assert rebuild(pipeline) == len(live)
+    assert snapshot() == live
+    assert store.get(f"default/{accepted['document_id']}").status == "completed"
