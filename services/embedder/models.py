@@ -15,7 +15,7 @@ COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingu
 
 
 class EmbeddingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EMBEDDING_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EMBEDDING_", extra="ignore", populate_by_name=True)
 
     #: The deployment's default model, for documents that name none.
     default_model: str = UniversalSentenceEncoder.name

@@ -129,7 +129,9 @@ class CohereEmbeddings(EmbeddingProvider):
 
         try:
             response = self._client.embed(
-                texts=texts, model=self.model, input_type=input_type, embedding_types=["float"]
+                texts=texts, model=self.model, input_type=input_type, embedding_types=["float"],
+                # Retries are the pipeline's: a 429 pauses the partitions instead of blocking here.
+                request_options={"max_retries": 0},
             )
         except cohere.errors.TooManyRequestsError as exc:
             raise DependencyUnavailable("Cohere rate limit (429)", retry_after=_retry_after(exc)) from exc
