@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import orjson
@@ -167,3 +168,23 @@ def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settin
     assert rebuild(pipeline) == len(live)
     assert snapshot() == live
     assert store.get(f"default/{accepted['document_id']}").status == "completed"
+
+
+def test_a_failed_document_ends_in_error_with_its_reason_and_can_be_retried(pipeline: Settings, gateway: Gateway):
+    response = gateway.http.post(
+        f"/v1/datasets/{gateway.dataset}/document/create-by-file",
+        files={"file": ("broken.pdf", b"%PDF-1.7\n this is not really a PDF")},
+    )
+    assert response.status_code == 200, response.text
+    document_id = response.json()["document_id"]
+    state = gateway.wait(document_id, 1)
+    assert state["status"] == "error" and state["error_stage"] == "extractor"
+    assert state["error"].startswith("corrupt or unreadable PDF"), state["error"]
+    assert state["attempts"] == 1
+
+    assert gateway.http.post(f"/v1/datasets/{gateway.dataset}/documents/{document_id}/retry").status_code == 200
+    deadline = time.monotonic() + 60
+    while (state := gateway.state(document_id))["attempts"] < 2 or state["status"] != "error":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert state["error"].startswith("corrupt or unreadable PDF")

@@ -58,7 +58,7 @@ class Handler(ABC):
         if verdict is Verdict.CURRENT:
             return True
         if verdict is Verdict.PAUSED:
-            self.context.revisions.park(event.key, message)
+            self.context.revisions.park(event.key, message.topic(), message.key(), message.value())
         log.info("%s: %s revision %d skipped (%s)", self.stage.value, event.key, event.revision, verdict.value)
         return False
 

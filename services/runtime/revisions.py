@@ -7,16 +7,12 @@ revision is parked in Redis until the document is resumed."""
 
 from __future__ import annotations
 
-import logging
 from enum import Enum
 
 import orjson
 import redis
-from confluent_kafka import Message
 
 from schemas import Envelope
-
-log = logging.getLogger(__name__)
 
 _LATEST = "indexflow:revision:latest"
 _CANCELLED = "indexflow:revision:cancelled"
@@ -86,9 +82,10 @@ class Revisions:
     def pause(self, event: Envelope) -> None:
         self._redis.hset(self._key(_PAUSED), event.key, event.revision)
 
-    def park(self, key: str, message: Message) -> None:
+    def park(self, key: str, topic: str, record_key: bytes | None, value: bytes) -> None:
         """Keep a paused document's record until it is resumed."""
-        self._redis.rpush(self._key(f"indexflow:parked:{key}"), _pack(message))
+        record = {"topic": topic, "key": record_key.decode() if record_key else None, "value": value.decode()}
+        self._redis.rpush(self._key(f"indexflow:parked:{key}"), orjson.dumps(record))
 
     def resume(self, event: Envelope) -> list[tuple[str, bytes | None, bytes]]:
         """Lift the pause and hand back the parked records (topic, key, value), oldest first."""
@@ -98,16 +95,5 @@ class Revisions:
             pipe.lrange(parked_key, 0, -1)
             pipe.delete(parked_key)
             _, parked, _ = pipe.execute()
-        return [_unpack(raw) for raw in parked]
-
-
-def _pack(message: Message) -> bytes:
-    key = message.key()
-    return orjson.dumps(
-        {"topic": message.topic(), "key": key.decode() if key else None, "value": (message.value() or b"").decode()}
-    )
-
-
-def _unpack(raw: bytes) -> tuple[str, bytes | None, bytes]:
-    data = orjson.loads(raw)
-    return data["topic"], data["key"].encode() if data["key"] else None, data["value"].encode()
+        records = [orjson.loads(raw) for raw in parked]
+        return [(r["topic"], r["key"].encode() if r["key"] else None, r["value"].encode()) for r in records]

@@ -1,0 +1,81 @@
+"""Extraction: page numbers for PDFs, clear reasons for what yields no text, a sandbox whose
+time and memory limits cost one document, and parts that fit in a Kafka record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas import Page
+from services.extractor.parsers import UnextractableDocument
+from services.extractor.parts import into_parts
+from services.extractor.sandbox import Sandbox
+from tests.conftest import SHARED
+
+CORPUS = SHARED / "corpus" / "documents"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} not found: the corpus lives in ../shared")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    box = Sandbox(timeout=60, memory_limit_mb=2048)
+    yield box
+    box.close()
+
+
+@needs_corpus
+def test_pdfs_keep_their_page_numbers(sandbox: Sandbox):
+    extraction = sandbox.extract(CORPUS / "pdf_layout-parser-paper-with-empty-pages.pdf")
+    assert extraction.content_type == "application/pdf"
+    assert [n for n, _ in extraction.pages] == [1, 2, 3, 4]
+    assert "LayoutParser" in extraction.pages[0][1]
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("pdf_password.pdf", "encrypted PDF: a password is required"),
+        ("password_protected.xlsx", "encrypted document: a password is required"),
+        ("empty.txt", "empty document (0 bytes)"),
+        ("img_bmp_24.bmp", "no text: image/bmp image and OCR is not enabled"),
+        ("CantinaBand3.wav", "unsupported type audio/vnd.wave: no text to extract"),
+    ],
+)
+def test_documents_without_text_fail_with_a_reason(sandbox: Sandbox, name: str, reason: str):
+    with pytest.raises(UnextractableDocument, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        sandbox.extract(CORPUS / name)
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", ["fake-text-utf-16-be.txt", "fake-text-utf-32.txt", "fake-html-cp1252.html"])
+def test_encodings_are_decoded(sandbox: Sandbox, name: str):
+    [(_, text)] = sandbox.extract(CORPUS / name).pages
+    assert "\x00" not in text and ("test document" in text or "CP1252" in text)
+
+
+@needs_corpus
+def test_a_hang_or_a_memory_blowup_costs_one_document():
+    big = CORPUS / "pdf_DA-619p.pdf"
+    box = Sandbox(timeout=0.3, memory_limit_mb=2048)
+    with pytest.raises(UnextractableDocument, match=r"timed out after 0s"):
+        box.extract(big)
+    box.timeout = 60
+    assert box.extract(CORPUS / "pdf_chevron-page.pdf").pages, "a fresh sandbox takes the next document"
+    box.memory_limit = 8 * 2**20  # below any Python process: the watchdog must fire
+    with pytest.raises(UnextractableDocument, match="exceeded the memory limit"):
+        box.extract(big)
+    box.close()
+
+
+def test_parts_respect_page_and_size_limits():
+    pages = [Page(number=i, text="x" * 10) for i in range(1, 30)]
+    parts = into_parts(pages, pages_per_part=12, max_chars=1000)
+    assert [len(p) for p in parts] == [12, 12, 5]
+    assert [p.number for part in parts for p in part] == list(range(1, 30))
+
+    huge = Page(number=None, text="\n".join("line %05d" % i for i in range(3000)))  # 30k chars
+    parts = into_parts([huge], pages_per_part=12, max_chars=10_000)
+    assert all(sum(len(p.text) for p in part) <= 10_000 for part in parts)
+    assert "".join(p.text for part in parts for p in part) == huge.text
