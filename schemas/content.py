@@ -20,6 +20,10 @@ class DocumentPart(Envelope):
     part: int = Field(ge=0)
     parts: int = Field(ge=1)
 
+    def part_of(self) -> dict:
+        """The fields that say which part of which document revision this is, for the next stage's record."""
+        return {**self.identity(), "name": self.name, "indexing": self.indexing, "part": self.part, "parts": self.parts}
+
     @model_validator(mode="after")
     def _part_in_range(self) -> DocumentPart:
         if self.part >= self.parts:

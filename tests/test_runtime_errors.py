@@ -89,3 +89,46 @@ def test_failures_are_retried_dead_lettered_or_waited_out(pipeline_topics: Setti
     [partition] = {p for p, _ in placed}
     assert len(read_topic(settings, settings.topic(DLQ.name), idle=1.0)) == 3, "nothing dead-lettered twice"
     assert committed(settings, group, settings.topic(DOCUMENTS.name), 6)[partition] == placed[-1][1] + 1
+
+
+class FlakySink(Handler):
+    """Buffers records and writes them in flush, like the indexer; the first flush fails."""
+
+    stage = Stage.INDEXER
+    inputs = (DOCUMENTS,)
+    written: list[str] = []
+    flushes = 0
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.pending: list[str] = []
+
+    def handle(self, message):
+        self.pending.append(schemas.DOCUMENT_EVENTS.decode(message.value()).name)
+
+    def flush(self):
+        pending, self.pending = self.pending, []
+        FlakySink.flushes += 1
+        if FlakySink.flushes == 1:
+            raise DependencyUnavailable("elasticsearch down", retry_after=0.2)
+        FlakySink.written += pending
+
+
+def test_a_failed_flush_commits_nothing_and_the_batch_is_redone(pipeline_topics: Settings):
+    settings = pipeline_topics
+    placed = produce(settings, settings.topic(DOCUMENTS.name), [(b"acme/batch", upsert(f"n{i}", f"d{i}")) for i in range(5)])
+    loop = ConsumerLoop(settings, FlakySink, retry_backoff=0.05)
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    try:
+        for _ in range(300):
+            if len(FlakySink.written) >= 5:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        loop.stop()
+        worker.join(timeout=30)
+    assert FlakySink.written == [f"n{i}" for i in range(5)], "every record written once the outage passed"
+    group = f"{settings.topic_prefix}{Stage.INDEXER.value}"
+    [partition] = {p for p, _ in placed}
+    assert committed(settings, group, settings.topic(DOCUMENTS.name), 6)[partition] == placed[-1][1] + 1

@@ -52,11 +52,7 @@ class Embedder(Handler):
         self.context.producer.publish(
             EMBEDDED,
             EmbeddedBatch(
-                **batch.identity(),
-                name=batch.name,
-                indexing=batch.indexing,
-                part=batch.part,
-                parts=batch.parts,
+                **batch.part_of(),
                 model=model.name if model else None,
                 dims=model.dims if model else None,
                 segments=[

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas import MalformedRecord
@@ -78,19 +79,30 @@ class ConsumerLoop:
             for message in records:
                 self._handle(message)
                 done[(message.topic(), message.partition())] = message.offset() + 1
+        except DependencyUnavailable as exc:
+            # Keep what finished before the outage, so it isn't redone.
+            self._recover(first, done, exc)
+            return
+        try:
             self._settle(done)
         except DependencyUnavailable as exc:
-            log.warning("dependency unavailable, will retry from the first unfinished record: %s", exc)
-            resume_at = {**first, **done}
-            try:
-                self._settle(done)  # keep what finished before the outage, so it isn't redone
-            except DependencyUnavailable:
-                resume_at = first
-            self._rewind(resume_at)
-            self._pause_for(exc.retry_after or self._outage_backoff)
-            self._outage_backoff = min(self._outage_backoff * 2, self.max_backoff)
+            self._recover(first, {}, exc)  # the batch's effects may be missing: redo all of it
             return
         self._outage_backoff = self.retry_backoff
+
+    def _recover(self, first: Offsets, done: Offsets, outage: DependencyUnavailable) -> None:
+        """Commit ``done`` if its effects can still be made durable, rewind the rest, back off."""
+        log.warning("dependency unavailable, will retry from the first unfinished record: %s", outage)
+        resume_at = first
+        if done:
+            try:
+                self._settle(done)
+                resume_at = {**first, **done}
+            except DependencyUnavailable:
+                pass
+        self._rewind(resume_at)
+        self._pause_for(outage.retry_after or self._outage_backoff)
+        self._outage_backoff = min(self._outage_backoff * 2, self.max_backoff)
 
     def _settle(self, done: Offsets) -> None:
         """Make the handled records' effects durable, then commit their offsets."""

@@ -66,11 +66,7 @@ class Splitter(Handler):
         self.context.producer.publish(
             SEGMENTS,
             SegmentBatch(
-                **content.identity(),
-                name=content.name,
-                indexing=content.indexing,
-                part=content.part,
-                parts=content.parts,
+                **content.part_of(),
                 segments=make_segments(content),
             ),
         )
