@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -117,16 +116,13 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
     stack = Stack(settings).status()
     services = services_status(settings)
     healthy = all(s.healthy for s in stack)
-    counts: Counter = Counter()
-    if healthy:
-        raw = redis_client(settings).hvals(StateStore(redis_client(settings), settings.topic_prefix).states)
-        counts = Counter(orjson.loads(r)["status"] for r in raw)
+    counts = StateStore(redis_client(settings), settings.topic_prefix).count_by_status() if healthy else {}
     if as_json:
         _print_json(
             {
                 "stack": {s.name: {"port": s.port, "pid": s.pid, "healthy": s.healthy} for s in stack},
                 "services": services,
-                "documents": dict(counts),
+                "documents": counts,
             }
         )
     else:

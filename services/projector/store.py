@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
+import orjson
 import redis
 
 from schemas import STATE, DocumentState
@@ -30,6 +32,9 @@ class StateStore:
     def dataset(self, tenant_id: str, dataset_id: str) -> list[DocumentState]:
         keys = sorted(k.decode() for k in self._redis.smembers(self._dataset_key(tenant_id, dataset_id)))
         return self.get_many(keys)
+
+    def count_by_status(self) -> dict[str, int]:
+        return dict(Counter(orjson.loads(raw)["status"] for raw in self._redis.hvals(self.states)))
 
     def save(self, state: DocumentState) -> None:
         with self._redis.pipeline() as pipe:
