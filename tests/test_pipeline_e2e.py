@@ -39,7 +39,7 @@ def chunks(settings: Settings, document_id: str, tenant: str = "default") -> lis
 
 
 def embedding_calls(settings: Settings) -> int:
-    counts = redis_client(settings).hgetall(f"{settings.topic_prefix}indexflow:embedding:calls")
+    counts = redis_client(settings).hgetall(f"{settings.topic_prefix}embedding:calls")
     return sum(int(v) for v in counts.values())
 
 

@@ -13,7 +13,7 @@ class EmbeddingCache:
         self._ttl = ttl_seconds
 
     def _key(self, model: str, content_hash: str) -> str:
-        return f"{self._ns}indexflow:embedding:{model}:{content_hash}"
+        return f"{self._ns}embedding:{model}:{content_hash}"
 
     def get_many(self, model: str, hashes: list[str]) -> dict[str, list[float]]:
         if not hashes:

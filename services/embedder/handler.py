@@ -27,7 +27,7 @@ class Embedder(Handler):
         self.redis = redis_client(context.settings)
         self.cache = EmbeddingCache(self.redis, context.settings.topic_prefix, self.config.cache_ttl_seconds)
         self._providers: dict[str, EmbeddingProvider] = {}
-        self._calls_key = f"{context.settings.topic_prefix}indexflow:embedding:calls"
+        self._calls_key = f"{context.settings.topic_prefix}embedding:calls"
 
     def provider(self, name: str | None) -> EmbeddingProvider:
         name = name or self.config.default_model

@@ -51,7 +51,7 @@ class Extractor(Handler):
         self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb)
         self.blobs = BlobStore(context.settings)
         self.redis = redis_client(context.settings)
-        self._upserts = f"{context.settings.topic_prefix}indexflow:upserts"
+        self._upserts = f"{context.settings.topic_prefix}upserts"
 
     def handle(self, message: Message) -> None:
         event = DOCUMENTS.codec.decode(message.value())

@@ -38,7 +38,7 @@ class DocumentPublisher:
         self.blobs = BlobStore(settings)
 
     def _batch_key(self, batch: str) -> str:
-        return f"{self.settings.topic_prefix}indexflow:batch:{batch}"
+        return f"{self.settings.topic_prefix}batch:{batch}"
 
     def batch_documents(self, batch: str) -> list[str]:
         return sorted(k.decode() for k in self.redis.smembers(self._batch_key(batch)))

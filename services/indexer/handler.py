@@ -127,7 +127,7 @@ class Indexer(Handler):
 
     def _part_indexed(self, batch: EmbeddedBatch) -> None:
         segments = [s for s in batch.segments if s.kind != "child"]
-        progress_key = f"{self.prefix}indexflow:progress:{batch.key}:{batch.revision}"
+        progress_key = f"{self.prefix}progress:{batch.key}:{batch.revision}"
         with self.redis.pipeline() as pipe:
             pipe.hset(progress_key, str(batch.part), f"{len(segments)},{sum(s.tokens for s in segments)}")
             pipe.expire(progress_key, PROGRESS_TTL_SECONDS)

@@ -14,8 +14,8 @@ from schemas import STATE, DocumentState
 class StateStore:
     def __init__(self, client: redis.Redis, namespace: str):
         self._redis = client
-        self.states = f"{namespace}indexflow:state"
-        self._datasets = f"{namespace}indexflow:dataset:"
+        self.states = f"{namespace}state"
+        self._datasets = f"{namespace}dataset:"
 
     def _dataset_key(self, tenant_id: str, dataset_id: str) -> str:
         return f"{self._datasets}{tenant_id}/{dataset_id}"

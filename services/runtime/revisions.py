@@ -14,9 +14,9 @@ import redis
 
 from schemas import Envelope
 
-_LATEST = "indexflow:revision:latest"
-_CANCELLED = "indexflow:revision:cancelled"
-_PAUSED = "indexflow:revision:paused"
+_LATEST = "revision:latest"
+_CANCELLED = "revision:cancelled"
+_PAUSED = "revision:paused"
 
 # Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
 _OBSERVE = """
@@ -35,7 +35,7 @@ local next = math.max(issued, seen) + 1
 redis.call('HSET', KEYS[1], ARGV[1], next)
 return next
 """
-_ISSUED = "indexflow:revision:issued"
+_ISSUED = "revision:issued"
 
 
 class Verdict(Enum):
@@ -85,11 +85,11 @@ class Revisions:
     def park(self, key: str, topic: str, record_key: bytes | None, value: bytes) -> None:
         """Keep a paused document's record until it is resumed."""
         record = {"topic": topic, "key": record_key.decode() if record_key else None, "value": value.decode()}
-        self._redis.rpush(self._key(f"indexflow:parked:{key}"), orjson.dumps(record))
+        self._redis.rpush(self._key(f"parked:{key}"), orjson.dumps(record))
 
     def resume(self, event: Envelope) -> list[tuple[str, bytes | None, bytes]]:
         """Lift the pause and hand back the parked records (topic, key, value), oldest first."""
-        parked_key = self._key(f"indexflow:parked:{event.key}")
+        parked_key = self._key(f"parked:{event.key}")
         with self._redis.pipeline() as pipe:
             pipe.hdel(self._key(_PAUSED), event.key)
             pipe.lrange(parked_key, 0, -1)

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     gateway_url: str | None = None
 
+    # Namespace of every topic, consumer group, Elasticsearch index and Redis key of a deployment.
     topic_prefix: str = "indexflow."
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
