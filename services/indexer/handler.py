@@ -131,6 +131,8 @@ class Indexer(Handler):
         with self.redis.pipeline() as pipe:
             pipe.hset(progress_key, str(batch.part), f"{len(segments)},{sum(s.tokens for s in segments)}")
             pipe.expire(progress_key, PROGRESS_TTL_SECONDS)
+            # Which revisions have chunks in the index: the cleanup below runs only when needed.
+            pipe.sadd(self._revisions_key(batch.key), batch.revision)
             pipe.hgetall(progress_key)
             *_, done = pipe.execute()
         status = self.context.status
@@ -142,14 +144,21 @@ class Indexer(Handler):
         if segment_count == 0:
             status.emit(batch, DocumentStatus.ERROR, error="no text left after cleaning: nothing to index")
             return
-        self.es.indices.refresh(index=all_chunk_indices(self.prefix))
-        self._delete_chunks(batch.key, below_revision=batch.revision)
+        self.es.indices.refresh(index=index_name(self.prefix, batch.model))  # completed means searchable
+        older = [r for r in map(int, self.redis.smembers(self._revisions_key(batch.key))) if r < batch.revision]
+        if older:
+            self._delete_chunks(batch.key, below_revision=batch.revision)
+            self.redis.srem(self._revisions_key(batch.key), *older)
         status.emit(
             batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count, token_count=token_count
         )
 
+    def _revisions_key(self, document_key: str) -> str:
+        return f"{self.prefix}indexed-revisions:{document_key}"
+
     def _delete_document(self, deletion: DocumentDeleted) -> None:
         self._delete_chunks(deletion.key, below_revision=deletion.revision + 1)
+        self.redis.delete(self._revisions_key(deletion.key))
         self.context.status.emit(deletion, DocumentStatus.DELETED)
 
     def _delete_chunks(self, document_key: str, below_revision: int) -> None:
