@@ -100,12 +100,18 @@ class Indexer(Handler):
     def flush(self) -> None:
         pending, self._pending = self._pending, _Pending()
         rejected = self._bulk(pending.actions)
+        whole = []
         for message, batch in pending.parts:
             reasons = [rejected[s.segment_id] for s in batch.segments if s.segment_id in rejected]
             if reasons:
                 self.context.dead_letters.send(message, RuntimeError(f"Elasticsearch rejected: {reasons[0]}"), 1)
-            else:
-                self._part_indexed(batch)
+            elif (counts := self._part_indexed(batch)) is not None:
+                whole.append((batch, counts))
+        if whole:
+            # One refresh per batch, not per document: completed means searchable.
+            self.es.indices.refresh(index=",".join({index_name(self.prefix, b.model) for b, _ in whole}))
+        for batch, (segment_count, token_count) in whole:
+            self._complete(batch, segment_count, token_count)
         for deletion in pending.deletions:
             self._delete_document(deletion)
 
@@ -125,26 +131,28 @@ class Indexer(Handler):
             rejected[item["_id"]] = str(item.get("error"))[:300]
         return rejected
 
-    def _part_indexed(self, batch: EmbeddedBatch) -> None:
+    def _part_indexed(self, batch: EmbeddedBatch) -> tuple[int, int] | None:
+        """Record the part; once every part of the revision is in, its (segments, tokens)."""
         segments = [s for s in batch.segments if s.kind != "child"]
         progress_key = f"{self.prefix}progress:{batch.key}:{batch.revision}"
         with self.redis.pipeline() as pipe:
             pipe.hset(progress_key, str(batch.part), f"{len(segments)},{sum(s.tokens for s in segments)}")
             pipe.expire(progress_key, PROGRESS_TTL_SECONDS)
-            # Which revisions have chunks in the index: the cleanup below runs only when needed.
+            # Which revisions have chunks in the index: the cleanup runs only when needed.
             pipe.sadd(self._revisions_key(batch.key), batch.revision)
             pipe.hgetall(progress_key)
             *_, done = pipe.execute()
-        status = self.context.status
         if len(done) < batch.parts:
-            status.emit(batch, DocumentStatus.INDEXING, progress=round(len(done) / batch.parts, 4))
-            return
+            self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(len(done) / batch.parts, 4))
+            return None
         counts = [tuple(map(int, v.split(b","))) for v in done.values()]
-        segment_count, token_count = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+    def _complete(self, batch: EmbeddedBatch, segment_count: int, token_count: int) -> None:
+        status = self.context.status
         if segment_count == 0:
             status.emit(batch, DocumentStatus.ERROR, error="no text left after cleaning: nothing to index")
             return
-        self.es.indices.refresh(index=index_name(self.prefix, batch.model))  # completed means searchable
         older = [r for r in map(int, self.redis.smembers(self._revisions_key(batch.key))) if r < batch.revision]
         if older:
             self._delete_chunks(batch.key, below_revision=batch.revision)
