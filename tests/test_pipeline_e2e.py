@@ -9,12 +9,15 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
+from schemas import DocumentCommand
 from services.indexer.mapping import all_chunk_indices, index_name
 from services.projector.rebuild import rebuild
 from services.projector.store import StateStore
+from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
+from topics.catalog import DOCUMENTS
 
 ALPHA = (
     "The aurora borealis appears when charged particles from the sun strike the upper atmosphere.\n\n"
@@ -188,3 +191,23 @@ def test_a_failed_document_ends_in_error_with_its_reason_and_can_be_retried(pipe
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
     assert state["error"].startswith("corrupt or unreadable PDF")
+
+
+def test_a_paused_document_waits_until_resumed(pipeline: Settings, gateway: Gateway):
+    # The pause reaches the extractor before the document (same key, same partition), so the
+    # document's records are parked deterministically instead of racing the pipeline.
+    document_id = "paused-doc"
+    producer = Producer(pipeline)
+    producer.publish(DOCUMENTS, DocumentCommand(tenant_id="default", dataset_id=gateway.dataset,
+                                                document_id=document_id, revision=1, command="pause"))
+    producer.flush()
+    accepted = gateway.create_text("paused.txt", ALPHA, document_id=document_id)
+    assert accepted["revision"] == 1
+    time.sleep(3)
+    assert gateway.state(document_id)["status"] in ("waiting", "paused")
+    assert chunks(pipeline, document_id) == []
+
+    response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/documents/{document_id}/resume")
+    assert response.status_code == 200, response.text
+    state = gateway.wait(document_id, 1)
+    assert state["status"] == "completed" and len(chunks(pipeline, document_id)) == 1
