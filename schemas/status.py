@@ -23,10 +23,6 @@ class DocumentStatus(StrEnum):
     CANCELLED = "cancelled"
     DELETED = "deleted"
 
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
 
 TERMINAL_STATUSES = frozenset(
     {DocumentStatus.COMPLETED, DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED}

@@ -3,7 +3,6 @@ and publishes it as parts of at most ``pages_per_part`` pages. Also carries out 
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from confluent_kafka import Message
@@ -91,12 +90,9 @@ class Extractor(Handler):
             if not event.source.text.strip():
                 raise PermanentError("empty document (no text)")
             return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
-        data = self.blobs.get(event.source.uri)
-        with tempfile.NamedTemporaryFile(prefix="indexflow-", suffix=Path(event.name).suffix[:16]) as file:
-            file.write(data)
-            file.flush()
+        with self.blobs.local_file(event.source.uri, suffix=Path(event.name).suffix[:16]) as path:
             try:
-                extraction = self.sandbox.extract(Path(file.name))
+                extraction = self.sandbox.extract(path)
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
         pages = [Page(number=number, text=text) for number, text in extraction.pages]

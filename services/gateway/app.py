@@ -97,7 +97,12 @@ class Services:
         )
 
 
-Batch = Annotated[str | None, Header(alias="X-Batch-Id", max_length=64)]
+def batch_header(x_batch_id: Annotated[str | None, Header(max_length=64)] = None) -> str:
+    """The upload batch a write belongs to: the caller's X-Batch-Id, or a new one."""
+    return x_batch_id or uuid.uuid4().hex
+
+
+Batch = Annotated[str, Depends(batch_header)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -120,10 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-text", response_model=Accepted)
     def create_by_text(
-        dataset_id: Id, body: CreateByText, tenant: str = Depends(tenant_header), x_batch_id: Batch = None,
+        dataset_id: Id, body: CreateByText, batch: Batch, tenant: str = Depends(tenant_header),
         s: Services = Depends(deps),
     ) -> Accepted:
-        batch = x_batch_id or uuid.uuid4().hex
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
             indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
@@ -132,19 +136,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
     def create_by_file(
-        dataset_id: Id, file: UploadFile = File(...), data: str = Form("{}"), tenant: str = Depends(tenant_header),
-        x_batch_id: Batch = None, s: Services = Depends(deps),
+        dataset_id: Id, batch: Batch, file: UploadFile = File(...), data: str = Form("{}"),
+        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         options = _parse_options(data, FileOptions)
-        return _upload(s, tenant, dataset_id, options.document_id, file, options, x_batch_id)
+        return _upload(s, tenant, dataset_id, options.document_id, file, options, batch)
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-text", response_model=Accepted)
     def update_by_text(
-        dataset_id: Id, document_id: Id, body: UpdateByText, tenant: str = Depends(tenant_header),
-        x_batch_id: Batch = None, s: Services = Depends(deps),
+        dataset_id: Id, document_id: Id, body: UpdateByText, batch: Batch, tenant: str = Depends(tenant_header),
+        s: Services = Depends(deps),
     ) -> Accepted:
         require_document(s, tenant, document_id)
-        batch = x_batch_id or uuid.uuid4().hex
         name = body.name or _current_name(s, tenant, document_id)
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
@@ -154,11 +157,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-file", response_model=Accepted)
     def update_by_file(
-        dataset_id: Id, document_id: Id, file: UploadFile = File(...), data: str = Form("{}"),
-        tenant: str = Depends(tenant_header), x_batch_id: Batch = None, s: Services = Depends(deps),
+        dataset_id: Id, document_id: Id, batch: Batch, file: UploadFile = File(...), data: str = Form("{}"),
+        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         require_document(s, tenant, document_id)
-        return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), x_batch_id)
+        return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), batch)
 
     @app.delete("/v1/datasets/{dataset_id}/documents/{document_id}")
     def delete_document(
@@ -228,11 +231,13 @@ def _current_name(s: Services, tenant: str, document_id: str) -> str:
     return state.name if state and state.name else document_id
 
 
-def _upload(s: Services, tenant, dataset_id, document_id, file: UploadFile, options: DocumentOptions, batch) -> Accepted:
+def _upload(
+    s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
+    batch: str,
+) -> Accepted:
     payload = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(payload) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"file over {MAX_UPLOAD_BYTES} bytes")
-    batch = batch or uuid.uuid4().hex
     event = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=file.filename or "upload",
         indexing=options.indexing(), metadata=options.metadata, batch=batch, data=payload,

@@ -4,6 +4,9 @@ the embedded default, ``s3://bucket/key`` on S3-compatible storage in production
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -59,7 +62,22 @@ class BlobStore:
             return self._get_s3(parsed.netloc, parsed.path.lstrip("/"))
         raise PermanentError(f"unsupported blob URI scheme {parsed.scheme!r} (file:// or s3://)")
 
+    @contextmanager
+    def local_file(self, uri: str, suffix: str = "") -> Iterator[Path]:
+        """A local path holding the blob: the file itself for file://, a temporary copy otherwise."""
+        parsed = urlparse(uri)
+        if parsed.scheme == "file":
+            yield self._checked_path(Path(unquote(parsed.path)))
+            return
+        with tempfile.NamedTemporaryFile(prefix="indexflow-", suffix=suffix) as file:
+            file.write(self.get(uri))
+            file.flush()
+            yield Path(file.name)
+
     def _get_file(self, path: Path) -> bytes:
+        return self._checked_path(path).read_bytes()
+
+    def _checked_path(self, path: Path) -> Path:
         resolved = path.resolve()
         # A URI from a topic must not read arbitrary files of the host.
         if not resolved.is_relative_to(self.root):
@@ -70,7 +88,7 @@ class BlobStore:
             raise PermanentError(f"blob {path} does not exist") from None
         if size > MAX_BLOB_BYTES:
             raise PermanentError(f"blob is {size} bytes, over the {MAX_BLOB_BYTES} limit")
-        return resolved.read_bytes()
+        return resolved
 
     def _get_s3(self, bucket: str, key: str) -> bytes:
         import botocore.exceptions
