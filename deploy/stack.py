@@ -127,11 +127,33 @@ class Stack:
                     "--bind", host,
                     "--port", str(s.redis_port),
                     "--dir", str(data / "redis"),
-                    "--save", "60 1",
-                    "--appendonly", "no",
+                    # Correctness state: every write goes to the append-only file before Redis
+                    # answers, so a killed server comes back with all it acknowledged; it never
+                    # evicts (a full Redis refuses writes, which stages wait out as an outage).
+                    "--appendonly", "yes",
+                    "--appendfsync", "everysec",
+                    "--save", "",
+                    "--maxmemory-policy", "noeviction",
                     "--protected-mode", "no",
                 ],
                 lambda: probes.redis_ready(host, s.redis_port),
+            ),
+            Component(
+                "redis-cache",
+                s.cache_redis_port,
+                lambda: [
+                    _system_binary("redis-server", "redis-server"),
+                    "--bind", host,
+                    "--port", str(s.cache_redis_port),
+                    "--dir", str(data / "redis-cache"),
+                    # Recomputable vectors: bounded, least recently used evicted, nothing on disk.
+                    "--maxmemory", "512mb",
+                    "--maxmemory-policy", "allkeys-lru",
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--protected-mode", "no",
+                ],
+                lambda: probes.redis_ready(host, s.cache_redis_port),
             ),
         ]
         return components
@@ -146,7 +168,8 @@ class Stack:
 
     def up(self) -> list[ComponentStatus]:
         """Start whatever is not running; harmless when everything already is."""
-        (self.state_dir / "data" / "redis").mkdir(parents=True, exist_ok=True)
+        for directory in ("redis", "redis-cache"):
+            (self.state_dir / "data" / directory).mkdir(parents=True, exist_ok=True)
         statuses: list[ComponentStatus] = []
         started_now: list[Component] = []
         try:

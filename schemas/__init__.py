@@ -3,6 +3,10 @@
 A consumer decodes with the topic's codec; anything unreadable raises ``MalformedRecord``.
 """
 
+from typing import Annotated
+
+from pydantic import Field
+
 from schemas.codec import Codec
 from schemas.content import DocumentPart, ExtractedContent, Page
 from schemas.dead_letter import DeadLetter
@@ -20,13 +24,21 @@ from schemas.documents import (
 )
 from schemas.envelope import SCHEMA_VERSION, Envelope, document_key
 from schemas.errors import MalformedRecord
-from schemas.segments import EmbeddedBatch, EmbeddedSegment, Segment, SegmentBatch
+from schemas.retraction import DocumentRetracted
+from schemas.segments import EmbeddedBatch, EmbeddedSegment, Segment, SegmentBatch, segment_id
 from schemas.status import TERMINAL_STATUSES, DocumentState, DocumentStatus, Stage, StatusEvent
 
 DOCUMENT_EVENTS: Codec[DocumentUpserted | DocumentDeleted | DocumentCommand] = Codec("documents", DocumentEvent)
-EXTRACTED: Codec[ExtractedContent] = Codec("extracted", ExtractedContent)
-SEGMENTS: Codec[SegmentBatch] = Codec("segments", SegmentBatch)
-EMBEDDED: Codec[EmbeddedBatch] = Codec("embedded", EmbeddedBatch)
+# Downstream topics carry a document's content and, in the same order, its retractions.
+EXTRACTED: Codec[ExtractedContent | DocumentRetracted] = Codec(
+    "extracted", Annotated[ExtractedContent | DocumentRetracted, Field(discriminator="type")]
+)
+SEGMENTS: Codec[SegmentBatch | DocumentRetracted] = Codec(
+    "segments", Annotated[SegmentBatch | DocumentRetracted, Field(discriminator="type")]
+)
+EMBEDDED: Codec[EmbeddedBatch | DocumentRetracted] = Codec(
+    "embedded", Annotated[EmbeddedBatch | DocumentRetracted, Field(discriminator="type")]
+)
 STATUS: Codec[StatusEvent] = Codec("status", StatusEvent)
 STATE: Codec[DocumentState] = Codec("state", DocumentState)
 DEAD_LETTERS: Codec[DeadLetter] = Codec("dlq", DeadLetter)
@@ -41,6 +53,7 @@ __all__ = [
     "DocumentDeleted",
     "DocumentEvent",
     "DocumentPart",
+    "DocumentRetracted",
     "DocumentState",
     "DocumentStatus",
     "DocumentUpserted",
@@ -60,6 +73,7 @@ __all__ = [
     "Stage",
     "StatusEvent",
     "document_key",
+    "segment_id",
     "DOCUMENT_EVENTS",
     "EXTRACTED",
     "SEGMENTS",

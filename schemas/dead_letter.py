@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID, uuid4
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.envelope import SCHEMA_VERSION, Contract, utc_now
 
@@ -26,7 +26,9 @@ class DeadLetter(Contract):
     source_partition: int
     source_offset: int
     source_key: str | None
-    source_value_b64: str = Field(description="the original value, base64")
+    # The original value: inline (base64) when small, else stored in the blob store (claim check).
+    source_value_b64: str | None = Field(default=None, description="the original value, base64")
+    source_value_uri: str | None = Field(default=None, description="where a large original value is stored")
     source_headers: list[tuple[str, str]] = Field(default_factory=list, description="(name, value base64)")
     # Filled in when the record parsed far enough to name its document.
     tenant_id: str | None = None
@@ -34,6 +36,13 @@ class DeadLetter(Contract):
     document_id: str | None = None
     revision: int | None = None
 
+    @model_validator(mode="after")
+    def _original_kept_once(self) -> DeadLetter:
+        if (self.source_value_b64 is None) == (self.source_value_uri is None):
+            raise ValueError("exactly one of source_value_b64 and source_value_uri")
+        return self
+
     @property
-    def original_value(self) -> bytes:
-        return base64.b64decode(self.source_value_b64)
+    def inline_value(self) -> bytes | None:
+        """The original value when it travels inline; None when it is in the blob store."""
+        return base64.b64decode(self.source_value_b64) if self.source_value_b64 is not None else None

@@ -98,6 +98,7 @@ class DocumentUpserted(Envelope):
     source: Source
     metadata: Metadata = Field(default_factory=dict)
     indexing: IndexingSpec = Field(default_factory=IndexingSpec)
+    attempt: int = Field(default=1, ge=1, description="1, plus one for every retry or re-drive")
 
 
 class DocumentDeleted(Envelope):

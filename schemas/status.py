@@ -67,4 +67,9 @@ class DocumentState(Envelope):
     # When each status was first entered for the current revision.
     transitions: dict[DocumentStatus, datetime] = Field(default_factory=dict)
     indexing_latency: float | None = Field(default=None, description="seconds from waiting to completed")
+    searchable_revision: int | None = Field(
+        default=None,
+        description="the revision search serves: the newest completed one, until a newer revision "
+        "completes (it takes over) or ends deleted, cancelled or in error (nothing is served)",
+    )
     updated_at: datetime

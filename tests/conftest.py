@@ -31,6 +31,7 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         "INDEXFLOW_KAFKA_PORT": str(free_port()),
         "INDEXFLOW_ELASTICSEARCH_PORT": str(free_port()),
         "INDEXFLOW_REDIS_PORT": str(free_port()),
+        "INDEXFLOW_CACHE_REDIS_PORT": str(free_port()),
         "INDEXFLOW_BUCKET_PORT": str(free_port()),
     }
 

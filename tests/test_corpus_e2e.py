@@ -38,7 +38,7 @@ def test_the_whole_corpus_ends_terminal_without_a_service_restart(pipeline: Sett
     assert "encrypted PDF: a password is required" in summary["errors"]
     assert "empty document (0 bytes)" in summary["errors"]
 
-    store = StateStore(redis_client(pipeline), pipeline.topic_prefix)
+    store = StateStore(redis_client(pipeline), pipeline.keys)
     states = {s.name: s for s in store.dataset("qa", "corpus")}
     big = states["pdf_DA-619p.pdf"]
     assert big.status == "completed" and big.segment_count > 500, big
@@ -50,7 +50,7 @@ def test_the_whole_corpus_ends_terminal_without_a_service_restart(pipeline: Sett
     for message in replay(pipeline, pipeline.topic(DLQ.name), idle_seconds=2):
         letter = DEAD_LETTERS.decode(message.value())
         if letter.tenant_id == "qa":
-            assert DOCUMENT_EVENTS.decode(letter.original_value).document_id == letter.document_id
+            assert DOCUMENT_EVENTS.decode(letter.inline_value).document_id == letter.document_id
             lettered.add(letter.document_id)
     assert failed <= lettered
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from schemas import DocumentCommand
+from schemas import DocumentCommand, DocumentUpserted, InlineSource
 from services.indexer.mapping import all_chunk_indices, index_name
 from services.projector.rebuild import rebuild
 from services.projector.store import StateStore
@@ -42,7 +42,7 @@ def chunks(settings: Settings, document_id: str, tenant: str = "default") -> lis
 
 
 def embedding_calls(settings: Settings) -> int:
-    counts = redis_client(settings).hgetall(f"{settings.topic_prefix}embedding:calls")
+    counts = redis_client(settings).hgetall(settings.keys.embedding_calls)
     return sum(int(v) for v in counts.values())
 
 
@@ -157,7 +157,7 @@ def test_bad_requests_get_clear_errors(pipeline: Settings, gateway: Gateway):
 def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settings, gateway: Gateway):
     accepted = gateway.create_text("rebuild.txt", ALPHA)
     gateway.wait(accepted["document_id"], accepted["revision"])
-    store = StateStore(redis_client(pipeline), pipeline.topic_prefix)
+    store = StateStore(redis_client(pipeline), pipeline.keys)
     client = redis_client(pipeline)
 
     def snapshot() -> dict:
@@ -179,8 +179,8 @@ def test_a_failed_document_ends_in_error_with_its_reason_and_can_be_retried(pipe
         files={"file": ("broken.pdf", b"%PDF-1.7\n this is not really a PDF")},
     )
     assert response.status_code == 200, response.text
-    document_id = response.json()["document_id"]
-    state = gateway.wait(document_id, 1)
+    document_id, revision = response.json()["document_id"], response.json()["revision"]
+    state = gateway.wait(document_id, revision)
     assert state["status"] == "error" and state["error_stage"] == "extractor"
     assert state["error"].startswith("corrupt or unreadable PDF"), state["error"]
     assert state["attempts"] == 1
@@ -196,18 +196,21 @@ def test_a_failed_document_ends_in_error_with_its_reason_and_can_be_retried(pipe
 def test_a_paused_document_waits_until_resumed(pipeline: Settings, gateway: Gateway):
     # The pause reaches the extractor before the document (same key, same partition), so the
     # document's records are parked deterministically instead of racing the pipeline.
-    document_id = "paused-doc"
+    document_id, revision = "paused-doc", int(time.time() * 1000)
+    identity = dict(tenant_id="default", dataset_id=gateway.dataset, document_id=document_id, revision=revision)
     producer = Producer(pipeline)
-    producer.publish(DOCUMENTS, DocumentCommand(tenant_id="default", dataset_id=gateway.dataset,
-                                                document_id=document_id, revision=1, command="pause"))
+    producer.publish(DOCUMENTS, DocumentCommand(**identity, command="pause"))
+    producer.publish(DOCUMENTS, DocumentUpserted(**identity, name="paused.txt", source=InlineSource(text=ALPHA)))
     producer.flush()
-    accepted = gateway.create_text("paused.txt", ALPHA, document_id=document_id)
-    assert accepted["revision"] == 1
-    time.sleep(3)
-    assert gateway.state(document_id)["status"] in ("waiting", "paused")
+    deadline = time.monotonic() + 60
+    while (gateway.state(document_id) or {}).get("status") != "paused":
+        assert time.monotonic() < deadline, gateway.state(document_id)
+        time.sleep(0.2)
+    time.sleep(2)  # the parked upsert must stay parked
+    assert gateway.state(document_id)["status"] == "paused"
     assert chunks(pipeline, document_id) == []
 
     response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/documents/{document_id}/resume")
     assert response.status_code == 200, response.text
-    state = gateway.wait(document_id, 1)
+    state = gateway.wait(document_id, revision)
     assert state["status"] == "completed" and len(chunks(pipeline, document_id)) == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from schemas import DocumentDeleted
+from services.runtime.keys import RedisKeys
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Revisions, Verdict
 from services.runtime.settings import Settings
@@ -14,8 +16,13 @@ def event(revision: int, document_id: str = "doc") -> DocumentDeleted:
     return DocumentDeleted(tenant_id="t", dataset_id="d", document_id=document_id, revision=revision)
 
 
+def fresh(settings: Settings) -> tuple[Revisions, RedisKeys]:
+    keys = RedisKeys(f"{uuid.uuid4().hex}.")
+    return Revisions(redis_client(settings), keys), keys
+
+
 def test_older_revisions_become_stale(stack_settings: Settings):
-    revisions = Revisions(redis_client(stack_settings), f"{uuid.uuid4().hex}.")
+    revisions, _ = fresh(stack_settings)
     assert revisions.check(event(2)) is Verdict.CURRENT
     assert revisions.check(event(3)) is Verdict.CURRENT
     assert revisions.check(event(2)) is Verdict.STALE
@@ -23,25 +30,40 @@ def test_older_revisions_become_stale(stack_settings: Settings):
     assert revisions.check(event(1, "other")) is Verdict.CURRENT
 
 
-def test_next_revision_is_above_anything_seen(stack_settings: Settings):
-    revisions = Revisions(redis_client(stack_settings), f"{uuid.uuid4().hex}.")
-    assert not revisions.known("t/doc")
-    assert revisions.next_revision("t/doc") == 1
-    revisions.check(event(7))  # published by another producer
-    assert revisions.next_revision("t/doc") == 8
-    assert revisions.known("t/doc")
+def test_next_revision_is_above_anything_seen_and_survives_lost_state(stack_settings: Settings):
+    revisions, keys = fresh(stack_settings)
+    assert revisions.latest("t/doc") is None
+    first = revisions.next_revision("t/doc")
+    assert first >= int(time.time() * 1000) - 1000
+    assert revisions.next_revision("t/doc") == first + 1  # faster than the clock: still growing
+    far = first + 10**9
+    revisions.check(event(far))  # published by another producer
+    assert revisions.next_revision("t/doc") == far + 1
+    assert revisions.latest("t/doc") == far + 1
+
+    # Redis restored from an old snapshot, or flushed: a re-created document must not get a
+    # revision its old chunks already carry (the clock has moved on since they were issued).
+    redis_client(stack_settings).delete(keys.revisions_issued, keys.revisions_latest)
+    time.sleep(0.01)
+    assert revisions.next_revision("t/doc") > first + 1
 
 
-def test_cancel_drops_and_pause_parks_until_resumed(stack_settings: Settings):
-    revisions = Revisions(redis_client(stack_settings), f"{uuid.uuid4().hex}.")
-    revisions.cancel(event(1, "c"))
-    assert revisions.check(event(1, "c")) is Verdict.CANCELLED
-    assert revisions.check(event(2, "c")) is Verdict.CURRENT, "a new revision is not cancelled"
+def test_close_drops_and_pause_parks_until_resumed(stack_settings: Settings):
+    revisions, keys = fresh(stack_settings)
+    revisions.close(event(1, "c"))
+    assert revisions.check(event(1, "c")) is Verdict.CLOSED
+    assert revisions.check(event(2, "c")) is Verdict.CURRENT, "a new revision is not closed"
 
     revisions.pause(event(1))
     assert revisions.check(event(1)) is Verdict.PAUSED
-    revisions.park("t/doc", "segments", b"t/doc", b'{"n": 1}')
-    revisions.park("t/doc", "embedded", None, b'{"n": 2}')
-    assert revisions.resume(event(1)) == [("segments", b"t/doc", b'{"n": 1}'), ("embedded", None, b'{"n": 2}')]
+    assert revisions.park("t/doc", 1, "segments", b"t/doc", b'{"n": 1}')
+    assert revisions.park("t/doc", 1, "embedded", None, b'{"n": 2}')
+    parked = revisions.resume(event(1))
+    assert parked == [("segments", b"t/doc", b'{"n": 1}'), ("embedded", None, b'{"n": 2}')]
     assert revisions.check(event(1)) is Verdict.CURRENT
+    # Resumed between a stage's check and its park: the park is refused, the record goes on.
+    assert not revisions.park("t/doc", 1, "segments", b"t/doc", b'{"n": 3}')
+    # Until the re-published records are confirmed, they stay parked (a crash loses nothing).
+    assert redis_client(stack_settings).llen(keys.parked("t/doc")) == 2
+    revisions.forget_parked(event(1), len(parked))
     assert revisions.resume(event(1)) == []

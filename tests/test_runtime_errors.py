@@ -68,13 +68,13 @@ def test_failures_are_retried_dead_lettered_or_waited_out(pipeline_topics: Setti
     dead = [schemas.DEAD_LETTERS.decode(m.value()) for m in letters]
     assert [letter.source_offset for letter in dead] == [placed[0][1], placed[1][1], placed[4][1]]
     garbled, unsupported, broken = dead
-    assert garbled.original_value == garbage and garbled.error_type == "MalformedRecord"
+    assert garbled.inline_value == garbage and garbled.error_type == "MalformedRecord"
     assert garbled.document_id is None  # too broken to name its document
     assert garbled.source_key == "acme/batch"
     assert unsupported.attempts == 1 and "unsupported file type" in unsupported.error
     assert unsupported.document_id == "d1" and unsupported.revision == 1
     assert broken.attempts == 3 and broken.error == "always fails" and broken.error_type == "RuntimeError"
-    assert schemas.DOCUMENT_EVENTS.decode(broken.original_value).name == "broken"
+    assert schemas.DOCUMENT_EVENTS.decode(broken.inline_value).name == "broken"
 
     statuses = [schemas.STATUS.decode(m.value()) for m in errors]
     assert {(s.document_id, s.status, s.stage) for s in statuses} == {

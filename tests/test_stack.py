@@ -33,16 +33,16 @@ def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_up_twice_then_down_leaves_no_process(own_stack: Stack):
     first = own_stack.up()
-    assert [s.name for s in first] == ["kafka", "elasticsearch", "redis"]
+    assert [s.name for s in first] == ["kafka", "elasticsearch", "redis", "redis-cache"]
     assert all(s.healthy for s in first)
 
     second = own_stack.up()
     assert [s.pid for s in second] == [s.pid for s in first], "a second up must not start anything"
     assert all(s.healthy for s in own_stack.status())
 
-    assert own_stack.down() == ["redis", "elasticsearch", "kafka"]
+    assert own_stack.down() == ["redis-cache", "redis", "elasticsearch", "kafka"]
     assert all(gone(s.pid) for s in first)
-    assert [s.problem for s in own_stack.status()] == ["not running"] * 3
+    assert [s.problem for s in own_stack.status()] == ["not running"] * 4
     assert list((own_stack.state_dir / "run").glob("*.pid")) == []
     assert own_stack.down() == []
 
@@ -96,7 +96,7 @@ def test_durable_mode_keeps_topics_records_and_offsets_across_a_restart(
     settings = Settings()
     stack = Stack(settings)
     try:
-        assert [s.name for s in stack.up()] == ["bucket", "kafka", "elasticsearch", "redis"]
+        assert [s.name for s in stack.up()] == ["bucket", "kafka", "elasticsearch", "redis", "redis-cache"]
         assert apply_topics(admin_client(settings), CATALOG, settings).ok
         topic = settings.topic("documents")
         placed = produce(settings, topic, [(b"acme/d1", b"kept")])

@@ -105,7 +105,7 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
     """The stack, the services and document counts; or one DOCUMENT's state."""
     settings = Settings()
     if document:
-        state = StateStore(redis_client(settings), settings.topic_prefix).get(document_key(tenant, document))
+        state = StateStore(redis_client(settings), settings.keys).get(document_key(tenant, document))
         if state is None:
             _fail(f"no state for document {document} (tenant {tenant})")
         if as_json:
@@ -116,7 +116,7 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
     stack = Stack(settings).status()
     services = services_status(settings)
     healthy = all(s.healthy for s in stack)
-    counts = StateStore(redis_client(settings), settings.topic_prefix).count_by_status() if healthy else {}
+    counts = StateStore(redis_client(settings), settings.keys).count_by_status() if healthy else {}
     if as_json:
         _print_json(
             {

@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import redis
 
+from services.runtime.keys import RedisKeys
+
 
 class EmbeddingCache:
-    def __init__(self, client: redis.Redis, namespace: str, ttl_seconds: int):
+    def __init__(self, client: redis.Redis, keys: RedisKeys, ttl_seconds: int):
         self._redis = client
-        self._ns = namespace
+        self._keys = keys
         self._ttl = ttl_seconds
 
     def _key(self, model: str, content_hash: str) -> str:
-        return f"{self._ns}embedding:{model}:{content_hash}"
+        return self._keys.embedding(model, content_hash)
 
     def get_many(self, model: str, hashes: list[str]) -> dict[str, list[float]]:
         if not hashes:

@@ -5,29 +5,32 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from schemas import DocumentStatus, EmbeddedBatch, EmbeddedSegment, SegmentBatch, Stage
+from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, EmbeddedSegment, SegmentBatch, Stage
 from services.embedder.batching import token_budget_batches
 from services.embedder.cache import EmbeddingCache
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.embedder.providers import EmbeddingProvider
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
-from services.runtime.redis_client import redis_client
+from services.runtime.redis_client import cache_redis_client, redis_client
 from topics.catalog import EMBEDDED, SEGMENTS
 
 
 class Embedder(Handler):
     stage = Stage.EMBEDDER
     inputs = (SEGMENTS,)
+    retractions_to = EMBEDDED
     batch_size = 10
 
     def __init__(self, context: Context, settings: EmbeddingSettings | None = None):
         super().__init__(context)
         self.config = settings or EmbeddingSettings()
         self.redis = redis_client(context.settings)
-        self.cache = EmbeddingCache(self.redis, context.settings.topic_prefix, self.config.cache_ttl_seconds)
+        self.cache = EmbeddingCache(
+            cache_redis_client(context.settings), context.settings.keys, self.config.cache_ttl_seconds
+        )
         self._providers: dict[str, EmbeddingProvider] = {}
-        self._calls_key = f"{context.settings.topic_prefix}embedding:calls"
+        self._calls_key = context.settings.keys.embedding_calls
 
     def provider(self, name: str | None) -> EmbeddingProvider:
         name = name or self.config.default_model
@@ -40,6 +43,9 @@ class Embedder(Handler):
 
     def handle(self, message: Message) -> None:
         batch = SEGMENTS.codec.decode(message.value())
+        if isinstance(batch, DocumentRetracted):
+            self.context.producer.publish(EMBEDDED, batch)  # on to the indexer, in order
+            return
         if not self.admit(message, batch):
             return
         if batch.part == 0:

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas import (
     DocumentCommand,
     DocumentDeleted,
+    DocumentRetracted,
     DocumentStatus,
     DocumentUpserted,
     ExtractedContent,
@@ -25,6 +26,8 @@ from services.runtime.blobs import BlobStore
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import redis_client
+from services.runtime.registry import DocumentRegistry, redrive
+from services.runtime.revisions import Verdict
 from topics.catalog import DOCUMENTS, EXTRACTED
 
 
@@ -42,6 +45,7 @@ class ExtractorSettings(BaseSettings):
 class Extractor(Handler):
     stage = Stage.EXTRACTOR
     inputs = (DOCUMENTS,)
+    retractions_to = EXTRACTED
     batch_size = 4  # an extraction may take seconds: keep batches short
 
     def __init__(self, context: Context, settings: ExtractorSettings | None = None):
@@ -49,25 +53,30 @@ class Extractor(Handler):
         self.config = settings or ExtractorSettings()
         self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb)
         self.blobs = BlobStore(context.settings)
-        self.redis = redis_client(context.settings)
-        self._upserts = f"{context.settings.topic_prefix}upserts"
+        self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
 
     def handle(self, message: Message) -> None:
         event = DOCUMENTS.codec.decode(message.value())
         if isinstance(event, DocumentUpserted):
-            if self.admit(message, event):
-                # Kept for a later `retry` command.
-                self.redis.hset(self._upserts, event.key, message.value())
+            admitted = self.admit(message, event)
+            if admitted or self.context.revisions.verdict(event.key, event.revision) is Verdict.PAUSED:
+                self.registry.remember(event)  # what retry, resume commands and the watchdog go by
+            if admitted:
                 self._extract(event)
         elif isinstance(event, DocumentDeleted):
             self.context.revisions.check(event)  # makes in-flight records of older revisions stale
-            self.redis.hdel(self._upserts, event.key)
+            self.registry.forget(event.tenant_id, event.document_id, event.key)
+            self._retract(event, "deleted")
         else:
             self._command(event)
 
-    def _extract(self, event: DocumentUpserted, attempts: int = 1) -> None:
+    def _retract(self, event: DocumentDeleted | DocumentCommand, reason: str) -> None:
+        """Follow the document's content downstream, in order, to the indexer."""
+        self.context.producer.publish(EXTRACTED, DocumentRetracted(**event.identity(), reason=reason))
+
+    def _extract(self, event: DocumentUpserted) -> None:
         status = self.context.status
-        status.emit(event, DocumentStatus.PARSING, name=event.name, progress=0.0, attempts=attempts)
+        status.emit(event, DocumentStatus.PARSING, name=event.name, progress=0.0, attempts=event.attempt)
         pages, content_type, metadata = self._pages(event)
         parts = into_parts(pages, self.config.pages_per_part, self.config.max_part_chars)
         for index, part in enumerate(parts):
@@ -101,22 +110,23 @@ class Extractor(Handler):
     def _command(self, command: DocumentCommand) -> None:
         revisions, status = self.context.revisions, self.context.status
         if command.command == "cancel":
-            revisions.cancel(command)
+            revisions.close(command)
             status.emit(command, DocumentStatus.CANCELLED, error=command.reason)
+            self._retract(command, "cancelled")
         elif command.command == "pause":
             revisions.pause(command)
             status.emit(command, DocumentStatus.PAUSED)
         elif command.command == "resume":
-            for topic, key, value in revisions.resume(command):
+            parked = revisions.resume(command)
+            for topic, key, value in parked:
                 self.context.producer.send(topic, key, value)
+            self.context.producer.flush()  # re-published for sure before the parked copies go
+            revisions.forget_parked(command, len(parked))
             status.emit(command, DocumentStatus.WAITING)
         elif command.command == "retry":
-            raw = self.redis.hget(self._upserts, command.key)
-            if raw is None:
+            again = redrive(self.registry, revisions, self.context.producer, status, command.key)
+            if again is None:
                 raise PermanentError(f"nothing to retry: no upsert of {command.key} is known")
-            upsert = DOCUMENTS.codec.decode(raw)
-            attempts = self.redis.hincrby(f"{self._upserts}:attempts", command.key, 1) + 1
-            self._extract(upsert, attempts=attempts)
 
     def close(self) -> None:
         self.sandbox.close()

@@ -85,7 +85,7 @@ class Services:
 
     @cached_property
     def states(self) -> StateStore:
-        return StateStore(redis_client(self.settings), self.settings.topic_prefix)
+        return StateStore(redis_client(self.settings), self.settings.keys)
 
     @cached_property
     def search(self) -> HybridSearch:
@@ -94,6 +94,7 @@ class Services:
             Elasticsearch(self.settings.elasticsearch_url, request_timeout=30),
             self.settings.topic_prefix,
             load_provider(embedding.default_model, embedding),
+            self.states.searchable_revisions,
         )
 
 
@@ -115,9 +116,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def tenant_header(x_tenant_id: Annotated[Id, Header()] = "default") -> str:
         return x_tenant_id
 
-    def require_document(s: Services, tenant: str, document_id: str) -> None:
-        if not s.publisher.exists(tenant, document_id):
-            raise HTTPException(404, f"document {document_id} not found")
+    def require_document(s: Services, tenant: str, dataset_id: str, document_id: str) -> None:
+        """The document exists and belongs to the dataset in the URL."""
+        if s.publisher.dataset_of(tenant, document_id) != dataset_id:
+            raise HTTPException(404, f"document {document_id} not found in dataset {dataset_id}")
+
+    def claim_id(s: Services, tenant: str, dataset_id: str, document_id: str | None) -> None:
+        """A document id names one document of a tenant: it cannot be reused in another dataset."""
+        owner = s.publisher.dataset_of(tenant, document_id) if document_id else None
+        if owner is not None and owner != dataset_id:
+            raise HTTPException(409, f"document {document_id} already belongs to dataset {owner}")
 
     @app.get("/healthz")
     def health() -> dict:
@@ -128,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dataset_id: Id, body: CreateByText, batch: Batch, tenant: str = Depends(tenant_header),
         s: Services = Depends(deps),
     ) -> Accepted:
+        claim_id(s, tenant, dataset_id, body.document_id)
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
             indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
@@ -140,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         options = _parse_options(data, FileOptions)
+        claim_id(s, tenant, dataset_id, options.document_id)
         return _upload(s, tenant, dataset_id, options.document_id, file, options, batch)
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-text", response_model=Accepted)
@@ -147,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dataset_id: Id, document_id: Id, body: UpdateByText, batch: Batch, tenant: str = Depends(tenant_header),
         s: Services = Depends(deps),
     ) -> Accepted:
-        require_document(s, tenant, document_id)
+        require_document(s, tenant, dataset_id, document_id)
         name = body.name or _current_name(s, tenant, document_id)
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
@@ -160,14 +170,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dataset_id: Id, document_id: Id, batch: Batch, file: UploadFile = File(...), data: str = Form("{}"),
         tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
-        require_document(s, tenant, document_id)
+        require_document(s, tenant, dataset_id, document_id)
         return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), batch)
 
     @app.delete("/v1/datasets/{dataset_id}/documents/{document_id}")
     def delete_document(
         dataset_id: Id, document_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
     ) -> dict:
-        require_document(s, tenant, document_id)
+        require_document(s, tenant, dataset_id, document_id)
         event = s.publisher.delete(tenant, dataset_id, document_id)
         return {"result": "success", "document_id": document_id, "revision": event.revision}
 
@@ -176,11 +186,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"],
         tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> dict:
-        state = s.states.get(document_key(tenant, document_id))
-        if state is None:
-            raise HTTPException(404, f"document {document_id} not found")
-        s.publisher.command(tenant, dataset_id, document_id, state.revision, command)
-        return {"result": "accepted", "command": command, "revision": state.revision}
+        require_document(s, tenant, dataset_id, document_id)
+        if command == "retry":
+            again = s.publisher.retry(tenant, document_id)
+            if again is None:
+                raise HTTPException(404, f"document {document_id} not found in dataset {dataset_id}")
+            return {"result": "accepted", "command": command, "revision": again.revision}
+        revision = s.publisher.latest_revision(tenant, document_id)
+        s.publisher.command(tenant, dataset_id, document_id, revision, command)
+        return {"result": "accepted", "command": command, "revision": revision}
 
     @app.get("/v1/datasets/{dataset_id}/documents/{document_id}", response_model=DocumentState)
     def get_document(
@@ -198,7 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/datasets/{dataset_id}/documents/{batch}/indexing-status")
     def batch_status(batch: str, dataset_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
-        keys = s.publisher.batch_documents(batch)
+        keys = s.publisher.batch_documents(tenant, batch)
         known = {st.key: st for st in s.states.get_many(keys)}
         data = [
             known[k].model_dump(mode="json") if k in known else {"document_id": k.split("/", 1)[1], "status": "waiting"}

@@ -20,6 +20,7 @@ from schemas.documents import MAX_INLINE_TEXT_BYTES, Metadata
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
+from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Revisions
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
@@ -34,17 +35,25 @@ class DocumentPublisher:
         self.producer = Producer(settings)
         self.status = StatusEmitter(self.producer, Stage.GATEWAY)
         self.redis = redis_client(settings)
-        self.revisions = Revisions(self.redis, settings.topic_prefix)
+        self.keys = settings.keys
+        self.revisions = Revisions(self.redis, self.keys)
         self.blobs = BlobStore(settings)
+        self.registry = DocumentRegistry(self.redis, self.keys, self.blobs)
 
-    def _batch_key(self, batch: str) -> str:
-        return f"{self.settings.topic_prefix}batch:{batch}"
+    def batch_documents(self, tenant_id: str, batch: str) -> list[str]:
+        return sorted(k.decode() for k in self.redis.smembers(self.keys.batch(tenant_id, batch)))
 
-    def batch_documents(self, batch: str) -> list[str]:
-        return sorted(k.decode() for k in self.redis.smembers(self._batch_key(batch)))
+    def dataset_of(self, tenant_id: str, document_id: str) -> str | None:
+        """The dataset the document belongs to; None if it is unknown (or deleted)."""
+        upsert = self.registry.newest_upsert(document_key(tenant_id, document_id))
+        return upsert.dataset_id if upsert is not None else None
 
-    def exists(self, tenant_id: str, document_id: str) -> bool:
-        return self.revisions.known(document_key(tenant_id, document_id))
+    def latest_revision(self, tenant_id: str, document_id: str) -> int | None:
+        return self.revisions.latest(document_key(tenant_id, document_id))
+
+    def retry(self, tenant_id: str, document_id: str) -> DocumentUpserted | None:
+        """Run the document again from its newest upsert, as a new revision."""
+        return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id))
 
     def upsert(
         self,
@@ -73,12 +82,12 @@ class DocumentPublisher:
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision,
             name=name, mime_type=mime_type, source=source, metadata=metadata, indexing=indexing,
         )
+        self.registry.remember(event)
         self.status.emit(event, DocumentStatus.WAITING, name=name, progress=0.0)
-        self.producer.publish(DOCUMENTS, event)
-        self.producer.flush()
+        self.producer.publish_and_wait(DOCUMENTS, event)
         with self.redis.pipeline() as pipe:
-            pipe.sadd(self._batch_key(batch), key)
-            pipe.expire(self._batch_key(batch), BATCH_TTL_SECONDS)
+            pipe.sadd(self.keys.batch(tenant_id, batch), key)
+            pipe.expire(self.keys.batch(tenant_id, batch), BATCH_TTL_SECONDS)
             pipe.execute()
         return event
 
@@ -88,13 +97,11 @@ class DocumentPublisher:
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id,
             revision=self.revisions.next_revision(key),
         )
-        self.producer.publish(DOCUMENTS, event)
-        self.producer.flush()
+        self.producer.publish_and_wait(DOCUMENTS, event)
         return event
 
     def command(self, tenant_id: str, dataset_id: str, document_id: str, revision: int, command: str) -> None:
         event = DocumentCommand(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision, command=command
         )
-        self.producer.publish(DOCUMENTS, event)
-        self.producer.flush()
+        self.producer.publish_and_wait(DOCUMENTS, event)

@@ -1,41 +1,74 @@
-"""embedded -> Elasticsearch. Buffers a batch's chunks and writes them in one bulk (by segment id,
-so a redelivery overwrites itself); when every part of a revision is in, removes the chunks of
-older revisions and reports the document completed. Deletes remove every chunk of a document."""
+"""embedded -> Elasticsearch. Reads one ordered stream per document (its content, then its
+retractions), writes chunks by segment id in one bulk per batch, and removes chunks by id.
+
+The chunk registry (state Redis, one hash per document: "revision/part" -> index and sizes) is
+written *before* the bulk write, and segment ids are derived from (document, revision, part,
+position), so every chunk that may be in the index can be named and deleted exactly, with no
+refresh and no scan (``delete_by_query`` sees only what was refreshed, so it misses fresh writes).
+After writing, the revision gate is read again: a write that became stale or closed meanwhile (an
+indexer evicted mid-batch, a delete that overtook it) removes what it just wrote."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from schemas import DocumentDeleted, DocumentStatus, EmbeddedBatch, Stage
+from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage, segment_id
 from schemas.envelope import utc_now
-from services.indexer.mapping import all_chunk_indices, ensure_index, index_name
+from services.indexer.mapping import ensure_index, index_name
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import redis_client
-from topics.catalog import DOCUMENTS, EMBEDDED
+from services.runtime.revisions import Verdict
+from topics.catalog import EMBEDDED
 
 log = logging.getLogger(__name__)
 
-PROGRESS_TTL_SECONDS = 7 * 24 * 3600
+
+@dataclass(frozen=True)
+class RegisteredPart:
+    """One registry entry: where a part's chunks are and how many there are."""
+
+    revision: int
+    part: int
+    index: str
+    positions: int  # ids 0..positions-1 (parents included: deleting an absent id is harmless)
+    segments: int
+    tokens: int
+
+    @classmethod
+    def parse(cls, field_name: bytes, value: bytes) -> RegisteredPart:
+        revision, part = map(int, field_name.decode().split("/"))
+        index, positions, segments, tokens = value.decode().split("|")
+        return cls(revision, part, index, int(positions), int(segments), int(tokens))
+
+    @property
+    def field(self) -> str:
+        return f"{self.revision}/{self.part}"
+
+    @property
+    def value(self) -> str:
+        return f"{self.index}|{self.positions}|{self.segments}|{self.tokens}"
 
 
 @dataclass
 class _Pending:
-    """What one flush writes: chunk actions, the parts they complete, the deletions."""
+    """What one flush writes: chunk actions, the parts they belong to, the retractions."""
 
     actions: list[dict[str, Any]] = field(default_factory=list)
-    parts: list[tuple[Message, EmbeddedBatch]] = field(default_factory=list)
-    deletions: list[DocumentDeleted] = field(default_factory=list)
+    parts: list[tuple[Message, EmbeddedBatch, RegisteredPart]] = field(default_factory=list)
+    retractions: list[DocumentRetracted] = field(default_factory=list)
 
 
 class Indexer(Handler):
     stage = Stage.INDEXER
-    inputs = (EMBEDDED, DOCUMENTS)
+    inputs = (EMBEDDED,)
+    retractions_to = EMBEDDED  # a part the index rejects retracts its revision through here
     batch_size = 50
 
     def __init__(self, context: Context):
@@ -43,47 +76,45 @@ class Indexer(Handler):
         settings = context.settings
         self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=120)
         self.redis = redis_client(settings)
+        self.keys = settings.keys
         self.prefix = settings.topic_prefix
-        self._documents_topic = settings.topic(DOCUMENTS.name)
         self._indices: set[str] = set()
         self._pending = _Pending()
 
     # -- per record ---------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
-        if message.topic() == self._documents_topic:
-            event = DOCUMENTS.codec.decode(message.value())
-            if isinstance(event, DocumentDeleted):
-                self.context.revisions.check(event)
-                self._pending.deletions.append(event)
+        event = EMBEDDED.codec.decode(message.value())
+        if isinstance(event, DocumentRetracted):
+            self.context.revisions.check(event)
+            self._pending.retractions.append(event)
             return
-        batch = EMBEDDED.codec.decode(message.value())
-        if not self.admit(message, batch):
+        if not self.admit(message, event):
             return
-        index = index_name(self.prefix, batch.model)
+        index = index_name(self.prefix, event.model)
         if index not in self._indices:
-            ensure_index(self.es, index, batch.dims)
+            ensure_index(self.es, index, event.dims)
             self._indices.add(index)
-        parents = {s.segment_id: s.content for s in batch.segments if s.kind == "parent"}
+        parents = {s.segment_id: s.content for s in event.segments if s.kind == "parent"}
         now = utc_now().isoformat()
-        for segment in batch.segments:
+        for segment in event.segments:
             if segment.kind == "parent":
                 continue  # searched through its children, returned as their parent_content
             source = {
                 "content": segment.content,
                 "parent_content": parents.get(segment.parent_id) if segment.parent_id else None,
-                "name": batch.name,
-                "tenant_id": batch.tenant_id,
-                "dataset_id": batch.dataset_id,
-                "document_id": batch.document_id,
-                "document_key": batch.key,
+                "name": event.name,
+                "tenant_id": event.tenant_id,
+                "dataset_id": event.dataset_id,
+                "document_id": event.document_id,
+                "document_key": event.key,
                 "segment_id": segment.segment_id,
                 "parent_id": segment.parent_id,
                 "kind": segment.kind,
                 "content_hash": segment.content_hash,
-                "model": batch.model,
-                "revision": batch.revision,
-                "part": batch.part,
+                "model": event.model,
+                "revision": event.revision,
+                "part": event.part,
                 "position": segment.position,
                 "page": segment.page,
                 "tokens": segment.tokens,
@@ -93,94 +124,107 @@ class Indexer(Handler):
             if segment.vector is not None:
                 source["vector"] = segment.vector
             self._pending.actions.append({"_index": index, "_id": segment.segment_id, "_source": source})
-        self._pending.parts.append((message, batch))
+        counted = [s for s in event.segments if s.kind != "child"]
+        registered = RegisteredPart(
+            event.revision, event.part, index, len(event.segments), len(counted), sum(s.tokens for s in counted)
+        )
+        self._pending.parts.append((message, event, registered))
 
     # -- per batch ----------------------------------------------------------------------------
 
     def flush(self) -> None:
+        # Failing anywhere below makes the loop redo the whole batch: every step is idempotent.
         pending, self._pending = self._pending, _Pending()
-        rejected = self._bulk(pending.actions)
+        registries = self._register(pending.parts)
         whole = []
-        for message, batch in pending.parts:
+        for _, batch, _ in pending.parts:
+            parts = [p for p in registries[batch.key] if p.revision == batch.revision]
+            if len(parts) == batch.parts:
+                whole.append((batch, parts))
+            else:
+                self._progress(batch, len(parts))
+        # A batch that completes a revision waits for the next scheduled refresh (no forced
+        # refresh, no tiny segments): "completed" then means searchable.
+        rejected = self._bulk(pending.actions, refresh="wait_for" if whole else False)
+        for message, batch, _ in pending.parts:
             reasons = [rejected[s.segment_id] for s in batch.segments if s.segment_id in rejected]
             if reasons:
                 self.context.dead_letters.send(message, RuntimeError(f"Elasticsearch rejected: {reasons[0]}"), 1)
-            elif (counts := self._part_indexed(batch)) is not None:
-                whole.append((batch, counts))
-        if whole:
-            # One refresh per batch, not per document: completed means searchable.
-            self.es.indices.refresh(index=",".join({index_name(self.prefix, b.model) for b, _ in whole}))
-        for batch, (segment_count, token_count) in whole:
-            self._complete(batch, segment_count, token_count)
-        for deletion in pending.deletions:
-            self._delete_document(deletion)
+        self._remove_overtaken_writes({(b.key, b.revision) for _, b, _ in pending.parts})
+        for batch, parts in {(b.key, b.revision): (b, p) for b, p in whole}.values():
+            if self.context.revisions.verdict(batch.key, batch.revision) is Verdict.CURRENT:
+                self._complete(batch, parts)
+        for retraction in pending.retractions:
+            self._retract(retraction)
 
-    def _bulk(self, actions: list[dict[str, Any]]) -> dict[str, str]:
-        """Write the chunks; return the ids Elasticsearch rejected for the document's own fault."""
+    def _register(self, parts: list[tuple[Message, EmbeddedBatch, RegisteredPart]]) -> dict[str, list[RegisteredPart]]:
+        """Record every part before its chunks are written; return each document's registry."""
+        keys = sorted({batch.key for _, batch, _ in parts})
+        with self.redis.pipeline(transaction=False) as pipe:
+            for _, batch, registered in parts:
+                pipe.hset(self.keys.chunks(batch.key), registered.field, registered.value)
+            for key in keys:
+                pipe.hgetall(self.keys.chunks(key))
+            found = pipe.execute()[len(parts):]
+        return {key: [RegisteredPart.parse(f, v) for f, v in entries.items()] for key, entries in zip(keys, found)}
+
+    def _remove_overtaken_writes(self, written: Iterable[tuple[str, int]]) -> None:
+        """A revision that went stale or closed while its chunks were being written (a newer
+        revision, a delete or a cancel overtook it): remove what was written, by id."""
+        for key, revision in written:
+            if self.context.revisions.verdict(key, revision) in (Verdict.STALE, Verdict.CLOSED):
+                self._remove(key, lambda r, revision=revision: r <= revision)
+
+    def _complete(self, batch: EmbeddedBatch, parts: list[RegisteredPart]) -> None:
+        segment_count = sum(p.segments for p in parts)
+        if segment_count == 0:
+            self.context.dead_letters.fail(batch.identity(), "no text left after cleaning: nothing to index")
+            return
+        self._remove(batch.key, lambda r: r < batch.revision)
+        self.context.status.emit(
+            batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count,
+            token_count=sum(p.tokens for p in parts),
+        )
+
+    def _progress(self, batch: EmbeddedBatch, parts: int) -> None:
+        self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(parts / batch.parts, 4))
+
+    def _retract(self, retraction: DocumentRetracted) -> None:
+        self._remove(retraction.key, lambda r: r <= retraction.revision)
+        if retraction.reason == "deleted":
+            self.context.status.emit(retraction, DocumentStatus.DELETED)
+
+    def _remove(self, key: str, revisions: Callable[[int], bool]) -> None:
+        """Delete, by id, every registered chunk of ``key`` whose revision matches; then forget them."""
+        entries = self.redis.hgetall(self.keys.chunks(key))
+        doomed = [p for p in (RegisteredPart.parse(f, v) for f, v in entries.items()) if revisions(p.revision)]
+        if not doomed:
+            return
+        actions = [
+            {"_op_type": "delete", "_index": p.index, "_id": segment_id(key, p.revision, p.part, position)}
+            for p in doomed
+            for position in range(p.positions)
+        ]
+        self._bulk(actions, refresh=False)
+        self.redis.hdel(self.keys.chunks(key), *(p.field for p in doomed))
+
+    def _bulk(self, actions: list[dict[str, Any]], refresh: str | bool) -> dict[str, str]:
+        """Run the actions; return the ids Elasticsearch rejected for the document's own fault."""
         if not actions:
             return {}
         try:
-            _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False)
+            _, errors = helpers.bulk(
+                self.es, actions, raise_on_error=False, raise_on_exception=False, refresh=refresh
+            )
         except ApiError as exc:
             raise DependencyUnavailable(f"Elasticsearch bulk failed: {exc}") from exc
         rejected = {}
         for error in errors:
-            item = next(iter(error.values()))
-            if item.get("status") == 429 or item.get("status", 500) >= 500:
-                raise DependencyUnavailable(f"Elasticsearch: {item.get('error')}")
+            operation, item = next(iter(error.items()))
+            status = item.get("status")
+            if operation == "delete" and status == 404:
+                continue  # already gone (or a parent, never indexed)
+            if not isinstance(status, int) or status == 429 or status >= 500:
+                raise DependencyUnavailable(f"Elasticsearch: {item.get('error') or item}")
             rejected[item["_id"]] = str(item.get("error"))[:300]
         return rejected
-
-    def _part_indexed(self, batch: EmbeddedBatch) -> tuple[int, int] | None:
-        """Record the part; once every part of the revision is in, its (segments, tokens)."""
-        segments = [s for s in batch.segments if s.kind != "child"]
-        progress_key = f"{self.prefix}progress:{batch.key}:{batch.revision}"
-        with self.redis.pipeline() as pipe:
-            pipe.hset(progress_key, str(batch.part), f"{len(segments)},{sum(s.tokens for s in segments)}")
-            pipe.expire(progress_key, PROGRESS_TTL_SECONDS)
-            # Which revisions have chunks in the index: the cleanup runs only when needed.
-            pipe.sadd(self._revisions_key(batch.key), batch.revision)
-            pipe.hgetall(progress_key)
-            *_, done = pipe.execute()
-        if len(done) < batch.parts:
-            self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(len(done) / batch.parts, 4))
-            return None
-        counts = [tuple(map(int, v.split(b","))) for v in done.values()]
-        return sum(c[0] for c in counts), sum(c[1] for c in counts)
-
-    def _complete(self, batch: EmbeddedBatch, segment_count: int, token_count: int) -> None:
-        status = self.context.status
-        if segment_count == 0:
-            status.emit(batch, DocumentStatus.ERROR, error="no text left after cleaning: nothing to index")
-            return
-        older = [r for r in map(int, self.redis.smembers(self._revisions_key(batch.key))) if r < batch.revision]
-        if older:
-            self._delete_chunks(batch.key, below_revision=batch.revision)
-            self.redis.srem(self._revisions_key(batch.key), *older)
-        status.emit(
-            batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count, token_count=token_count
-        )
-
-    def _revisions_key(self, document_key: str) -> str:
-        return f"{self.prefix}indexed-revisions:{document_key}"
-
-    def _delete_document(self, deletion: DocumentDeleted) -> None:
-        self._delete_chunks(deletion.key, below_revision=deletion.revision + 1)
-        self.redis.delete(self._revisions_key(deletion.key))
-        self.context.status.emit(deletion, DocumentStatus.DELETED)
-
-    def _delete_chunks(self, document_key: str, below_revision: int) -> None:
-        self.es.delete_by_query(
-            index=all_chunk_indices(self.prefix),
-            query={
-                "bool": {
-                    "filter": [
-                        {"term": {"document_key": document_key}},
-                        {"range": {"revision": {"lt": below_revision}}},
-                    ]
-                }
-            },
-            refresh=True,
-            conflicts="proceed",
-            allow_no_indices=True,
-        )

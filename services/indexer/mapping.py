@@ -29,11 +29,17 @@ def mapping(dims: int | None) -> dict[str, Any]:
         "name": {"type": "text", "fields": {"raw": keyword}},
         **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
                                   "parent_id", "kind", "content_hash", "model")},
-        **{k: {"type": "integer"} for k in ("revision", "part", "position", "page", "tokens", "word_count")},
+        "revision": {"type": "long"},  # issued from the clock in milliseconds
+        **{k: {"type": "integer"} for k in ("part", "position", "page", "tokens", "word_count")},
         "indexed_at": {"type": "date"},
     }
     if dims:
-        properties["vector"] = {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine"}
+        # Float HNSW on purpose: Elasticsearch 8.14+ would otherwise quantise to int8_hnsw, and
+        # rankings would differ from the ones measured (bench/retrieval_quality.py).
+        properties["vector"] = {
+            "type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine",
+            "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
+        }
     return {"dynamic": "strict", "properties": properties}
 
 

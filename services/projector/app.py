@@ -4,14 +4,16 @@ and publishes it, keyed by document, to the state topic."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 
 import faust
 
-from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, MalformedRecord
+from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, DocumentState, MalformedRecord, StatusEvent
 from services.projector.state import apply
 from services.projector.store import StateStore
+from services.runtime.errors import as_outage
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from topics.catalog import DLQ
@@ -38,7 +40,7 @@ def create_app(settings: Settings) -> faust.App:
     status_topic = app.topic(settings.topic(STATUS_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     state_topic = app.topic(settings.topic(STATE_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     dlq_topic = app.topic(settings.topic(DLQ.name), key_type=bytes, value_type=bytes, value_serializer="raw")
-    store = StateStore(redis_client(settings), settings.topic_prefix)
+    store = StateStore(redis_client(settings), settings.keys)
 
     @app.agent(status_topic)
     async def project(stream):
@@ -55,11 +57,29 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 await dlq_topic.send(key=event.key, value=DEAD_LETTERS.encode(letter))
                 continue
-            state = apply(store.get(status.key), status)
+            state = await _project(store, status)
             if state is None:
                 continue
-            store.save(state)
             # Awaiting the delivery keeps the offset uncommitted until the state is published.
             await (await state_topic.send(key=status.key.encode(), value=STATE.encode(state)))
 
     return app
+
+
+async def _project(store: StateStore, status: StatusEvent) -> DocumentState | None:
+    """Fold the event into the stored state. Redis calls run off the event loop (it carries the
+    consumer's heartbeats), and an outage is waited out: an event is never skipped."""
+    backoff = 0.2
+    while True:
+        try:
+            previous = await asyncio.to_thread(store.get, status.key)
+            state = apply(previous, status)
+            if state is not None:
+                await asyncio.to_thread(store.save, state, previous)
+            return state
+        except Exception as exc:  # noqa: BLE001 - anything but an outage is a bug worth crashing on
+            if as_outage(exc) is None:
+                raise
+            log.warning("state Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)

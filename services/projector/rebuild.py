@@ -27,4 +27,4 @@ def rebuild(settings: Settings) -> int:
         state = apply(states.get(event.key), event)
         if state is not None:
             states[event.key] = state
-    return StateStore(redis_client(settings), settings.topic_prefix).replace_all(states.values())
+    return StateStore(redis_client(settings), settings.keys).replace_all(states.values())

@@ -61,6 +61,12 @@ def apply(state: DocumentState | None, event: StatusEvent) -> DocumentState | No
         update["error"], update["error_stage"] = event.error, event.stage
     elif fresh or retry:
         update["error"], update["error_stage"] = None, None
+    if fresh and state is not None:
+        update["searchable_revision"] = state.searchable_revision  # served until the new one completes
+    if event.status is DocumentStatus.COMPLETED:
+        update["searchable_revision"] = event.revision
+    elif event.status in (DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED):
+        update["searchable_revision"] = None
     if event.status is DocumentStatus.COMPLETED:
         started = transitions.get(DocumentStatus.WAITING) or min(transitions.values())
         update["indexing_latency"] = round((event.produced_at - started).total_seconds(), 3)

@@ -4,6 +4,7 @@ the embedded default, ``s3://bucket/key`` on S3-compatible storage in production
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,27 @@ class BlobStore:
         return boto3.client("s3", endpoint_url=self.config.s3_endpoint_url)
 
     def put(self, tenant: str, document: str, revision: int, filename: str, data: bytes) -> str:
-        relative = f"{_safe_name(tenant)}/{_safe_name(document)}/{revision}/{_safe_name(filename)}"
+        # Tenant and document are validated ids (no "/", no leading dot): used verbatim, so two
+        # documents never share a folder.
+        return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", data)
+
+    def delete_document(self, tenant: str, document: str) -> None:
+        """Remove every blob of a deleted document (all its revisions)."""
+        prefix = f"{tenant}/{document}/"
+        if self.config.s3_bucket:
+            s3 = self._s3()
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.config.s3_bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=self.config.s3_bucket, Delete={"Objects": keys})
+            return
+        shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def put_dead_letter(self, topic: str, partition: int, offset: int, data: bytes) -> str:
+        """Where a dead letter too large to travel inline keeps its original record."""
+        return self._put(f"_dlq/{_safe_name(topic)}/{partition}/{offset}", data)
+
+    def _put(self, relative: str, data: bytes) -> str:
         if self.config.s3_bucket:
             self._s3().put_object(Bucket=self.config.s3_bucket, Key=relative, Body=data)
             return f"s3://{self.config.s3_bucket}/{relative}"

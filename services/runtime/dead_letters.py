@@ -1,4 +1,6 @@
-"""Send a record a stage gave up on to the DLQ, and mark its document ``error`` with the reason."""
+"""Send a record a stage gave up on to the DLQ, mark its document ``error`` with the reason, close
+that revision (no stage works on it any more) and send its retraction downstream, so whatever of
+it already reached the index is removed."""
 
 from __future__ import annotations
 
@@ -10,14 +12,20 @@ import orjson
 from confluent_kafka import Message
 from pydantic import ValidationError
 
-from schemas import DEAD_LETTERS, DeadLetter, DocumentStatus, Envelope
+from schemas import DEAD_LETTERS, DeadLetter, DocumentRetracted, DocumentStatus, Envelope
+from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
+from services.runtime.revisions import Revisions
 from services.runtime.status import StatusEmitter
 from topics.catalog import DLQ
+from topics.catalog import TopicSpec
 
 log = logging.getLogger(__name__)
 
 _IDENTITY = ("tenant_id", "dataset_id", "document_id", "revision")
+# A dead letter carries the original inline up to this size; a larger one is stored in the blob
+# store and the letter names it (claim check), so the letter stays far below Kafka's 1 MB.
+MAX_INLINE_ORIGINAL_BYTES = 256 * 1024
 
 
 def identity_of(raw: bytes | None) -> dict[str, Any] | None:
@@ -42,9 +50,15 @@ def describe(error: BaseException) -> str:
 
 
 class DeadLetters:
-    def __init__(self, producer: Producer, status: StatusEmitter):
+    def __init__(
+        self, producer: Producer, status: StatusEmitter, revisions: Revisions, retractions_to: TopicSpec | None,
+        blobs: BlobStore | None = None,
+    ):
         self._producer = producer
         self._status = status
+        self._revisions = revisions
+        self._retractions_to = retractions_to
+        self._blobs = blobs or BlobStore(producer.settings)
 
     def send(self, message: Message, error: BaseException, attempts: int) -> None:
         identity = identity_of(message.value())
@@ -58,8 +72,8 @@ class DeadLetters:
             source_partition=message.partition(),
             source_offset=message.offset(),
             source_key=key.decode("utf-8", "replace") if key is not None else None,
-            source_value_b64=base64.b64encode(message.value() or b"").decode(),
             source_headers=[(k, base64.b64encode(v or b"").decode()) for k, v in message.headers() or []],
+            **self._original(message),
             **(identity or {}),
         )
         log.warning(
@@ -68,4 +82,19 @@ class DeadLetters:
         )
         self._producer.send(self._producer.settings.topic(DLQ.name), key, DEAD_LETTERS.encode(letter))
         if identity is not None:
-            self._status.emit_for(identity, DocumentStatus.ERROR, error=letter.error, attempts=attempts)
+            self.fail(identity, letter.error, attempts)
+
+    def fail(self, identity: dict[str, Any], error: str, attempts: int | None = None) -> None:
+        """End the document's revision in ``error``: close it and retract it downstream."""
+        retraction = DocumentRetracted(**identity, reason="failed")
+        self._revisions.close(retraction)
+        self._status.emit_for(identity, DocumentStatus.ERROR, error=error, attempts=attempts)
+        if self._retractions_to is not None:
+            self._producer.publish(self._retractions_to, retraction)
+
+    def _original(self, message: Message) -> dict[str, str]:
+        value = message.value() or b""
+        if len(value) <= MAX_INLINE_ORIGINAL_BYTES:
+            return {"source_value_b64": base64.b64encode(value).decode()}
+        uri = self._blobs.put_dead_letter(message.topic(), message.partition(), message.offset(), value)
+        return {"source_value_uri": uri}

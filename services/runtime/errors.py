@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import elastic_transport
+import elasticsearch
 import redis
 
 
@@ -22,10 +23,27 @@ class DependencyUnavailable(Exception):
         self.retry_after = retry_after
 
 
-# Exceptions of client libraries that mean "the server is unreachable", not "the record is bad".
-OUTAGES: tuple[type[Exception], ...] = (
+# Exceptions of client libraries that mean "the server is unreachable, overloaded, or not ready",
+# not "the record is bad".
+_OUTAGES: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
+    redis.exceptions.BusyLoadingError,  # restarting, still loading its data
+    redis.exceptions.ReadOnlyError,  # a replica, or a primary that lost its disk
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
     elastic_transport.ConnectionError,
     elastic_transport.ConnectionTimeout,
 )
+_OUTAGE_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+def as_outage(error: BaseException) -> DependencyUnavailable | None:
+    """The outage ``error`` stands for, or None when it is something else."""
+    if isinstance(error, DependencyUnavailable):
+        return error
+    if isinstance(error, elasticsearch.ApiError) and error.meta.status in _OUTAGE_HTTP_STATUSES:
+        return DependencyUnavailable(f"Elasticsearch answered {error.meta.status}: {error.message}")
+    if isinstance(error, _OUTAGES):
+        return DependencyUnavailable(f"{type(error).__name__}: {error}")
+    return None

@@ -42,7 +42,9 @@ class Handler(ABC):
 
     stage: ClassVar[Stage]
     inputs: ClassVar[tuple[TopicSpec, ...]]
-    # Records per batch: small for slow stages so one batch stays well inside max.poll.interval.ms.
+    # Where this stage sends a document's retraction when it gives up on one of its records, so
+    # the indexer, downstream, removes whatever of that revision already reached the index.
+    retractions_to: ClassVar[TopicSpec | None] = None
     batch_size: ClassVar[int] = 100
 
     def __init__(self, context: Context):
@@ -52,13 +54,15 @@ class Handler(ABC):
     def handle(self, message: Message) -> None: ...
 
     def admit(self, message: Message, event: Envelope) -> bool:
-        """True if ``event`` should be processed; otherwise it is dropped (stale, cancelled) or
+        """True if ``event`` should be processed; otherwise it is dropped (stale, closed) or
         parked until its document is resumed (paused)."""
         verdict = self.context.revisions.check(event)
+        if verdict is Verdict.PAUSED and not self.context.revisions.park(
+            event.key, event.revision, message.topic(), message.key(), message.value()
+        ):
+            verdict = Verdict.CURRENT  # resumed between the check and the park
         if verdict is Verdict.CURRENT:
             return True
-        if verdict is Verdict.PAUSED:
-            self.context.revisions.park(event.key, message.topic(), message.key(), message.value())
         log.info("%s: %s revision %d skipped (%s)", self.stage.value, event.key, event.revision, verdict.value)
         return False
 

@@ -19,6 +19,10 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         # Idempotent: a retried send never duplicates or reorders a document's records.
         "enable.idempotence": True,
         "acks": "all",
+        # Java's partitioner (murmur2), the one Java, kafkajs and Kafka Streams producers use: a
+        # document key lands on the same partition whoever publishes it, so an upstream Java
+        # producer's upsert and our gateway's delete of one document stay in order.
+        "partitioner": "murmur2_random",
         "linger.ms": 5,
         "compression.type": "lz4",
     }

@@ -1,18 +1,26 @@
 """The consumer loop every service runs: consume a batch, handle it, wait for acknowledgements,
 commit. At-least-once: an offset is committed only after everything its record produced is
-acknowledged, so a crash at any point replays uncommitted records and loses none."""
+acknowledged, so a crash at any point replays uncommitted records and loses none.
+
+Handling and flushing run on a helper thread while this thread keeps polling with the partitions
+paused: a slow record (a long extraction, a slow bulk) never exceeds ``max.poll.interval.ms``, so
+the consumer keeps its partitions instead of being evicted and having the work redone elsewhere."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas import MalformedRecord
 from services.runtime.dead_letters import DeadLetters
-from services.runtime.errors import OUTAGES, DependencyUnavailable, PermanentError
+from services.runtime.errors import DependencyUnavailable, PermanentError, as_outage
 from services.runtime.handler import Context, Handler
 from services.runtime.kafka import consumer_config
 from services.runtime.producer import Producer
@@ -24,6 +32,9 @@ from services.runtime.status import StatusEmitter
 log = logging.getLogger(__name__)
 
 Offsets = dict[tuple[str, int], int]
+T = TypeVar("T")
+# Work that finishes within this long runs without pausing the partitions (the common case).
+_FAST_WORK_SECONDS = 1.0
 
 
 class ConsumerLoop:
@@ -38,8 +49,8 @@ class ConsumerLoop:
         self.settings = settings
         self.producer = Producer(settings)
         status = StatusEmitter(self.producer, handler_class.stage)
-        revisions = Revisions(redis_client(settings), settings.topic_prefix)
-        self.dead_letters = DeadLetters(self.producer, status)
+        revisions = Revisions(redis_client(settings), settings.keys)
+        self.dead_letters = DeadLetters(self.producer, status, revisions, handler_class.retractions_to)
         self.handler = handler_class(Context(settings, self.producer, status, revisions, self.dead_letters))
         self.group_id = f"{settings.topic_prefix}{handler_class.stage.value}"
         self.topics = [settings.topic(spec.name) for spec in handler_class.inputs]
@@ -48,6 +59,7 @@ class ConsumerLoop:
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
         self.consumer = Consumer(consumer_config(settings, self.group_id))
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{handler_class.stage.value}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
 
@@ -56,7 +68,7 @@ class ConsumerLoop:
         self._stopping = True
 
     def run(self) -> None:
-        self.consumer.subscribe(self.topics)
+        self.consumer.subscribe(self.topics, on_assign=self._on_assign)
         log.info("%s consuming %s as group %s", self.handler.__class__.__name__, self.topics, self.group_id)
         try:
             while not self._stopping:
@@ -64,6 +76,7 @@ class ConsumerLoop:
                 if batch:
                     self._process(batch)
         finally:
+            self._worker.shutdown()
             self.handler.close()
             self.consumer.close()  # leaves the group now, so partitions move without a session timeout
             self.producer.flush()
@@ -106,24 +119,59 @@ class ConsumerLoop:
 
     def _settle(self, done: Offsets) -> None:
         """Make the handled records' effects durable, then commit their offsets."""
-        self.handler.flush()
+        try:
+            self._while_polling(self.handler.flush)
+        except DependencyUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - batch-wide: no single record to blame, so redo it
+            outage = as_outage(exc)
+            if outage is None:
+                log.exception("flush failed; the whole batch will be redone after a pause")
+                outage = DependencyUnavailable(f"flush failed: {type(exc).__name__}: {exc}")
+            raise outage from exc
         self.producer.flush()
         if done:
             self._commit(done)
 
+    def _while_polling(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on the helper thread. If it takes long, pause every partition and keep
+        polling meanwhile: the group keeps this consumer, and no record is fetched."""
+        future = self._worker.submit(work)
+        try:
+            return future.result(timeout=_FAST_WORK_SECONDS)
+        except FutureTimeout:
+            pass
+        self.consumer.pause(self.consumer.assignment())
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.2)
+                except FutureTimeout:
+                    self._poll_paused()
+        finally:
+            self.consumer.resume(self.consumer.assignment())
+
+    def _poll_paused(self) -> None:
+        message = self.consumer.poll(0)
+        if message is not None and not message.error():
+            # A partition assigned meanwhile delivered a record: put it back for later.
+            tp = TopicPartition(message.topic(), message.partition(), message.offset())
+            self.consumer.seek(tp)
+            self.consumer.pause([tp])
+
     def _handle(self, message: Message) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                self.handler.handle(message)
+                self._while_polling(lambda: self.handler.handle(message))
                 return
             except DependencyUnavailable:
                 raise
-            except OUTAGES as exc:
-                raise DependencyUnavailable(f"{type(exc).__name__}: {exc}") from exc
             except (MalformedRecord, PermanentError) as exc:
                 self.dead_letters.send(message, exc, attempt)
                 return
             except Exception as exc:  # noqa: BLE001 - an unexpected failure costs one record, not the service
+                if (outage := as_outage(exc)) is not None:
+                    raise outage from exc
                 if attempt == self.max_attempts:
                     log.exception("giving up on %s[%d]@%d", message.topic(), message.partition(), message.offset())
                     self.dead_letters.send(message, exc, attempt)
@@ -160,13 +208,41 @@ class ConsumerLoop:
         self.consumer.pause(assignment)
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
-            message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
-            if message is not None and not message.error():
-                # A partition assigned during the pause delivered a record: put it back for later.
-                tp = TopicPartition(message.topic(), message.partition(), message.offset())
-                self.consumer.seek(tp)
-                self.consumer.pause([tp])
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            self._poll_paused()
         self.consumer.resume(self.consumer.assignment())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Say so, loudly, when retention deleted records this group had not processed yet: the
+        committed offset lies below the partition's first offset, and the consumer is about to jump
+        over them. The documents they carried stay unfinished until the watchdog re-drives them."""
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            log.warning("could not read committed offsets at assignment: %s", exc)
+            return
+        for tp in committed:
+            if tp.offset < 0:
+                continue  # nothing committed yet: the group starts at the beginning
+            try:
+                low, _ = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            except KafkaException as exc:
+                log.warning("could not read the first offset of %s[%d]: %s", tp.topic, tp.partition, exc)
+                continue
+            if (lost := skipped_by_retention(tp.offset, low)) is not None:
+                log.error(
+                    "%s[%d]: records %d..%d were deleted by retention before %s processed them; "
+                    "their documents will be re-driven by the watchdog",
+                    tp.topic, tp.partition, lost[0], lost[1], self.group_id,
+                )
+
+
+def skipped_by_retention(committed: int, first_available: int) -> tuple[int, int] | None:
+    """The offsets (first, last) a consumer committed at ``committed`` would jump over when the
+    partition now starts at ``first_available``; None when nothing is lost."""
+    if 0 <= committed < first_available:
+        return committed, first_available - 1
+    return None
 
 
 def run_handler(handler_class: type[Handler], settings: Settings | None = None) -> None:

@@ -1,6 +1,12 @@
-"""A Kafka producer whose sends are checked: ``flush`` raises unless every record was acknowledged."""
+"""A Kafka producer whose sends are checked: ``flush`` raises unless every record was acknowledged,
+and ``publish_and_wait`` reports on exactly the record it sent (many request threads share one
+producer, so a failure of someone else's record must never be taken for one's own)."""
 
 from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import confluent_kafka
 
@@ -17,10 +23,13 @@ class Producer:
         self._producer = confluent_kafka.Producer(producer_config(settings))
         self._failures: list[str] = []
 
-    def send(self, topic: str, key: str | bytes | None, value: bytes, headers: list | None = None) -> None:
+    def send(self, topic: str, key: str | bytes | None, value: bytes, headers: list | None = None,
+             on_delivery=None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=on_delivery or self._on_delivery
+                )
                 break
             except BufferError:
                 # Local queue full: serve delivery reports until there is room.
@@ -30,6 +39,25 @@ class Producer:
     def publish(self, spec: TopicSpec, event: Envelope) -> None:
         """Encode ``event`` with its topic's contract and send it keyed by its document."""
         self.send(self.settings.topic(spec.name), event.key, spec.codec.encode(event))
+
+    def publish_and_wait(self, spec: TopicSpec, event: Envelope, timeout: float = 30.0) -> None:
+        """Publish ``event`` and return once the broker acknowledged it; raise if it did not."""
+        delivered: Future[None] = Future()
+
+        def on_delivery(error: confluent_kafka.KafkaError | None, _message: confluent_kafka.Message) -> None:
+            if error is None:
+                delivered.set_result(None)
+            else:
+                delivered.set_exception(DependencyUnavailable(f"Kafka did not acknowledge: {error.str()}"))
+
+        self.send(self.settings.topic(spec.name), event.key, spec.codec.encode(event), on_delivery=on_delivery)
+        deadline = time.monotonic() + timeout
+        while not delivered.done() and time.monotonic() < deadline:
+            self._producer.poll(0.05)  # serves delivery reports, ours or another thread's
+        try:
+            delivered.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            raise DependencyUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s") from None
 
     def _on_delivery(self, error: confluent_kafka.KafkaError | None, message: confluent_kafka.Message) -> None:
         if error is not None:

@@ -1,4 +1,4 @@
-"""One Redis connection pool per process."""
+"""One Redis connection pool per process and per home (state, cache)."""
 
 from __future__ import annotations
 
@@ -15,4 +15,10 @@ def _client(url: str) -> redis.Redis:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
+    """The state Redis: revisions, registry, progress, projected states."""
     return _client(settings.redis_url)
+
+
+def cache_redis_client(settings: Settings) -> redis.Redis:
+    """The cache Redis: embedding vectors, safe to evict."""
+    return _client(settings.cache_redis_url)

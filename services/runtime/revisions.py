@@ -1,22 +1,24 @@
 """Which records of a document are still worth processing, shared by every stage through Redis.
 
-Each document has a newest known revision (upserts and deletes raise it), and may be cancelled
-or paused at a revision. A record of an older revision is stale and dropped, so an update that
-arrives mid-flight wins; a record of a cancelled revision is dropped; a record of a paused
-revision is parked in Redis until the document is resumed."""
+Each document has a newest known revision (upserts and deletes raise it), and may be closed
+(cancelled, or failed at some stage) or paused at a revision. A record of an older revision is
+stale and dropped, so an update that arrives mid-flight wins; a record of a closed revision is
+dropped; a record of a paused revision is parked in Redis until the document is resumed.
+
+Revision numbers are issued at or above the current time in milliseconds, so they keep growing
+even if this state is lost (a Redis restored from an old snapshot, a flushed instance): a
+re-created document can never be handed a revision its old chunks already carry."""
 
 from __future__ import annotations
 
+import time
 from enum import Enum
 
 import orjson
 import redis
 
 from schemas import Envelope
-
-_LATEST = "revision:latest"
-_CANCELLED = "revision:cancelled"
-_PAUSED = "revision:paused"
+from services.runtime.keys import RedisKeys
 
 # Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
 _OBSERVE = """
@@ -26,74 +28,103 @@ if seen > current then redis.call('HSET', KEYS[1], ARGV[1], seen); return seen e
 return current
 """
 
-
-# The next revision of a document: above both what was handed out and what any producer published.
+# The next revision: above what was handed out, what any producer published, and the clock.
 _NEXT = """
 local issued = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-local next = math.max(issued, seen) + 1
+local next = math.max(issued + 1, seen + 1, tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], ARGV[1], next)
 return next
 """
-_ISSUED = "revision:issued"
+
+# Park the record only if the document is still paused at its revision; otherwise say so, and
+# the caller processes it. One step, so a resume can never slip between the check and the park.
+_PARK = """
+local paused = redis.call('HGET', KEYS[1], ARGV[1])
+if paused and tonumber(paused) >= tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# Lift the pause and hand back what was parked. The list itself is only trimmed by
+# ``forget_parked`` once the records are re-published, so a crash in between loses nothing.
+_RESUME = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+return redis.call('LRANGE', KEYS[2], 0, -1)
+"""
 
 
 class Verdict(Enum):
     CURRENT = "current"
     STALE = "stale"
-    CANCELLED = "cancelled"
+    CLOSED = "closed"
     PAUSED = "paused"
 
 
 class Revisions:
-    def __init__(self, client: redis.Redis, namespace: str):
+    def __init__(self, client: redis.Redis, keys: RedisKeys):
         self._redis = client
-        self._ns = namespace  # the topic prefix: deployments sharing a Redis stay apart
+        self._keys = keys
         self._observe = client.register_script(_OBSERVE)
         self._next = client.register_script(_NEXT)
-
-    def _key(self, name: str) -> str:
-        return f"{self._ns}{name}"
+        self._park = client.register_script(_PARK)
+        self._resume = client.register_script(_RESUME)
 
     def next_revision(self, key: str) -> int:
-        return int(self._next(keys=[self._key(_ISSUED), self._key(_LATEST)], args=[key]))
+        now_ms = int(time.time() * 1000)
+        return int(self._next(keys=[self._keys.revisions_issued, self._keys.revisions_latest], args=[key, now_ms]))
 
-    def known(self, key: str) -> bool:
-        return self._redis.hexists(self._key(_ISSUED), key) or self._redis.hexists(self._key(_LATEST), key)
+    def latest(self, key: str) -> int | None:
+        """The newest revision handed out or seen for the document, if any."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._keys.revisions_issued, key)
+            pipe.hget(self._keys.revisions_latest, key)
+            known = [int(v) for v in pipe.execute() if v is not None]
+        return max(known) if known else None
 
     def check(self, event: Envelope) -> Verdict:
         """Record ``event``'s revision and say whether its work should go on."""
-        latest = int(self._observe(keys=[self._key(_LATEST)], args=[event.key, event.revision]))
-        if event.revision < latest:
+        return self.verdict(event.key, event.revision, observe=True)
+
+    def verdict(self, key: str, revision: int, observe: bool = False) -> Verdict:
+        if observe:
+            latest = int(self._observe(keys=[self._keys.revisions_latest], args=[key, revision]))
+        else:
+            latest = int(self._redis.hget(self._keys.revisions_latest, key) or -1)
+        if revision < latest:
             return Verdict.STALE
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._key(_CANCELLED), event.key)
-            pipe.hget(self._key(_PAUSED), event.key)
-            cancelled, paused = pipe.execute()
-        if cancelled is not None and int(cancelled) >= event.revision:
-            return Verdict.CANCELLED
-        if paused is not None and int(paused) >= event.revision:
+            pipe.hget(self._keys.revisions_closed, key)
+            pipe.hget(self._keys.revisions_paused, key)
+            closed, paused = pipe.execute()
+        if closed is not None and int(closed) >= revision:
+            return Verdict.CLOSED
+        if paused is not None and int(paused) >= revision:
             return Verdict.PAUSED
         return Verdict.CURRENT
 
-    def cancel(self, event: Envelope) -> None:
-        self._redis.hset(self._key(_CANCELLED), event.key, event.revision)
+    def close(self, event: Envelope) -> None:
+        """No more work on this revision or any older one (cancelled, or failed at some stage)."""
+        self._redis.hset(self._keys.revisions_closed, event.key, event.revision)
 
     def pause(self, event: Envelope) -> None:
-        self._redis.hset(self._key(_PAUSED), event.key, event.revision)
+        self._redis.hset(self._keys.revisions_paused, event.key, event.revision)
 
-    def park(self, key: str, topic: str, record_key: bytes | None, value: bytes) -> None:
-        """Keep a paused document's record until it is resumed."""
-        record = {"topic": topic, "key": record_key.decode() if record_key else None, "value": value.decode()}
-        self._redis.rpush(self._key(f"parked:{key}"), orjson.dumps(record))
+    def park(self, key: str, revision: int, topic: str, record_key: bytes | None, value: bytes) -> bool:
+        """Keep a paused document's record until it is resumed; False if it is no longer paused."""
+        record = orjson.dumps({"topic": topic, "key": record_key.decode() if record_key else None, "value": value.decode()})
+        parked = self._park(keys=[self._keys.revisions_paused, self._keys.parked(key)], args=[key, revision, record])
+        return bool(parked)
 
     def resume(self, event: Envelope) -> list[tuple[str, bytes | None, bytes]]:
-        """Lift the pause and hand back the parked records (topic, key, value), oldest first."""
-        parked_key = self._key(f"parked:{event.key}")
-        with self._redis.pipeline() as pipe:
-            pipe.hdel(self._key(_PAUSED), event.key)
-            pipe.lrange(parked_key, 0, -1)
-            pipe.delete(parked_key)
-            _, parked, _ = pipe.execute()
+        """Lift the pause and return the parked records (topic, key, value), oldest first. Call
+        ``forget_parked`` with their count once they are re-published."""
+        parked = self._resume(keys=[self._keys.revisions_paused, self._keys.parked(event.key)], args=[event.key])
         records = [orjson.loads(raw) for raw in parked]
         return [(r["topic"], r["key"].encode() if r["key"] else None, r["value"].encode()) for r in records]
+
+    def forget_parked(self, event: Envelope, count: int) -> None:
+        if count:
+            self._redis.ltrim(self._keys.parked(event.key), count, -1)

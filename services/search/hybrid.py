@@ -1,8 +1,13 @@
 """BM25, kNN, or both fused with reciprocal rank fusion in the client (Elasticsearch's own RRF
-needs a paid licence)."""
+needs a paid licence).
+
+Every hit is checked against its document's searchable revision (the projected state): chunks of
+a revision still being indexed, superseded, deleted, cancelled or failed are never returned, even
+before Elasticsearch's next refresh shows their removal."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,7 +18,12 @@ from services.indexer.mapping import all_chunk_indices, index_name
 
 Mode = Literal["hybrid", "bm25", "semantic"]
 RRF_K = 60
-_FIELDS = ["content", "parent_content", "name", "document_id", "dataset_id", "page", "part", "position", "kind"]
+_FIELDS = [
+    "content", "parent_content", "name", "document_id", "document_key", "dataset_id", "revision",
+    "page", "part", "position", "kind",
+]
+# Document key -> the revision search may serve.
+SearchableRevisions = Callable[[Iterable[str]], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -35,10 +45,13 @@ def _filters(tenant_id: str, dataset_id: str | None) -> list[dict[str, Any]]:
 
 
 class HybridSearch:
-    def __init__(self, es: Elasticsearch, prefix: str, embedder: EmbeddingProvider | None):
+    def __init__(
+        self, es: Elasticsearch, prefix: str, embedder: EmbeddingProvider | None, searchable: SearchableRevisions
+    ):
         self.es = es
         self.prefix = prefix
         self.embedder = embedder
+        self.searchable = searchable
 
     def bm25(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
         body = {
@@ -79,6 +92,7 @@ class HybridSearch:
             rankings.append(self.bm25(query, tenant_id, dataset_id, depth))
         if mode in ("hybrid", "semantic"):
             rankings.append(self.knn(query, tenant_id, dataset_id, depth))
+        rankings = self._servable(rankings)
         if len(rankings) == 1:
             return [_hit(h, h["_score"]) for h in rankings[0][:top_k]]
         fused: dict[str, float] = {}
@@ -89,6 +103,15 @@ class HybridSearch:
                 first.setdefault(hit["_id"], hit)
         best = sorted(fused, key=fused.get, reverse=True)[:top_k]
         return [_hit(first[i], fused[i]) for i in best]
+
+
+    def _servable(self, rankings: list[list[dict]]) -> list[list[dict]]:
+        """Drop hits of any revision but their document's searchable one."""
+        serve = self.searchable({h["_source"]["document_key"] for ranking in rankings for h in ranking})
+        return [
+            [h for h in ranking if serve.get(h["_source"]["document_key"]) == h["_source"]["revision"]]
+            for ranking in rankings
+        ]
 
 
 def _hit(hit: dict, score: float) -> Hit:

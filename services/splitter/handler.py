@@ -6,7 +6,7 @@ import hashlib
 
 from confluent_kafka import Message
 
-from schemas import DocumentStatus, ExtractedContent, Segment, SegmentBatch, Stage
+from schemas import DocumentRetracted, DocumentStatus, ExtractedContent, Segment, SegmentBatch, Stage, segment_id
 from services.runtime.handler import Handler
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
@@ -14,17 +14,12 @@ from services.splitter.splitting import split
 from topics.catalog import EXTRACTED, SEGMENTS
 
 
-def segment_id(content: ExtractedContent, position: int) -> str:
-    # Same document, revision, part and position: same id, so a redelivery overwrites itself.
-    return hashlib.sha256(f"{content.key}|{content.revision}|{content.part}|{position}".encode()).hexdigest()[:32]
-
-
 def make_segments(content: ExtractedContent) -> list[Segment]:
     rule = content.indexing.process_rule
     segments: list[Segment] = []
 
     def add(text: str, page: int | None, kind: str, parent_id: str | None = None) -> str:
-        sid = segment_id(content, len(segments))
+        sid = segment_id(content.key, content.revision, content.part, len(segments))
         segments.append(
             Segment(
                 segment_id=sid,
@@ -54,10 +49,14 @@ def make_segments(content: ExtractedContent) -> list[Segment]:
 class Splitter(Handler):
     stage = Stage.SPLITTER
     inputs = (EXTRACTED,)
+    retractions_to = SEGMENTS
     batch_size = 20
 
     def handle(self, message: Message) -> None:
         content = EXTRACTED.codec.decode(message.value())
+        if isinstance(content, DocumentRetracted):
+            self.context.producer.publish(SEGMENTS, content)  # on to the indexer, in order
+            return
         if not self.admit(message, content):
             return
         if content.part == 0:

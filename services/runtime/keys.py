@@ -1,0 +1,75 @@
+"""Every Redis key indexflow uses, in one place, under the deployment's namespace (the topic prefix,
+so deployments sharing a Redis stay apart).
+
+Two homes: the *state* Redis holds what correctness depends on (revisions, the document registry,
+indexing progress, projected states) and must never evict; the *cache* Redis holds what can be
+recomputed (embedding vectors) and may run an eviction policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    namespace: str
+
+    def _k(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+    # -- state: revision gate (hashes: document key -> revision) ---------------------------
+    @property
+    def revisions_issued(self) -> str:
+        return self._k("revision:issued")
+
+    @property
+    def revisions_latest(self) -> str:
+        return self._k("revision:latest")
+
+    @property
+    def revisions_closed(self) -> str:
+        return self._k("revision:closed")
+
+    @property
+    def revisions_paused(self) -> str:
+        return self._k("revision:paused")
+
+    def parked(self, document_key: str) -> str:
+        """List of a paused document's records, waiting for its resume."""
+        return self._k(f"parked:{document_key}")
+
+    # -- state: document registry ----------------------------------------------------------
+    @property
+    def documents(self) -> str:
+        """Hash: document key -> its newest upsert (the record to re-drive it from)."""
+        return self._k("documents")
+
+    def batch(self, tenant_id: str, batch: str) -> str:
+        """Set of the document keys one upload batch of one tenant wrote."""
+        return self._k(f"batch:{tenant_id}/{batch}")
+
+    # -- state: the indexer's chunk registry -----------------------------------------------
+    def chunks(self, document_key: str) -> str:
+        """Hash: "revision/part" -> where that part's chunks are and how many (see the indexer)."""
+        return self._k(f"chunks:{document_key}")
+
+    # -- state: projected states -----------------------------------------------------------
+    @property
+    def states(self) -> str:
+        return self._k("state")
+
+    def dataset(self, tenant_id: str, dataset_id: str) -> str:
+        return self._k(f"dataset:{tenant_id}/{dataset_id}")
+
+    @property
+    def dataset_pattern(self) -> str:
+        return self._k("dataset:*")
+
+    @property
+    def embedding_calls(self) -> str:
+        """Hash: model -> texts embedded (a counter the benchmarks and tests read)."""
+        return self._k("embedding:calls")
+
+    # -- cache ------------------------------------------------------------------------------
+    def embedding(self, model: str, content_hash: str) -> str:
+        return self._k(f"embedding:{model}:{content_hash}")
