@@ -17,6 +17,7 @@ import numpy as np
 
 from bench.testbeds import load_testbeds, ndcg_at_10
 from schemas import TERMINAL_STATUSES
+from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
 
 MODES = ("bm25", "semantic", "hybrid")
@@ -28,11 +29,19 @@ def main() -> None:
     parser.add_argument("--tenant", default=f"bench-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--queries-only", action="store_true", help="the tenant's testbeds are indexed already")
     args = parser.parse_args()
-    http = httpx.Client(base_url=Settings().gateway_url, headers={"X-Tenant-Id": args.tenant}, timeout=300)
+    settings = Settings()
+    print(f"engine: {engine_label(settings)}")
+    http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": args.tenant}, timeout=300)
     beds = load_testbeds(args.testbeds)
     if not args.queries_only:
         ingest(http, beds)
     evaluate(http, beds)
+
+
+def engine_label(settings: Settings) -> str:
+    """Which server the figures come from: the embedded stand-in and Elasticsearch rank differently."""
+    info = elasticsearch_client(settings).info()
+    return f"{info['name']} (Elasticsearch API {info['version']['number']}), float HNSW vectors, BM25 with DFS"
 
 
 def ingest(http: httpx.Client, beds: list) -> None:

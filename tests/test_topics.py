@@ -52,3 +52,22 @@ def test_cli_topics_apply_exit_codes(settings: Settings):
     bad = runner.invoke(cli, ["topics", "apply"], env={"INDEXFLOW_TOPIC_PREFIX": stray.topic_prefix})
     assert bad.exit_code == 1
     assert "mismatch" in bad.output and stray.topic("dlq") in bad.output
+
+
+def test_replication_and_min_insync_are_checked_against_the_cluster(settings: Settings):
+    admin = admin_client(settings)
+    assert apply_topics(admin, CATALOG, settings).ok  # created with one replica, the cluster's default ISR
+
+    durable = settings.model_copy(update={"replication_factor": 3, "min_insync_replicas": 2})
+    report = apply_topics(admin, CATALOG, durable)
+    assert len(report.mismatches) == len(CATALOG)
+    assert all("1 replicas on the broker, replication factor 3 declared" in m for m in report.mismatches)
+    assert all("min.insync.replicas=None on the broker, 2 declared" in m for m in report.mismatches)
+
+
+def test_min_insync_replicas_is_set_on_creation(settings: Settings):
+    admin = admin_client(settings)
+    declared = settings.model_copy(update={"min_insync_replicas": 1})
+    assert apply_topics(admin, CATALOG, declared).created
+    again = apply_topics(admin, CATALOG, declared)
+    assert again.ok and len(again.unchanged) == len(CATALOG)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType, TopicMetadata
 
 from services.runtime.settings import Settings
 from topics.catalog import TopicSpec
@@ -38,7 +38,7 @@ def apply_topics(
                     settings.topic(s.name),
                     num_partitions=settings.partitions,
                     replication_factor=settings.replication_factor,
-                    config=dict(s.configs),
+                    config=_declared_configs(s, settings),
                 )
                 for s in missing
             ],
@@ -58,7 +58,7 @@ def apply_topics(
         name = settings.topic(spec.name)
         if name in report.created:
             continue
-        problems = _differences(admin, spec, name, len(existing[name].partitions), settings, timeout)
+        problems = _differences(admin, spec, name, existing[name], settings, timeout)
         if problems:
             report.mismatches.append(f"{name}: " + "; ".join(problems))
         else:
@@ -66,21 +66,39 @@ def apply_topics(
     return report
 
 
+def _declared_configs(spec: TopicSpec, settings: Settings) -> dict[str, str]:
+    configs = dict(spec.configs)
+    if settings.min_insync_replicas:
+        configs["min.insync.replicas"] = str(settings.min_insync_replicas)
+    return configs
+
+
 def _differences(
-    admin: AdminClient, spec: TopicSpec, name: str, partitions: int, settings: Settings, timeout: float
+    admin: AdminClient, spec: TopicSpec, name: str, metadata: TopicMetadata, settings: Settings, timeout: float
 ) -> list[str]:
     problems = []
+    partitions = len(metadata.partitions)
+    replicas = min((len(p.replicas) for p in metadata.partitions.values()), default=0)
+    if replicas != settings.replication_factor:
+        problems.append(
+            f"{replicas} replicas on the broker, replication factor {settings.replication_factor} declared "
+            "(raise it with kafka-reassign-partitions)"
+        )
     if partitions != settings.partitions:
         problems.append(
             f"{partitions} partitions on the broker, {settings.partitions} declared "
             "(every pipeline topic must share one partition count to keep a document's records "
             "in step; recreate the topic)"
         )
-    if spec.configs:
-        resource = ConfigResource(ResourceType.TOPIC, name)
-        actual = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
-        for key, wanted in spec.configs.items():
-            have = actual[key].value if key in actual else None
-            if have != wanted:
-                problems.append(f"{key}={have} on the broker, {wanted} declared")
+    resource = ConfigResource(ResourceType.TOPIC, name)
+    actual = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+    for key, wanted in _declared_configs(spec, settings).items():
+        have = actual[key].value if key in actual else None
+        if have != wanted:
+            problems.append(f"{key}={have} on the broker, {wanted} declared")
+    # A cluster default above the replica count makes every acks=all produce fail: the pipeline
+    # would stall on its first write rather than at apply time.
+    in_sync = actual.get("min.insync.replicas")
+    if in_sync is not None and in_sync.value and int(in_sync.value) > replicas:
+        problems.append(f"min.insync.replicas={in_sync.value} above the {replicas} replicas: every write would fail")
     return problems

@@ -7,7 +7,6 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 import orjson
-from elasticsearch import Elasticsearch
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
@@ -17,6 +16,7 @@ from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.gateway.publisher import DocumentPublisher
 from services.projector.store import StateStore
+from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
@@ -91,7 +91,7 @@ class Services:
     def search(self) -> HybridSearch:
         embedding = EmbeddingSettings()
         return HybridSearch(
-            Elasticsearch(self.settings.elasticsearch_url, request_timeout=30),
+            elasticsearch_client(self.settings),
             self.settings.topic_prefix,
             load_provider(embedding.default_model, embedding),
             self.states.searchable_revisions,

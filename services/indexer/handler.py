@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, helpers
 
 from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage, segment_id
 from schemas.envelope import utc_now
 from services.indexer.mapping import ensure_index, index_name
+from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import redis_client
@@ -74,7 +75,7 @@ class Indexer(Handler):
     def __init__(self, context: Context):
         super().__init__(context)
         settings = context.settings
-        self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=120)
+        self.es = elasticsearch_client(settings, request_timeout=120)
         self.redis = redis_client(settings)
         self.keys = settings.keys
         self.prefix = settings.topic_prefix

@@ -14,6 +14,7 @@ from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, DocumentState, Malf
 from services.projector.state import apply
 from services.projector.store import StateStore
 from services.runtime.errors import as_outage
+from services.runtime.kafka import faust_credentials
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from topics.catalog import DLQ
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         f"{settings.topic_prefix}projector",
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.partitions,

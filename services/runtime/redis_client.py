@@ -10,15 +10,21 @@ from services.runtime.settings import Settings
 
 
 @cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+def _client(url: str, ca_certs: str | None) -> redis.Redis:
+    # Password and TLS come from the URL (rediss://); a private CA from the settings.
+    tls = {"ssl_ca_certs": ca_certs} if ca_certs and url.startswith("rediss://") else {}
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, **tls)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
     """The state Redis: revisions, registry, progress, projected states."""
-    return _client(settings.redis_url)
+    return _client(settings.redis_url, _ca(settings))
 
 
 def cache_redis_client(settings: Settings) -> redis.Redis:
     """The cache Redis: embedding vectors, safe to evict."""
-    return _client(settings.cache_redis_url)
+    return _client(settings.cache_redis_url, _ca(settings))
+
+
+def _ca(settings: Settings) -> str | None:
+    return str(settings.redis_ca_certs) if settings.redis_ca_certs else None

@@ -6,8 +6,9 @@ Defaults point at the embedded stack on loopback, so nothing needs configuring l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.keys import RedisKeys
@@ -37,18 +38,57 @@ class Settings(BaseSettings):
     cache_redis_url: str | None = None
     gateway_url: str | None = None
 
+    # Connections to secured clusters. Secrets are SecretStr so they never reach a log line.
+    # Redis: password and TLS go in the URLs (``rediss://:password@host:6380/0``).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: FilePath | None = None
+    kafka_ssl_certificate_location: FilePath | None = None  # client certificate (mutual TLS)
+    kafka_ssl_key_location: FilePath | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_certs: FilePath | None = None
+    redis_ca_certs: FilePath | None = None
+
     # Namespace of every topic, consumer group, Elasticsearch index and Redis key of a deployment.
     topic_prefix: str = "indexflow."
     partitions: int = Field(default=6, ge=1)
+    # Production clusters: 3 and 2, so that acks=all survives one broker down. Unset
+    # min.insync.replicas leaves the cluster's default, which `topics apply` checks for sanity.
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
 
-    # A small session timeout keeps group joins and failover quick on the embedded broker,
-    # whose first join waits about half of it.
-    session_timeout_ms: int = 6000
+    # Unset: 6 s on the embedded broker (its first join waits about half the session timeout, so
+    # a small one keeps joins and failover quick), 45 s (Kafka's default) on a real cluster, where
+    # a small timeout evicts consumers on every GC pause or network blip.
+    session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
 
     @model_validator(mode="after")
-    def _default_urls_to_embedded_stack(self) -> Settings:
+    def _check_security(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol={self.kafka_security_protocol} needs kafka_sasl_mechanism, "
+                "kafka_sasl_username and kafka_sasl_password"
+            )
+        if bool(self.elasticsearch_username) != bool(self.elasticsearch_password):
+            raise ValueError("elasticsearch_username and elasticsearch_password go together")
+        if self.min_insync_replicas and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas={self.min_insync_replicas} above replication_factor="
+                f"{self.replication_factor}: every acknowledged write would fail"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _default_to_embedded_stack(self) -> Settings:
+        if self.session_timeout_ms is None:
+            self.session_timeout_ms = 45_000 if self.kafka_bootstrap_servers else 6000
         self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
         self.elasticsearch_url = self.elasticsearch_url or f"http://{self.host}:{self.elasticsearch_port}"
         self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"

@@ -58,6 +58,9 @@ class HybridSearch:
             "query": {"bool": {"must": [{"match": {"content": query}}], "filter": _filters(tenant_id, dataset_id)}},
             "size": size,
             "_source": _FIELDS,
+            # Term statistics of every index searched (one per model), not of each shard alone:
+            # scores stay comparable across indices, as the embedded server computes them.
+            "search_type": "dfs_query_then_fetch",
         }
         return self._search(all_chunk_indices(self.prefix), body)
 
