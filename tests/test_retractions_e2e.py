@@ -136,3 +136,23 @@ def test_document_ids_stay_in_their_dataset_and_commands_work_right_after_create
     response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/documents/owned-doc/cancel")
     assert response.status_code == 200, response.text
     assert gateway.wait("owned-doc", accepted["revision"])["status"] in ("cancelled", "completed")
+
+
+def test_a_document_recreated_right_after_its_delete_keeps_its_new_content(pipeline: Settings, gateway: Gateway):
+    first = gateway.create_text("again.txt", ALPHA, document_id="again")
+    gateway.wait("again", first["revision"])
+    gateway.delete("again")
+    # At once, before the extractor applies the delete: the older delete must not take the new
+    # upload's blob or registry entry with it.
+    response = gateway.http.post(
+        f"/v1/datasets/{gateway.dataset}/document/create-by-file",
+        files={"file": ("again.txt", BETA.encode(), "text/plain")}, data={"data": '{"document_id": "again"}'},
+    )
+    assert response.status_code == 200, response.text
+    state = gateway.wait("again", response.json()["revision"])
+    assert state["status"] == "completed", state
+    retried = gateway.http.post(f"/v1/datasets/{gateway.dataset}/documents/again/retry")
+    assert retried.status_code == 200, retried.text
+    assert gateway.wait("again", retried.json()["revision"])["status"] == "completed"
+    contents = [c["content"] for c in chunks(pipeline, "again")]
+    assert contents and all("Sourdough" in c or "starter" in c for c in contents), contents

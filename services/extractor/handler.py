@@ -65,7 +65,7 @@ class Extractor(Handler):
                 self._extract(event)
         elif isinstance(event, DocumentDeleted):
             self.context.revisions.check(event)  # makes in-flight records of older revisions stale
-            self.registry.forget(event.tenant_id, event.document_id, event.key)
+            self.registry.forget(event)
             self._retract(event, "deleted")
         else:
             self._command(event)

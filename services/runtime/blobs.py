@@ -33,6 +33,11 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "blob"
 
 
+def _revision_of(relative: str) -> int:
+    head = relative.split("/", 1)[0]
+    return int(head) if head.isdigit() else -1
+
+
 class BlobStore:
     def __init__(self, settings: Settings, blob_settings: BlobSettings | None = None):
         self.config = blob_settings or BlobSettings()
@@ -48,17 +53,24 @@ class BlobStore:
         # documents never share a folder.
         return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", data)
 
-    def delete_document(self, tenant: str, document: str) -> None:
-        """Remove every blob of a deleted document (all its revisions)."""
+    def delete_document(self, tenant: str, document: str, before_revision: int) -> None:
+        """Remove a deleted document's blobs: every revision older than its delete. A newer
+        revision (the document created again meanwhile) keeps its upload."""
         prefix = f"{tenant}/{document}/"
         if self.config.s3_bucket:
             s3 = self._s3()
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.config.s3_bucket, Prefix=prefix):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                keys = [
+                    {"Key": item["Key"]} for item in page.get("Contents", [])
+                    if _revision_of(item["Key"][len(prefix):]) < before_revision
+                ]
                 if keys:
                     s3.delete_objects(Bucket=self.config.s3_bucket, Delete={"Objects": keys})
             return
-        shutil.rmtree(self.root / prefix, ignore_errors=True)
+        folder = self.root / prefix
+        for revision in folder.iterdir() if folder.is_dir() else ():
+            if _revision_of(revision.name) < before_revision:
+                shutil.rmtree(revision, ignore_errors=True)
 
     def put_dead_letter(self, topic: str, partition: int, offset: int, data: bytes) -> str:
         """Where a dead letter too large to travel inline keeps its original record."""

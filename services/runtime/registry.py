@@ -5,17 +5,36 @@ so Redis holds small records only."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import redis
 
-from schemas import DOCUMENT_EVENTS, BlobSource, DocumentStatus, DocumentUpserted, InlineSource
+from schemas import DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, InlineSource
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
-from services.runtime.status import StatusEmitter
 from services.runtime.keys import RedisKeys
+from services.runtime.status import StatusEmitter
 from topics.catalog import DOCUMENTS
+
+
+# Store the upsert unless a newer revision is registered already (a late stage must not put an
+# old text back over the gateway's newer one).
+_REMEMBER = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+# Drop the entry only if the delete is newer than it (the document may be created again already).
+_FORGET = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and tonumber(cjson.decode(old)['revision']) < tonumber(ARGV[2]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"""
 
 
 class DocumentRegistry:
@@ -23,22 +42,29 @@ class DocumentRegistry:
         self._redis = client
         self._keys = keys
         self._blobs = blobs
+        self._remember = client.register_script(_REMEMBER)
+        self._forget = client.register_script(_FORGET)
 
     def remember(self, upsert: DocumentUpserted) -> None:
         if isinstance(upsert.source, InlineSource):
             data = upsert.source.text.encode()
             uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
             upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
-        self._redis.hset(self._keys.documents, upsert.key, DOCUMENT_EVENTS.encode(upsert))
+        self._remember(keys=[self._keys.documents], args=[upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)])
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
         raw = self._redis.hget(self._keys.documents, key)
         return DOCUMENT_EVENTS.decode(raw) if raw is not None else None  # type: ignore[return-value]
 
-    def forget(self, tenant_id: str, document_id: str, key: str) -> None:
-        """The document is deleted: drop its record and every blob it left."""
-        self._redis.hdel(self._keys.documents, key)
-        self._blobs.delete_document(tenant_id, document_id)
+    def keys(self) -> Iterator[str]:
+        """Every registered document key (a live scan: entries may come and go meanwhile)."""
+        for key, _ in self._redis.hscan_iter(self._keys.documents):
+            yield key.decode()
+
+    def forget(self, deleted: DocumentDeleted) -> None:
+        """The document is deleted: drop its record and the blobs of every older revision."""
+        self._forget(keys=[self._keys.documents], args=[deleted.key, deleted.revision])
+        self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 
 def redrive(
