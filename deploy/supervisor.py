@@ -16,9 +16,11 @@ from pathlib import Path
 
 from services.runtime.settings import Settings
 
-SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "gateway")
+SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "gateway")
 STOP_TIMEOUT = 30.0
 MAX_BACKOFF = 30.0
+# A child that ran this long before exiting was healthy: its next restart is immediate again.
+STABLE_SECONDS = 60.0
 
 log = logging.getLogger("supervisor")
 
@@ -28,9 +30,10 @@ class Child:
     name: str
     process: subprocess.Popen | None = None
     restarts: int = 0
+    failures: int = 0  # exits in a row, each within STABLE_SECONDS of its start
     last_exit: int | None = None
     restart_at: float = 0.0
-    started_at: float = field(default_factory=time.time)
+    started_at: float = field(default_factory=time.monotonic)
 
 
 def status_file(state_dir: Path) -> Path:
@@ -42,6 +45,18 @@ def read_status(state_dir: Path) -> dict[str, dict]:
         return json.loads(status_file(state_dir).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+
+
+def schedule_restart(child: Child, code: int, now: float) -> float:
+    """Record the exit and set when to start the child again: back off exponentially while it
+    keeps failing quickly, from the start again once it had been up for STABLE_SECONDS."""
+    child.restarts += 1
+    child.last_exit = code
+    child.process = None
+    child.failures = 1 if now - child.started_at >= STABLE_SECONDS else child.failures + 1
+    delay = min(2 ** (child.failures - 1), MAX_BACKOFF)
+    child.restart_at = now + delay
+    return delay
 
 
 class Supervisor:
@@ -57,7 +72,7 @@ class Supervisor:
             child.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{child.name}"], stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
-        child.started_at = time.time()
+        child.started_at = time.monotonic()
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
     def _write_status(self) -> None:
@@ -66,7 +81,7 @@ class Supervisor:
                 "pid": c.process.pid if c.process and c.process.poll() is None else None,
                 "restarts": c.restarts,
                 "last_exit": c.last_exit,
-                "started_at": c.started_at,
+                "up_seconds": round(time.monotonic() - c.started_at, 1) if c.process else None,
             }
             for c in self.children.values()
         }
@@ -87,11 +102,8 @@ class Supervisor:
             changed = False
             for child in self.children.values():
                 if child.process is not None and (code := child.process.poll()) is not None:
-                    child.restarts += 1
-                    child.last_exit = code
-                    child.process = None
-                    child.restart_at = time.monotonic() + min(2 ** (child.restarts - 1), MAX_BACKOFF)
-                    log.warning("%s exited with %s; restart %d", child.name, code, child.restarts)
+                    delay = schedule_restart(child, code, time.monotonic())
+                    log.warning("%s exited with %s; restart %d in %.0fs", child.name, code, child.restarts, delay)
                     changed = True
                 if child.process is None and time.monotonic() >= child.restart_at:
                     self._spawn(child)

@@ -35,6 +35,7 @@ class Stage(StrEnum):
     SPLITTER = "splitter"
     EMBEDDER = "embedder"
     INDEXER = "indexer"
+    WATCHDOG = "watchdog"  # re-drives stuck documents and repairs the index (reconciler)
 
 
 class StatusEvent(Envelope):

@@ -48,7 +48,9 @@ def test_plaintext_is_the_embedded_default():
     assert common_config(settings)["security.protocol"] == "PLAINTEXT"
     assert faust_credentials(settings) is None
     assert settings.session_timeout_ms == 6000
-    assert Settings(kafka_bootstrap_servers="kafka:9092").session_timeout_ms == 45_000
+    assert settings.auth == "open"
+    production = Settings(kafka_bootstrap_servers="kafka:9092")
+    assert production.session_timeout_ms == 45_000 and production.auth == "api_keys", "closed unless said otherwise"
 
 
 @pytest.mark.parametrize(

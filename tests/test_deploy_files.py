@@ -28,6 +28,7 @@ def test_services_get_durable_topics_on_that_cluster():
     environment = {k: str(v) for k, v in COMPOSE["x-indexflow-environment"].items()}
     settings = Settings(**{k.removeprefix("INDEXFLOW_").lower(): v for k, v in environment.items()})
     assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    assert settings.auth == "api_keys"
     assert settings.session_timeout_ms == 45_000
     hosts = {server.split(":")[0] for server in settings.kafka_bootstrap_servers.split(",")}
     assert hosts == set(_brokers())
@@ -51,3 +52,4 @@ def test_kubernetes_configuration_names_only_real_settings(tmp_path):
     paths = {k: str(ca) for k, v in environment.items() if v.startswith("/etc/indexflow/")}
     settings = Settings(**{k.removeprefix("INDEXFLOW_").lower(): v for k, v in {**environment, **paths}.items()})
     assert settings.kafka_security_protocol == "SASL_SSL" and settings.min_insync_replicas == 2
+    assert settings.auth == "api_keys"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.supervisor import Supervisor, read_status
+from deploy.supervisor import STABLE_SECONDS, Child, Supervisor, read_status, schedule_restart
 from services.runtime.settings import Settings
 
 
@@ -39,3 +39,18 @@ def test_a_killed_service_is_restarted(stack_settings: Settings, tmp_path: Path,
         supervisor.stop()
         runner.join(timeout=60)
     assert read_status(tmp_path)["splitter"]["pid"] is None
+
+
+def test_restart_delay_backs_off_while_failing_and_resets_once_stable():
+    child = Child("indexer", started_at=0.0)
+    delays = []
+    now = 0.0
+    for _ in range(7):  # crash-loops: each run lasts a second
+        now += 1.0
+        delays.append(schedule_restart(child, 1, now))
+        child.started_at = child.restart_at
+        now = child.restart_at
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    child.started_at = now
+    assert schedule_restart(child, -9, now + STABLE_SECONDS + 1) == 1, "a healthy run resets the back-off"
+    assert child.restarts == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -9,19 +10,23 @@ from pathlib import Path
 import click
 import httpx
 import orjson
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deploy.stack import ComponentStatus, Stack, StackError
 from schemas import document_key
+from schemas.envelope import Id
 from services.cli.ingest import IngestSummary, collect_files, ingest
 from services.cli.pipeline import services_status, start_services, stop_services
 from services.cli.schemas_export import export_json_schemas
+from services.gateway.api_keys import ApiKeys
 from services.projector.store import StateStore
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
+from services.watchdog.service import build as build_watchdog
 from topics import CATALOG, ApplyReport, apply_topics
 
 console = Console()
@@ -235,6 +240,69 @@ def demo() -> None:
     console.print(f"\nsearch: {query!r}")
     search.callback(query, "samples", "default", 3, "hybrid", False)
     console.print("\n[green]running[/]: try `.venv/bin/indexflow search \"...\"`; stop with `.venv/bin/indexflow down`")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="report only; repair nothing")
+@click.option("--json", "as_json", is_flag=True)
+def reconcile(dry_run: bool, as_json: bool) -> None:
+    """Audit the index against the document states; re-drive documents with chunks missing and
+    delete chunks of revisions no document serves. Exit 1 when anything differed."""
+    watchdog = build_watchdog(Settings())
+    report = watchdog.reconciler.run(repair=not dry_run)
+    watchdog.sweep.producer.flush()
+    if as_json:
+        _print_json(dataclasses.asdict(report) | {"consistent": report.consistent})
+    else:
+        console.print(f"{report.audited} documents audited: {len(report.missing)} with chunks missing, "
+                      f"{report.stale_chunks} stale chunks in {len(report.stale_documents)} documents"
+                      + ("" if dry_run else f"; re-driven {len(report.redriven)}"))
+        for missing in report.missing:
+            console.print(f"  missing  {missing.document_key} revision {missing.revision}: "
+                          f"{missing.found} of {missing.expected} chunks", highlight=False)
+    if not report.consistent:
+        sys.exit(1)
+
+
+@cli.group()
+def keys() -> None:
+    """Gateway API keys (each bound to one tenant; stored hashed)."""
+
+
+def _api_keys() -> ApiKeys:
+    settings = Settings()
+    return ApiKeys(redis_client(settings), settings.keys)
+
+
+@keys.command("create")
+@click.option("--tenant", required=True)
+@click.option("--name", default="", help="what the key is for")
+def keys_create(tenant: str, name: str) -> None:
+    """Create a key; it is printed once and cannot be shown again."""
+    try:
+        TypeAdapter(Id).validate_python(tenant)
+    except ValidationError:
+        _fail(f"invalid tenant id {tenant!r}")
+    key, record = _api_keys().create(tenant, name)
+    console.print(f"key {record.key_id} for tenant {tenant} (shown once, store it now):", highlight=False)
+    sys.stdout.write(key + "\n")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    table = Table("key id", "tenant", "name", "created")
+    for record in _api_keys().list():
+        table.add_row(record.key_id, record.tenant_id, record.name, record.created_at)
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke the key with this id (as `keys list` shows it)."""
+    if not _api_keys().revoke(key_id):
+        _fail(f"no single key with id {key_id}")
+    console.print(f"revoked {key_id}")
 
 
 @cli.group()

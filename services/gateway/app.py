@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import cached_property
 from typing import Annotated, Literal
@@ -14,6 +15,7 @@ from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
+from services.gateway.api_keys import ApiKeys
 from services.gateway.publisher import DocumentPublisher
 from services.projector.store import StateStore
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -22,6 +24,7 @@ from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 class DocumentOptions(BaseModel):
@@ -84,6 +87,10 @@ class Services:
         return DocumentPublisher(self.settings)
 
     @cached_property
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(redis_client(self.settings), self.settings.keys)
+
+    @cached_property
     def states(self) -> StateStore:
         return StateStore(redis_client(self.settings), self.settings.keys)
 
@@ -113,8 +120,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def deps() -> Services:
         return services
 
-    def tenant_header(x_tenant_id: Annotated[Id, Header()] = "default") -> str:
-        return x_tenant_id
+    if services.settings.auth == "open":
+        log.warning(
+            "AUTHENTICATION IS OFF (INDEXFLOW_AUTH=open): every caller may act as any tenant it names in "
+            "X-Tenant-Id. Set INDEXFLOW_AUTH=api_keys anywhere but a laptop."
+        )
+
+    def tenant_header(
+        authorization: Annotated[str | None, Header()] = None,
+        x_tenant_id: Annotated[Id | None, Header()] = None,
+        s: Services = Depends(deps),
+    ) -> str:
+        """The caller's tenant: the one its API key is bound to (or, in open mode, the one it names)."""
+        if s.settings.auth == "open":
+            return x_tenant_id or "default"
+        scheme, _, key = (authorization or "").partition(" ")
+        tenant = s.api_keys.tenant_of(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+        if tenant is None:
+            raise HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if x_tenant_id is not None and x_tenant_id != tenant:
+            raise HTTPException(403, f"this API key belongs to another tenant than {x_tenant_id}")
+        return tenant
 
     def require_document(s: Services, tenant: str, dataset_id: str, document_id: str) -> None:
         """The document exists and belongs to the dataset in the URL."""
@@ -214,10 +241,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def batch_status(batch: str, dataset_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
         keys = s.publisher.batch_documents(tenant, batch)
         known = {st.key: st for st in s.states.get_many(keys)}
-        data = [
-            known[k].model_dump(mode="json") if k in known else {"document_id": k.split("/", 1)[1], "status": "waiting"}
-            for k in keys
-        ]
+        data = []
+        for key in keys:  # only the batch's documents of the dataset in the URL
+            document_id = key.split("/", 1)[1]
+            if key in known:
+                if known[key].dataset_id == dataset_id:
+                    data.append(known[key].model_dump(mode="json"))
+            elif s.publisher.dataset_of(tenant, document_id) == dataset_id:
+                data.append({"document_id": document_id, "status": "waiting"})
         return {"data": data, "total": len(data)}
 
     @app.post("/v1/datasets/{dataset_id}/retrieve")

@@ -18,8 +18,9 @@ from typing import Any
 from confluent_kafka import Message
 from elasticsearch import ApiError, helpers
 
-from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage, segment_id
+from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage
 from schemas.envelope import utc_now
+from services.indexer.chunk_registry import RegisteredPart, registered_parts
 from services.indexer.mapping import ensure_index, index_name
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
@@ -29,32 +30,6 @@ from services.runtime.revisions import Verdict
 from topics.catalog import EMBEDDED
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RegisteredPart:
-    """One registry entry: where a part's chunks are and how many there are."""
-
-    revision: int
-    part: int
-    index: str
-    positions: int  # ids 0..positions-1 (parents included: deleting an absent id is harmless)
-    segments: int
-    tokens: int
-
-    @classmethod
-    def parse(cls, field_name: bytes, value: bytes) -> RegisteredPart:
-        revision, part = map(int, field_name.decode().split("/"))
-        index, positions, segments, tokens = value.decode().split("|")
-        return cls(revision, part, index, int(positions), int(segments), int(tokens))
-
-    @property
-    def field(self) -> str:
-        return f"{self.revision}/{self.part}"
-
-    @property
-    def value(self) -> str:
-        return f"{self.index}|{self.positions}|{self.segments}|{self.tokens}"
 
 
 @dataclass
@@ -127,7 +102,8 @@ class Indexer(Handler):
             self._pending.actions.append({"_index": index, "_id": segment.segment_id, "_source": source})
         counted = [s for s in event.segments if s.kind != "child"]
         registered = RegisteredPart(
-            event.revision, event.part, index, len(event.segments), len(counted), sum(s.tokens for s in counted)
+            event.revision, event.part, index, len(event.segments), len(counted), sum(s.tokens for s in counted),
+            indexed=sum(1 for s in event.segments if s.kind != "parent"),
         )
         self._pending.parts.append((message, event, registered))
 
@@ -197,14 +173,13 @@ class Indexer(Handler):
 
     def _remove(self, key: str, revisions: Callable[[int], bool]) -> None:
         """Delete, by id, every registered chunk of ``key`` whose revision matches; then forget them."""
-        entries = self.redis.hgetall(self.keys.chunks(key))
-        doomed = [p for p in (RegisteredPart.parse(f, v) for f, v in entries.items()) if revisions(p.revision)]
+        doomed = [p for p in registered_parts(self.redis, self.keys, key) if revisions(p.revision)]
         if not doomed:
             return
         actions = [
-            {"_op_type": "delete", "_index": p.index, "_id": segment_id(key, p.revision, p.part, position)}
+            {"_op_type": "delete", "_index": p.index, "_id": chunk_id}
             for p in doomed
-            for position in range(p.positions)
+            for chunk_id in p.chunk_ids(key)
         ]
         self._bulk(actions, refresh=False)
         self.redis.hdel(self.keys.chunks(key), *(p.field for p in doomed))

@@ -14,6 +14,7 @@ from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, DocumentState, Malf
 from services.projector.state import apply
 from services.projector.store import StateStore
 from services.runtime.errors import as_outage
+from services.runtime.heartbeat import BEAT_EVERY_SECONDS, Heartbeat
 from services.runtime.kafka import faust_credentials
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
@@ -43,6 +44,11 @@ def create_app(settings: Settings) -> faust.App:
     state_topic = app.topic(settings.topic(STATE_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     dlq_topic = app.topic(settings.topic(DLQ.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     store = StateStore(redis_client(settings), settings.keys)
+    heartbeat = Heartbeat(redis_client(settings), settings.keys, "projector")
+
+    @app.timer(BEAT_EVERY_SECONDS)
+    async def beat():
+        await asyncio.to_thread(heartbeat.beat)
 
     @app.agent(status_topic)
     async def project(stream):

@@ -48,6 +48,11 @@ class RedisKeys:
         """Set of the document keys one upload batch of one tenant wrote."""
         return self._k(f"batch:{tenant_id}/{batch}")
 
+    @property
+    def api_keys(self) -> str:
+        """Hash: SHA-256 of an API key -> its tenant, name and creation time."""
+        return self._k("api-keys")
+
     # -- state: the indexer's chunk registry -----------------------------------------------
     def chunks(self, document_key: str) -> str:
         """Hash: "revision/part" -> where that part's chunks are and how many (see the indexer)."""
@@ -64,6 +69,11 @@ class RedisKeys:
     @property
     def dataset_pattern(self) -> str:
         return self._k("dataset:*")
+
+    @property
+    def heartbeats(self) -> str:
+        """Hash: "service/host:pid" -> unix time of its last sign of life."""
+        return self._k("heartbeats")
 
     @property
     def embedding_calls(self) -> str:

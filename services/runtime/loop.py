@@ -22,6 +22,7 @@ from schemas import MalformedRecord
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.errors import DependencyUnavailable, PermanentError, as_outage
 from services.runtime.handler import Context, Handler
+from services.runtime.heartbeat import Heartbeat
 from services.runtime.kafka import consumer_config
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
@@ -62,6 +63,7 @@ class ConsumerLoop:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{handler_class.stage.value}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
+        self.heartbeat = Heartbeat(redis_client(settings), settings.keys, handler_class.stage.value)
 
     def stop(self, *_: object) -> None:
         """Finish the batch in hand, commit it, leave the group."""
@@ -72,11 +74,13 @@ class ConsumerLoop:
         log.info("%s consuming %s as group %s", self.handler.__class__.__name__, self.topics, self.group_id)
         try:
             while not self._stopping:
+                self.heartbeat.beat()
                 batch = self.consumer.consume(self.batch_size, timeout=0.5)
                 if batch:
                     self._process(batch)
         finally:
             self._worker.shutdown()
+            self.heartbeat.stop()
             self.handler.close()
             self.consumer.close()  # leaves the group now, so partitions move without a session timeout
             self.producer.flush()
@@ -152,6 +156,7 @@ class ConsumerLoop:
             self.consumer.resume(self.consumer.assignment())
 
     def _poll_paused(self) -> None:
+        self.heartbeat.beat()
         message = self.consumer.poll(0)
         if message is not None and not message.error():
             # A partition assigned meanwhile delivered a record: put it back for later.

@@ -84,6 +84,9 @@ def redrive(
             "produced_at": utc_now(),
         }
     )
+    # Registered before it is published: if the record is lost on its way, the next re-drive counts
+    # this attempt too, so attempts stay bounded.
+    registry.remember(again)
     status.emit(again, DocumentStatus.WAITING, name=again.name, progress=0.0, attempts=again.attempt)
     producer.publish_and_wait(DOCUMENTS, again)
     return again

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     elasticsearch_ca_certs: FilePath | None = None
     redis_ca_certs: FilePath | None = None
 
+    # Who may call the gateway. "api_keys": a Bearer key bound to one tenant. "open": any caller is
+    # whichever tenant its X-Tenant-Id names, for a laptop only. Unset: open on the embedded
+    # stack, api_keys as soon as Kafka is a real cluster.
+    auth: Literal["api_keys", "open"] | None = None
+
     # Namespace of every topic, consumer group, Elasticsearch index and Redis key of a deployment.
     topic_prefix: str = "indexflow."
     partitions: int = Field(default=6, ge=1)
@@ -87,8 +92,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_to_embedded_stack(self) -> Settings:
+        embedded = self.kafka_bootstrap_servers is None
         if self.session_timeout_ms is None:
-            self.session_timeout_ms = 45_000 if self.kafka_bootstrap_servers else 6000
+            self.session_timeout_ms = 6000 if embedded else 45_000
+        if self.auth is None:
+            self.auth = "open" if embedded else "api_keys"
         self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
         self.elasticsearch_url = self.elasticsearch_url or f"http://{self.host}:{self.elasticsearch_port}"
         self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"

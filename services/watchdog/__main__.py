@@ -1,0 +1,3 @@
+from services.watchdog.service import main
+
+main()

@@ -1,0 +1,120 @@
+"""The watchdog process: the stall sweep every ``sweep_interval_seconds``, the reconciler every
+``reconcile_interval_seconds``. Both are idempotent, so a second replica only repeats work."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+
+from schemas import Stage
+from schemas.envelope import utc_now
+from services.projector.store import StateStore
+from services.runtime.blobs import BlobStore
+from services.runtime.dead_letters import DeadLetters
+from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.errors import as_outage
+from services.runtime.heartbeat import Heartbeat, last_beats
+from services.runtime.keys import RedisKeys
+from services.runtime.producer import Producer
+from services.runtime.redis_client import redis_client
+from services.runtime.registry import DocumentRegistry
+from services.runtime.revisions import Revisions
+from services.runtime.settings import Settings
+from services.runtime.status import StatusEmitter
+from services.watchdog.reconcile import Reconciler
+from services.watchdog.settings import WatchdogSettings
+from services.watchdog.stalls import StallSweep
+from topics.catalog import EXTRACTED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Watchdog:
+    sweep: StallSweep
+    reconciler: Reconciler
+    heartbeat: Heartbeat
+    settings: WatchdogSettings
+    redis: redis.Redis
+    keys: RedisKeys
+
+    def projector_alive(self) -> bool:
+        silence = last_beats(self.redis, self.keys).get("projector")
+        return silence is not None and silence <= self.settings.projector_silence_seconds
+
+    def run(self, stop: threading.Event) -> None:
+        next_sweep = next_reconcile = time.monotonic()
+        while not stop.is_set():
+            self.heartbeat.beat()
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._guarded("stall sweep", self._sweep)
+                next_sweep = now + self.settings.sweep_interval_seconds
+            if now >= next_reconcile:
+                self._guarded("reconcile", self._reconcile)
+                next_reconcile = now + self.settings.reconcile_interval_seconds
+            stop.wait(1.0)
+
+    def _sweep(self) -> None:
+        if not self.projector_alive():
+            log.warning("the projector shows no life: states are not current, nothing is judged stuck")
+            return
+        report = self.sweep.sweep(utc_now())
+        if report.redriven or report.failed:
+            log.warning("stall sweep: %d checked, re-driven %s, failed %s", report.checked, report.redriven, report.failed)
+
+    def _reconcile(self) -> None:
+        report = self.reconciler.run()
+        log.info("reconcile: %d audited, %d missing, %d stale chunks", report.audited, len(report.missing),
+                 report.stale_chunks)
+
+    @staticmethod
+    def _guarded(what: str, work) -> None:
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            if as_outage(exc) is None:
+                log.exception("%s failed", what)
+            else:
+                log.warning("%s skipped: %s", what, exc)
+
+
+def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None) -> Watchdog:
+    """The composition root: every client made once and handed in."""
+    watchdog_settings = watchdog_settings or WatchdogSettings()
+    client = redis_client(settings)
+    keys = settings.keys
+    producer = Producer(settings)
+    status = StatusEmitter(producer, Stage.WATCHDOG)
+    revisions = Revisions(client, keys)
+    blobs = BlobStore(settings)
+    registry = DocumentRegistry(client, keys, blobs)
+    states = StateStore(client, keys)
+    dead_letters = DeadLetters(producer, status, revisions, retractions_to=EXTRACTED, blobs=blobs)
+    return Watchdog(
+        sweep=StallSweep(registry, states, revisions, producer, status, dead_letters, watchdog_settings),
+        reconciler=Reconciler(elasticsearch_client(settings), client, keys, settings.topic_prefix, states, registry,
+                              revisions, producer, status),
+        heartbeat=Heartbeat(client, keys, Stage.WATCHDOG.value),
+        settings=watchdog_settings,
+        redis=client,
+        keys=keys,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    watchdog = build(Settings())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("watchdog: stall after %.0fs, %d attempts", watchdog.settings.stall_seconds,
+             watchdog.settings.max_attempts)
+    watchdog.run(stop)
+    watchdog.heartbeat.stop()
+    watchdog.sweep.producer.flush()

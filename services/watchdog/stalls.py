@@ -1,0 +1,77 @@
+"""Stuck documents: a non-terminal document whose state has not moved for ``stall_seconds`` is
+re-driven from its newest upsert as a new revision; once it has used ``max_attempts`` it ends
+in ``error`` with the reason instead. Paused documents wait for their resume, not for us.
+
+What gets stuck this way: a record lost to topic retention during a long outage, a stage that
+crashed between two effects, a status lost on the way. The registry (every live document's newest
+upsert) is walked rather than the states, so a document whose state never got written is seen too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas import TERMINAL_STATUSES, DocumentStatus
+from services.projector.store import StateStore
+from services.runtime.dead_letters import DeadLetters
+from services.runtime.producer import Producer
+from services.runtime.registry import DocumentRegistry, redrive
+from services.runtime.revisions import Revisions
+from services.runtime.status import StatusEmitter
+from services.watchdog.settings import WatchdogSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    redriven: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class StallSweep:
+    def __init__(
+        self, registry: DocumentRegistry, states: StateStore, revisions: Revisions, producer: Producer,
+        status: StatusEmitter, dead_letters: DeadLetters, settings: WatchdogSettings,
+    ):
+        self.registry = registry
+        self.states = states
+        self.revisions = revisions
+        self.producer = producer
+        self.status = status
+        self.dead_letters = dead_letters
+        self.settings = settings
+
+    def sweep(self, now: datetime) -> SweepReport:
+        report = SweepReport()
+        stall = timedelta(seconds=self.settings.stall_seconds)
+        for key in self.registry.keys():
+            upsert = self.registry.newest_upsert(key)
+            if upsert is None:  # deleted meanwhile
+                continue
+            report.checked += 1
+            state = self.states.get(key)
+            if state is not None and state.revision >= upsert.revision:
+                if state.status in TERMINAL_STATUSES or state.status is DocumentStatus.PAUSED:
+                    continue
+                last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
+            else:
+                last_move, where = upsert.produced_at, "never seen by any stage"
+            if now - last_move < stall:
+                continue
+            idle = int((now - last_move).total_seconds())
+            if upsert.attempt >= self.settings.max_attempts:
+                reason = f"stuck: no progress for {idle}s ({where}) after {upsert.attempt} attempt(s)"
+                log.error("%s revision %d %s", key, upsert.revision, reason)
+                self.dead_letters.fail(upsert.identity(), reason, upsert.attempt)
+                self.producer.flush()
+                report.failed.append(key)
+            else:
+                again = redrive(self.registry, self.revisions, self.producer, self.status, key)
+                log.warning("%s revision %d: no progress for %ds (%s); re-driven as revision %d",
+                            key, upsert.revision, idle, where, again.revision if again else -1)
+                report.redriven.append(key)
+        return report
