@@ -79,3 +79,26 @@ def test_parts_respect_page_and_size_limits():
     parts = into_parts([huge], pages_per_part=12, max_chars=10_000)
     assert all(sum(len(p.text) for p in part) <= 10_000 for part in parts)
     assert "".join(p.text for part in parts for p in part) == huge.text
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".pdf"])
+def test_text_past_the_limit_fails_the_document_instead_of_being_cut(tmp_path: Path, suffix: str):
+    long_text = tmp_path / f"long{suffix}"
+    if suffix == ".pdf":
+        long_text = CORPUS / "pdf_layout-parser-paper-with-empty-pages.pdf"
+        if not long_text.exists():
+            pytest.skip(f"{long_text} not found: the corpus lives in ../shared")
+    else:
+        long_text.write_text("word " * 2000)  # 10,000 characters
+    limited = Sandbox(timeout=60, max_text_chars=5_000)
+    fits = Sandbox(timeout=60, max_text_chars=10_000_000)
+    try:
+        with pytest.raises(UnextractableDocument, match="over the 5,000 character limit"):
+            limited.extract(long_text)
+        text = "".join(t for _, t in fits.extract(long_text).pages)
+        assert len(text) > 5_000
+        if suffix == ".txt":
+            assert text.count("word") == 2000, "all of it, not cut"
+    finally:
+        limited.close()
+        fits.close()

@@ -153,6 +153,18 @@ def test_bad_requests_get_clear_errors(pipeline: Settings, gateway: Gateway):
     assert gateway.http.delete(f"/v1/datasets/{gateway.dataset}/documents/nope").status_code == 404
     assert gateway.state("nope") is None
 
+    # A 1,000-character file name: refused before anything is stored.
+    blobs = pipeline.state_dir.resolve() / "blobs" / "default"
+    before = sorted(blobs.rglob("*")) if blobs.exists() else []
+    response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/document/create-by-file",
+                                 files={"file": ("n" * 996 + ".txt", b"some text", "text/plain")})
+    assert response.status_code == 422 and "file name" in response.text
+    assert (sorted(blobs.rglob("*")) if blobs.exists() else []) == before, "no blob left behind"
+
+    # A 100 KB query is refused at once, not sent to Elasticsearch.
+    response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/retrieve", json={"query": "tidal " * 20_000})
+    assert response.status_code == 422 and "query" in response.text
+
 
 def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settings, gateway: Gateway):
     accepted = gateway.create_text("rebuild.txt", ALPHA)

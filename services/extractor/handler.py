@@ -19,7 +19,7 @@ from schemas import (
     Page,
     Stage,
 )
-from services.extractor.parsers import UnextractableDocument
+from services.extractor.parsers import UnextractableDocument, check_length
 from services.extractor.parts import into_parts
 from services.extractor.sandbox import Sandbox
 from services.runtime.blobs import BlobStore
@@ -40,6 +40,8 @@ class ExtractorSettings(BaseSettings):
     # stays far below Kafka's 1 MB.
     pages_per_part: int = 12
     max_part_chars: int = 100_000
+    # Longer documents end in error with this limit named; nothing is ever cut off.
+    max_text_chars: int = 50_000_000
 
 
 class Extractor(Handler):
@@ -51,7 +53,7 @@ class Extractor(Handler):
     def __init__(self, context: Context, settings: ExtractorSettings | None = None):
         super().__init__(context)
         self.config = settings or ExtractorSettings()
-        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb)
+        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb, self.config.max_text_chars)
         self.blobs = BlobStore(context.settings)
         self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
 
@@ -98,6 +100,10 @@ class Extractor(Handler):
         if isinstance(event.source, InlineSource):
             if not event.source.text.strip():
                 raise PermanentError("empty document (no text)")
+            try:
+                check_length(len(event.source.text), self.config.max_text_chars)
+            except UnextractableDocument as exc:
+                raise PermanentError(str(exc)) from exc
             return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
         with self.blobs.local_file(event.source.uri, suffix=Path(event.name).suffix[:16]) as path:
             try:

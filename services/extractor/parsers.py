@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PDF_MAGIC = b"%PDF-"
-MAX_TEXT_CHARS = 50_000_000
 
 
 class UnextractableDocument(Exception):
@@ -25,16 +24,26 @@ class Extraction:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def extract(path: Path) -> Extraction:
+def extract(path: Path, max_chars: int) -> Extraction:
+    """All the text of ``path``, or an error: text past ``max_chars`` fails the document rather
+    than being cut off silently."""
     size = path.stat().st_size
     if size == 0:
         raise UnextractableDocument("empty document (0 bytes)")
     with open(path, "rb") as f:
         head = f.read(1024)
-    extraction = _extract_pdf(path) if PDF_MAGIC in head else _extract_with_tika(path)
+    extraction = _extract_pdf(path, max_chars) if PDF_MAGIC in head else _extract_with_tika(path, max_chars)
     if not any(text.strip() for _, text in extraction.pages):
         raise UnextractableDocument(_why_no_text(extraction.content_type))
     return extraction
+
+
+def check_length(chars: int, max_chars: int) -> None:
+    if chars > max_chars:
+        raise UnextractableDocument(
+            f"text over the {max_chars:,} character limit (INDEXFLOW_EXTRACTOR_MAX_TEXT_CHARS): "
+            "not indexed rather than cut off"
+        )
 
 
 def _why_no_text(content_type: str) -> str:
@@ -47,7 +56,7 @@ def _why_no_text(content_type: str) -> str:
     return f"no text found in {content_type or 'the document'}"
 
 
-def _extract_pdf(path: Path) -> Extraction:
+def _extract_pdf(path: Path, max_chars: int) -> Extraction:
     import pypdfium2 as pdfium
 
     try:
@@ -58,22 +67,26 @@ def _extract_pdf(path: Path) -> Extraction:
             raise UnextractableDocument("encrypted PDF: a password is required") from exc
         raise UnextractableDocument(f"corrupt or unreadable PDF ({message})") from exc
     pages = []
+    chars = 0
     try:
         for number, page in enumerate(document, start=1):
             textpage = page.get_textpage()
             pages.append((number, textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")))
             textpage.close()
             page.close()
+            chars += len(pages[-1][1])
+            check_length(chars, max_chars)
     finally:
         document.close()
     return Extraction(pages, "application/pdf", {"pages": str(len(pages))})
 
 
-def _extract_with_tika(path: Path) -> Extraction:
+def _extract_with_tika(path: Path, max_chars: int) -> Extraction:
     from iscc_tika import Extractor
 
     extractor = Extractor()
-    extractor.set_extract_string_max_length(MAX_TEXT_CHARS)
+    # Tika stops at its limit without saying so: one character more tells a cut from a fit.
+    extractor.set_extract_string_max_length(max_chars + 1)
     try:
         text, metadata = extractor.extract_file_to_string(str(path))
     except Exception as exc:  # noqa: BLE001 - Tika reports every parse failure as one opaque error
@@ -83,6 +96,7 @@ def _extract_with_tika(path: Path) -> Extraction:
         raise UnextractableDocument("encrypted document: a password is required")
     if content_type in ("application/octet-stream", ""):
         raise UnextractableDocument("unsupported or unrecognised file type")
+    check_length(len(text), max_chars)
     kept = {k: _first(metadata[k]) for k in ("dc:title", "dc:creator", "dc:language") if k in metadata}
     return Extraction([(None, text)], content_type, kept)
 

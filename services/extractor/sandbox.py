@@ -15,11 +15,11 @@ from services.extractor.parsers import Extraction, UnextractableDocument, extrac
 def _serve(conn: Connection) -> None:
     while True:
         try:
-            path = conn.recv()
+            path, max_chars = conn.recv()
         except EOFError:
             return
         try:
-            conn.send(("ok", extract(Path(path))))
+            conn.send(("ok", extract(Path(path), max_chars)))
         except UnextractableDocument as exc:
             conn.send(("unextractable", str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent with its type
@@ -37,8 +37,9 @@ def _rss_bytes(pid: int) -> int:
 
 
 class Sandbox:
-    def __init__(self, timeout: float = 120.0, memory_limit_mb: int = 2048):
+    def __init__(self, timeout: float = 120.0, memory_limit_mb: int = 2048, max_text_chars: int = 50_000_000):
         self.timeout = timeout
+        self.max_text_chars = max_text_chars
         self.memory_limit = memory_limit_mb * 1024 * 1024
         self._context = multiprocessing.get_context("spawn")  # no inherited Kafka/Redis sockets
         self._process = None
@@ -56,7 +57,7 @@ class Sandbox:
         if self._process is None or not self._process.is_alive():
             self._start()
         assert self._conn is not None and self._process is not None
-        self._conn.send(str(path))
+        self._conn.send((str(path), self.max_text_chars))
         deadline = time.monotonic() + self.timeout
         while not self._conn.poll(0.05):
             if not self._process.is_alive():

@@ -24,6 +24,8 @@ from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+MAX_QUERY_CHARS = 4096
+MAX_NAME_CHARS = 512  # as DocumentUpserted.name
 log = logging.getLogger(__name__)
 
 
@@ -48,13 +50,13 @@ class DocumentOptions(BaseModel):
 
 
 class CreateByText(DocumentOptions):
-    name: str = Field(min_length=1, max_length=512)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     text: str
     document_id: Id | None = None
 
 
 class UpdateByText(DocumentOptions):
-    name: str | None = Field(default=None, min_length=1, max_length=512)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     text: str
 
 
@@ -70,7 +72,8 @@ class Accepted(BaseModel):
 
 
 class RetrieveRequest(BaseModel):
-    query: str = Field(min_length=1)
+    # Bounded: a huge query is thousands of terms, each a posting-list scan on every shard.
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     dataset_id: Id | None = Field(default=None, description="/v1/retrieve only: one dataset, or all of the tenant's")
     top_k: int = Field(default=5, ge=1, le=100)
     mode: Literal["hybrid", "bm25", "semantic"] = "hybrid"
@@ -280,11 +283,14 @@ def _upload(
     s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
     batch: str,
 ) -> Accepted:
+    name = file.filename or "upload"
+    if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
+        raise HTTPException(422, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
     payload = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(payload) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"file over {MAX_UPLOAD_BYTES} bytes")
     event = s.publisher.upsert(
-        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=file.filename or "upload",
+        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
         indexing=options.indexing(), metadata=options.metadata, batch=batch, data=payload,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
