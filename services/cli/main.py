@@ -23,6 +23,7 @@ from services.cli.pipeline import services_status, start_services, stop_services
 from services.cli.schemas_export import export_json_schemas
 from services.gateway.api_keys import ApiKeys
 from services.projector.store import StateStore
+from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
@@ -262,6 +263,16 @@ def reconcile(dry_run: bool, as_json: bool) -> None:
                           f"{missing.found} of {missing.expected} chunks", highlight=False)
     if not report.consistent:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--within", default=60.0, show_default=True, help="seconds")
+def alive(service: str, within: float) -> None:
+    """Liveness probe: exit 0 if a SERVICE process on this host showed life within the time."""
+    settings = Settings()
+    if not alive_here(redis_client(settings), settings.keys, service, within):
+        _fail(f"no sign of life from {service} on this host in the last {within:.0f}s")
 
 
 @cli.group()

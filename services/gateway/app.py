@@ -8,7 +8,8 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from elasticsearch import Elasticsearch
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Response, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
 from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
@@ -19,6 +20,7 @@ from services.gateway.api_keys import ApiKeys
 from services.gateway.publisher import DocumentPublisher
 from services.projector.store import StateStore
 from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
@@ -98,10 +100,14 @@ class Services:
         return StateStore(redis_client(self.settings), self.settings.keys)
 
     @cached_property
+    def es(self) -> Elasticsearch:
+        return elasticsearch_client(self.settings)
+
+    @cached_property
     def search(self) -> HybridSearch:
         embedding = EmbeddingSettings()
         return HybridSearch(
-            elasticsearch_client(self.settings),
+            self.es,
             self.settings.topic_prefix,
             load_provider(embedding.default_model, embedding),
             self.states.searchable_revisions,
@@ -158,8 +164,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(409, f"document {document_id} already belongs to dataset {owner}")
 
     @app.get("/healthz")
-    def health() -> dict:
-        return {"ok": True}
+    def health(response: Response, s: Services = Depends(deps)) -> dict:
+        """Ready when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with how long
+        ago each service last showed life."""
+        report = check_dependencies(s)
+        if not all(report["dependencies"].values()):
+            response.status_code = 503
+        return report
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-text", response_model=Accepted)
     def create_by_text(
@@ -265,6 +276,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
 
     return app
+
+
+def check_dependencies(s: Services) -> dict:
+    dependencies = {"kafka": s.publisher.producer.broker_reachable()}
+    try:
+        dependencies["elasticsearch"] = bool(s.es.ping())
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        dependencies["elasticsearch"] = False
+    services: dict[str, float] = {}
+    try:
+        dependencies["redis"] = bool(s.states.ping())
+        services = last_beats(redis_client(s.settings), s.settings.keys)
+    except Exception:  # noqa: BLE001
+        dependencies["redis"] = False
+    return {"ok": all(dependencies.values()), "dependencies": dependencies, "seconds_since_heartbeat": services}
 
 
 def _parse_options(data: str, model: type[BaseModel]):

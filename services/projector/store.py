@@ -18,6 +18,9 @@ class StateStore:
         self._keys = keys
         self.states = keys.states
 
+    def ping(self) -> bool:
+        return bool(self._redis.ping())
+
     def get(self, key: str) -> DocumentState | None:
         raw = self._redis.hget(self.states, key)
         return STATE.decode(raw) if raw is not None else None

@@ -46,6 +46,17 @@ class Heartbeat:
                 raise
 
 
+def alive_here(client: redis.Redis, keys: RedisKeys, service: str, within: float) -> bool:
+    """A process of ``service`` on this host stamped within the last ``within`` seconds (the
+    liveness probe of a container, whose host name is its own)."""
+    prefix = f"{service}/{socket.gethostname()}:"
+    now = time.time()
+    return any(
+        field.decode().startswith(prefix) and now - float(stamp) <= within
+        for field, stamp in client.hgetall(keys.heartbeats).items()
+    )
+
+
 def last_beats(client: redis.Redis, keys: RedisKeys) -> dict[str, float]:
     """Service -> seconds since its most recent stamp (any of its processes)."""
     now = time.time()

@@ -63,6 +63,14 @@ class Producer:
         if error is not None:
             self._failures.append(f"{message.topic()}: {error.str()}")
 
+    def broker_reachable(self, timeout: float = 2.0) -> bool:
+        """The cluster answers a metadata request (a health check)."""
+        try:
+            self._producer.list_topics(timeout=timeout)
+            return True
+        except confluent_kafka.KafkaException:
+            return False
+
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every delivery report; raise if any record was not acknowledged."""
         remaining = self._producer.flush(timeout)
