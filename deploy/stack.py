@@ -14,6 +14,18 @@ from deploy.process import ManagedProcess
 from services.runtime.settings import Settings
 
 
+def _redis(name: str, host: str, port: int, data: Path, policy: list[str]) -> Component:
+    return Component(
+        name,
+        port,
+        lambda: [
+            _system_binary("redis-server", "redis-server"),
+            "--bind", host, "--port", str(port), "--dir", str(data / name), "--protected-mode", "no", *policy,
+        ],
+        lambda: probes.redis_ready(host, port),
+    )
+
+
 class StackError(RuntimeError):
     """A server could not be started; the message says which, why, and what its log said."""
 
@@ -119,42 +131,16 @@ class Stack:
                 ],
                 lambda: probes.elasticsearch_ready(host, s.elasticsearch_port),
             ),
-            Component(
-                "redis",
-                s.redis_port,
-                lambda: [
-                    _system_binary("redis-server", "redis-server"),
-                    "--bind", host,
-                    "--port", str(s.redis_port),
-                    "--dir", str(data / "redis"),
-                    # Correctness state: every write goes to the append-only file before Redis
-                    # answers, so a killed server comes back with all it acknowledged; it never
-                    # evicts (a full Redis refuses writes, which stages wait out as an outage).
-                    "--appendonly", "yes",
-                    "--appendfsync", "everysec",
-                    "--save", "",
-                    "--maxmemory-policy", "noeviction",
-                    "--protected-mode", "no",
-                ],
-                lambda: probes.redis_ready(host, s.redis_port),
-            ),
-            Component(
-                "redis-cache",
-                s.cache_redis_port,
-                lambda: [
-                    _system_binary("redis-server", "redis-server"),
-                    "--bind", host,
-                    "--port", str(s.cache_redis_port),
-                    "--dir", str(data / "redis-cache"),
-                    # Recomputable vectors: bounded, least recently used evicted, nothing on disk.
-                    "--maxmemory", "512mb",
-                    "--maxmemory-policy", "allkeys-lru",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--protected-mode", "no",
-                ],
-                lambda: probes.redis_ready(host, s.cache_redis_port),
-            ),
+            # Correctness state: every write goes to the append-only file before Redis answers,
+            # so a killed server comes back with all it acknowledged; it never evicts (a full
+            # Redis refuses writes, which stages wait out as an outage).
+            _redis("redis", host, s.redis_port, data, [
+                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
+            ]),
+            # Recomputable vectors: bounded, least recently used evicted, nothing on disk.
+            _redis("redis-cache", host, s.cache_redis_port, data, [
+                "--maxmemory", "512mb", "--maxmemory-policy", "allkeys-lru", "--save", "", "--appendonly", "no",
+            ]),
         ]
         return components
 

@@ -92,10 +92,12 @@ def test_failures_are_retried_dead_lettered_or_waited_out(pipeline_topics: Setti
 
 
 class FlakySink(Handler):
-    """Buffers records and writes them in flush, like the indexer; the first flush fails."""
+    """Buffers records and writes them in flush, like the indexer; its first flushes raise
+    ``failures`` one by one."""
 
     stage = Stage.INDEXER
     inputs = (DOCUMENTS,)
+    failures: list[BaseException] = [DependencyUnavailable("elasticsearch down", retry_after=0.2)]
     written: list[str] = []
     flushes = 0
 
@@ -108,10 +110,11 @@ class FlakySink(Handler):
 
     def flush(self):
         pending, self.pending = self.pending, []
-        FlakySink.flushes += 1
-        if FlakySink.flushes == 1:
-            raise DependencyUnavailable("elasticsearch down", retry_after=0.2)
-        FlakySink.written += pending
+        cls = type(self)
+        cls.flushes += 1
+        if cls.flushes <= len(cls.failures):
+            raise cls.failures[cls.flushes - 1]
+        cls.written += pending
 
 
 def test_a_failed_flush_commits_nothing_and_the_batch_is_redone(pipeline_topics: Settings):

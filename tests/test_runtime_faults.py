@@ -17,7 +17,7 @@ from services.runtime.handler import Handler
 from services.runtime.loop import ConsumerLoop, skipped_by_retention
 from services.runtime.settings import Settings
 from tests.support.kafka import committed, produce
-from tests.test_runtime_errors import upsert
+from tests.test_runtime_errors import FlakySink, upsert
 from topics.catalog import DOCUMENTS
 
 RAW_FAILURES = [
@@ -28,27 +28,12 @@ RAW_FAILURES = [
 ]
 
 
-class RestartingServers(Handler):
-    """Writes in flush, like the indexer; the first flushes fail the way client libraries do."""
+class RestartingServers(FlakySink):
+    """Its first flushes fail the way client libraries do when a server restarts."""
 
-    stage = Stage.INDEXER
-    inputs = (DOCUMENTS,)
+    failures = RAW_FAILURES
     written: list[str] = []
     flushes = 0
-
-    def __init__(self, context):
-        super().__init__(context)
-        self.pending: list[str] = []
-
-    def handle(self, message):
-        self.pending.append(schemas.DOCUMENT_EVENTS.decode(message.value()).name)
-
-    def flush(self):
-        pending, self.pending = self.pending, []
-        RestartingServers.flushes += 1
-        if RestartingServers.flushes <= len(RAW_FAILURES):
-            raise RAW_FAILURES[RestartingServers.flushes - 1]
-        RestartingServers.written += pending
 
 
 def run_until(loop: ConsumerLoop, done, timeout: float = 60.0) -> threading.Thread:
