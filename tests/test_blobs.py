@@ -21,13 +21,17 @@ def test_local_blobs_round_trip_and_stay_under_their_root(tmp_path: Path):
     store = BlobStore(Settings(state_dir=tmp_path))
     uri = store.put("acme", "doc-1", 3, "../../etc/passwd", b"bytes")
     assert uri.startswith("file://") and "/acme/doc-1/3/" in uri
-    assert store.get(uri) == b"bytes"
+    assert store.get(uri, "acme") == b"bytes"
     with pytest.raises(PermanentError, match="outside the blob root"):
-        store.get("file:///etc/hostname")
+        store.get("file:///etc/hostname", "acme")
+    with pytest.raises(PermanentError, match="not one of tenant mallory's"):
+        store.get(uri, "mallory")  # another tenant's event naming acme's upload
+    with pytest.raises(PermanentError, match="not one of tenant acm's"):
+        store.get(uri, "acm")  # a tenant id that is a prefix of another's
     with pytest.raises(PermanentError, match="does not exist"):
-        store.get(uri + "-missing")
+        store.get(uri + "-missing", "acme")
     with pytest.raises(PermanentError, match="unsupported blob URI scheme"):
-        store.get("http://example.invalid/x")
+        store.get("http://example.invalid/x", "acme")
 
 
 def test_s3_blobs_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -50,9 +54,13 @@ def test_s3_blobs_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         )
         uri = store.put("acme", "doc-1", 1, "report.pdf", b"%PDF-1.7 payload")
         assert uri == "s3://uploads/acme/doc-1/1/report.pdf"
-        assert store.get(uri) == b"%PDF-1.7 payload"
+        assert store.get(uri, "acme") == b"%PDF-1.7 payload"
         with pytest.raises(PermanentError, match="NoSuchKey"):
-            store.get("s3://uploads/acme/none")
+            store.get("s3://uploads/acme/none", "acme")
+        with pytest.raises(PermanentError, match="not one of tenant mallory's"):
+            store.get(uri, "mallory")
+        with pytest.raises(PermanentError, match="outside the upload bucket"):
+            store.get("s3://other-bucket/acme/doc-1/1/report.pdf", "acme")
     finally:
         server.terminate()
         server.wait()

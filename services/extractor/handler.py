@@ -105,7 +105,7 @@ class Extractor(Handler):
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
             return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
-        with self.blobs.local_file(event.source.uri, suffix=Path(event.name).suffix[:16]) as path:
+        with self.blobs.local_file(event.source.uri, event.tenant_id, suffix=Path(event.name).suffix[:16]) as path:
             try:
                 extraction = self.sandbox.extract(path)
             except UnextractableDocument as exc:

@@ -87,34 +87,34 @@ class BlobStore:
         partial.replace(path)
         return path.as_uri()
 
-    def get(self, uri: str) -> bytes:
+    def get(self, uri: str, tenant: str) -> bytes:
+        """The blob's bytes, if it is one of ``tenant``'s: a URI in an event is the producer's
+        word, and must not reach the host's files or another tenant's uploads."""
         parsed = urlparse(uri)
         if parsed.scheme == "file":
-            return self._get_file(Path(unquote(parsed.path)))
+            return self._checked_path(Path(unquote(parsed.path)), tenant).read_bytes()
         if parsed.scheme == "s3":
-            return self._get_s3(parsed.netloc, parsed.path.lstrip("/"))
+            return self._get_s3(parsed.netloc, parsed.path.lstrip("/"), tenant)
         raise PermanentError(f"unsupported blob URI scheme {parsed.scheme!r} (file:// or s3://)")
 
     @contextmanager
-    def local_file(self, uri: str, suffix: str = "") -> Iterator[Path]:
+    def local_file(self, uri: str, tenant: str, suffix: str = "") -> Iterator[Path]:
         """A local path holding the blob: the file itself for file://, a temporary copy otherwise."""
         parsed = urlparse(uri)
         if parsed.scheme == "file":
-            yield self._checked_path(Path(unquote(parsed.path)))
+            yield self._checked_path(Path(unquote(parsed.path)), tenant)
             return
         with tempfile.NamedTemporaryFile(prefix="indexflow-", suffix=suffix) as file:
-            file.write(self.get(uri))
+            file.write(self.get(uri, tenant))
             file.flush()
             yield Path(file.name)
 
-    def _get_file(self, path: Path) -> bytes:
-        return self._checked_path(path).read_bytes()
-
-    def _checked_path(self, path: Path) -> Path:
+    def _checked_path(self, path: Path, tenant: str) -> Path:
         resolved = path.resolve()
-        # A URI from a topic must not read arbitrary files of the host.
         if not resolved.is_relative_to(self.root):
             raise PermanentError(f"blob {path} is outside the blob root {self.root}")
+        if not resolved.is_relative_to(self.root / tenant):
+            raise PermanentError(f"blob {path} is not one of tenant {tenant}'s")
         try:
             size = resolved.stat().st_size
         except FileNotFoundError:
@@ -123,8 +123,13 @@ class BlobStore:
             raise PermanentError(f"blob is {size} bytes, over the {MAX_BLOB_BYTES} limit")
         return resolved
 
-    def _get_s3(self, bucket: str, key: str) -> bytes:
+    def _get_s3(self, bucket: str, key: str, tenant: str) -> bytes:
         import botocore.exceptions
+
+        if bucket != self.config.s3_bucket:
+            raise PermanentError(f"blob s3://{bucket}/{key} is outside the upload bucket {self.config.s3_bucket}")
+        if not key.startswith(f"{tenant}/") or ".." in key.split("/"):
+            raise PermanentError(f"blob s3://{bucket}/{key} is not one of tenant {tenant}'s")
 
         try:
             response = self._s3().get_object(Bucket=bucket, Key=key)
