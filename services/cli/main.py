@@ -251,7 +251,7 @@ def reconcile(dry_run: bool, as_json: bool) -> None:
     delete chunks of revisions no document serves. Exit 1 when anything differed."""
     watchdog = build_watchdog(Settings())
     report = watchdog.reconciler.run(repair=not dry_run)
-    watchdog.sweep.producer.flush()
+    watchdog.producer.flush()
     if as_json:
         _print_json(dataclasses.asdict(report) | {"consistent": report.consistent})
     else:

@@ -45,4 +45,17 @@ class RegisteredPart:
 
 
 def registered_parts(client: redis.Redis, keys: RedisKeys, document_key: str) -> list[RegisteredPart]:
-    return [RegisteredPart.parse(f, v) for f, v in client.hgetall(keys.chunks(document_key)).items()]
+    return registered_parts_of(client, keys, [document_key])[document_key]
+
+
+def registered_parts_of(
+    client: redis.Redis, keys: RedisKeys, document_keys: list[str]
+) -> dict[str, list[RegisteredPart]]:
+    """The registries of several documents in one round trip."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in document_keys:
+            pipe.hgetall(keys.chunks(key))
+        found = pipe.execute()
+    return {
+        key: [RegisteredPart.parse(f, v) for f, v in entries.items()] for key, entries in zip(document_keys, found)
+    }

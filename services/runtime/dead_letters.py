@@ -17,8 +17,7 @@ from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
 from services.runtime.status import StatusEmitter
-from topics.catalog import DLQ
-from topics.catalog import TopicSpec
+from topics.catalog import DLQ, TopicSpec
 
 log = logging.getLogger(__name__)
 

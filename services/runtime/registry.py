@@ -56,10 +56,17 @@ class DocumentRegistry:
         raw = self._redis.hget(self._keys.documents, key)
         return DOCUMENT_EVENTS.decode(raw) if raw is not None else None  # type: ignore[return-value]
 
-    def keys(self) -> Iterator[str]:
-        """Every registered document key (a live scan: entries may come and go meanwhile)."""
-        for key, _ in self._redis.hscan_iter(self._keys.documents):
-            yield key.decode()
+    def pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
+        """Every registered document's newest upsert, a page at a time (a live scan: entries may
+        come and go meanwhile)."""
+        page: list[DocumentUpserted] = []
+        for _, raw in self._redis.hscan_iter(self._keys.documents, count=size):
+            page.append(DOCUMENT_EVENTS.decode(raw))  # type: ignore[arg-type]
+            if len(page) == size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def forget(self, deleted: DocumentDeleted) -> None:
         """The document is deleted: drop its record and the blobs of every older revision."""

@@ -22,7 +22,7 @@ import redis
 from elasticsearch import Elasticsearch, helpers
 
 from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus
-from services.indexer.chunk_registry import registered_parts
+from services.indexer.chunk_registry import RegisteredPart, registered_parts_of
 from services.indexer.mapping import all_chunk_indices
 from services.projector.store import StateStore
 from services.runtime.keys import RedisKeys
@@ -77,9 +77,11 @@ class Reconciler:
         report = ReconcileReport()
         for page in self._pages():
             counts = self._chunk_counts([s.key for s in page])
+            served = [s.key for s in page if s.status is DocumentStatus.COMPLETED]
+            registries = registered_parts_of(self.redis, self.keys, served)
             for state in page:
                 report.audited += 1
-                self._audit(state, counts.get(state.key, {}), report, repair)
+                self._audit(state, counts.get(state.key, {}), registries.get(state.key, []), report, repair)
         return report
 
     def _pages(self) -> Iterator[list[DocumentState]]:
@@ -109,7 +111,10 @@ class Reconciler:
             b["key"]: {int(r["key"]): r["doc_count"] for r in b["revisions"]["buckets"]} for b in buckets
         }
 
-    def _audit(self, state: DocumentState, found: dict[int, int], report: ReconcileReport, repair: bool) -> None:
+    def _audit(
+        self, state: DocumentState, found: dict[int, int], registry: list[RegisteredPart], report: ReconcileReport,
+        repair: bool,
+    ) -> None:
         serving = state.searchable_revision if state.status is DocumentStatus.COMPLETED else None
         stale = [r for r in found if r < state.revision or (r == state.revision and r != serving)]
         if stale:
@@ -119,7 +124,7 @@ class Reconciler:
                 self._delete(state.key, stale)
         if serving is None or serving != state.revision:
             return
-        parts = [p for p in registered_parts(self.redis, self.keys, state.key) if p.revision == serving]
+        parts = [p for p in registry if p.revision == serving]
         if any(p.indexed is None for p in parts):
             return  # written before chunk counts were registered: nothing to compare with
         expected = sum(p.indexed for p in parts)

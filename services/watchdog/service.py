@@ -42,6 +42,7 @@ class Watchdog:
     settings: WatchdogSettings
     redis: redis.Redis
     keys: RedisKeys
+    producer: Producer
 
     def projector_alive(self) -> bool:
         silence = last_beats(self.redis, self.keys).get("projector")
@@ -66,7 +67,8 @@ class Watchdog:
             return
         report = self.sweep.sweep(utc_now())
         if report.redriven or report.failed:
-            log.warning("stall sweep: %d checked, re-driven %s, failed %s", report.checked, report.redriven, report.failed)
+            log.warning("stall sweep: %d checked, re-driven %s, failed %s",
+                        report.checked, report.redriven, report.failed)
 
     def _reconcile(self) -> None:
         report = self.reconciler.run()
@@ -104,6 +106,7 @@ def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None)
         settings=watchdog_settings,
         redis=client,
         keys=keys,
+        producer=producer,
     )
 
 
@@ -117,4 +120,4 @@ def main() -> None:
              watchdog.settings.max_attempts)
     watchdog.run(stop)
     watchdog.heartbeat.stop()
-    watchdog.sweep.producer.flush()
+    watchdog.producer.flush()

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas import TERMINAL_STATUSES, DocumentStatus
+from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus, DocumentUpserted
 from services.projector.store import StateStore
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.producer import Producer
@@ -47,31 +47,32 @@ class StallSweep:
 
     def sweep(self, now: datetime) -> SweepReport:
         report = SweepReport()
-        stall = timedelta(seconds=self.settings.stall_seconds)
-        for key in self.registry.keys():
-            upsert = self.registry.newest_upsert(key)
-            if upsert is None:  # deleted meanwhile
-                continue
-            report.checked += 1
-            state = self.states.get(key)
-            if state is not None and state.revision >= upsert.revision:
-                if state.status in TERMINAL_STATUSES or state.status is DocumentStatus.PAUSED:
-                    continue
-                last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
-            else:
-                last_move, where = upsert.produced_at, "never seen by any stage"
-            if now - last_move < stall:
-                continue
-            idle = int((now - last_move).total_seconds())
-            if upsert.attempt >= self.settings.max_attempts:
-                reason = f"stuck: no progress for {idle}s ({where}) after {upsert.attempt} attempt(s)"
-                log.error("%s revision %d %s", key, upsert.revision, reason)
-                self.dead_letters.fail(upsert.identity(), reason, upsert.attempt)
-                self.producer.flush()
-                report.failed.append(key)
-            else:
-                again = redrive(self.registry, self.revisions, self.producer, self.status, key)
-                log.warning("%s revision %d: no progress for %ds (%s); re-driven as revision %d",
-                            key, upsert.revision, idle, where, again.revision if again else -1)
-                report.redriven.append(key)
+        for page in self.registry.pages():
+            states = {s.key: s for s in self.states.get_many(u.key for u in page)}
+            for upsert in page:
+                report.checked += 1
+                self._check(upsert, states.get(upsert.key), now, report)
         return report
+
+    def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport) -> None:
+        if state is not None and state.revision >= upsert.revision:
+            if state.status in TERMINAL_STATUSES or state.status is DocumentStatus.PAUSED:
+                return
+            last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
+        else:
+            last_move, where = upsert.produced_at, "never seen by any stage"
+        if now - last_move < timedelta(seconds=self.settings.stall_seconds):
+            return
+        idle = int((now - last_move).total_seconds())
+        key = upsert.key
+        if upsert.attempt >= self.settings.max_attempts:
+            reason = f"stuck: no progress for {idle}s ({where}) after {upsert.attempt} attempt(s)"
+            log.error("%s revision %d %s", key, upsert.revision, reason)
+            self.dead_letters.fail(upsert.identity(), reason, upsert.attempt)
+            self.producer.flush()
+            report.failed.append(key)
+        else:
+            again = redrive(self.registry, self.revisions, self.producer, self.status, key)
+            log.warning("%s revision %d: no progress for %ds (%s); re-driven as revision %d",
+                        key, upsert.revision, idle, where, again.revision if again else -1)
+            report.redriven.append(key)
