@@ -1,0 +1,251 @@
+"""Chaos run: the same workload (creates, then updates and deletes mixed in) indexed twice on one
+embedded stack, first undisturbed (control), then while a random service is SIGKILLed every few
+seconds and Elasticsearch and the state Redis are each killed and restarted once. Afterwards every
+document must be terminal, the chunk sets must be equal (0 missing, 0 extra, 0 stale) and the
+reconciler must find the states agreeing with the index.
+
+    .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4]
+
+It starts its own stack (ports and state directory of its own) and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+from schemas import TERMINAL_STATUSES
+
+WORDS = ("tide estuary turbine harbour lattice quorum ledger orbit glacier canyon meadow quartz "
+         "signal vector kernel beacon cipher delta ember fjord granite harvest island jetty").split()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def text_of(index: int, version: int) -> str:
+    rng = random.Random(index * 1000 + version)
+    paragraphs = []
+    for p in range(rng.randint(2, 12)):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 160)))
+        paragraphs.append(f"Document {index} version {version} paragraph {p}. {words}.")
+    return "\n\n".join(paragraphs)
+
+
+@dataclass
+class Workload:
+    documents: int
+    updated: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+
+    @classmethod
+    def make(cls, documents: int) -> Workload:
+        rng = random.Random(42)
+        picked = rng.sample(range(documents), k=min(documents, 35))
+        return cls(documents, updated=picked[:25], deleted=picked[25:])
+
+
+class Client:
+    """The gateway, retried across its own restarts (an upload repeated is a new revision of the
+    same text: same chunks)."""
+
+    def __init__(self, url: str, tenant: str):
+        self.http = httpx.Client(base_url=url, headers={"X-Tenant-Id": tenant}, timeout=60)
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for _ in range(120):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                if response.status_code < 500:
+                    return response
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{method} {path}: the gateway did not answer")
+
+
+def run_workload(client: Client, workload: Workload) -> dict[str, int]:
+    """Send the workload; answer each document's newest revision."""
+    revisions: dict[str, int] = {}
+
+    def send(method: str, path: str, document_id: str, **kwargs) -> None:
+        response = client.call(method, path, **kwargs)
+        response.raise_for_status()
+        revisions[document_id] = response.json()["revision"]
+
+    def update_and_delete(selected) -> None:
+        for j in filter(selected, workload.updated):
+            send("POST", f"/v1/datasets/bench/documents/doc-{j}/update-by-text", f"doc-{j}",
+                 json={"text": text_of(j, 1)})
+        for j in filter(selected, workload.deleted):
+            send("DELETE", f"/v1/datasets/bench/documents/doc-{j}", f"doc-{j}")
+
+    half = workload.documents // 2
+    for i in range(workload.documents):
+        send("POST", "/v1/datasets/bench/document/create-by-text", f"doc-{i}",
+             json={"name": f"doc-{i}.txt", "text": text_of(i, 0), "document_id": f"doc-{i}"})
+        if i == half:  # the second half uploads while the first half's updates and deletes run
+            update_and_delete(lambda j: j <= half)
+    update_and_delete(lambda j: j > half)
+    return revisions
+
+
+def wait_terminal(client: Client, revisions: dict[str, int], timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        states = {s["document_id"]: s for s in client.call("GET", "/v1/datasets/bench/documents").json()["data"]}
+        done = all(
+            (s := states.get(document_id)) is not None and s["revision"] >= revision
+            and s["status"] in TERMINAL_STATUSES
+            for document_id, revision in revisions.items()
+        )
+        if done:
+            return time.monotonic() - started
+        time.sleep(2)
+    raise RuntimeError(f"not every document was terminal after {timeout:.0f}s")
+
+
+def chunk_set(es, prefix: str, tenant: str, searchable: dict[str, int]) -> tuple[set, int]:
+    """(document, part, position, content hash) of every chunk of the tenant, and how many chunks
+    belong to a revision their document does not serve (stale)."""
+    from services.indexer.mapping import all_chunk_indices
+
+    es.indices.refresh(index=all_chunk_indices(prefix), allow_no_indices=True)
+    chunks, stale = set(), 0
+    hits = es.search(index=all_chunk_indices(prefix), size=10_000, query={"term": {"tenant_id": tenant}},
+                     _source=["document_id", "document_key", "part", "position", "content_hash", "revision"])
+    for hit in hits["hits"]["hits"]:
+        source = hit["_source"]
+        if searchable.get(source["document_key"]) != source["revision"]:
+            stale += 1
+        chunks.add((source["document_id"], source["part"], source["position"], source["content_hash"]))
+    return chunks, stale
+
+
+class Chaos(threading.Thread):
+    def __init__(self, settings, stack, kill_every: float):
+        super().__init__(daemon=True)
+        self.settings, self.stack, self.kill_every = settings, stack, kill_every
+        self.kills: Counter[str] = Counter()
+        self.stop_event = threading.Event()
+        self.enough = threading.Event()  # set once both servers were restarted and a few more kills done
+
+    def run(self) -> None:
+        from deploy.supervisor import read_status
+
+        rng = random.Random(7)
+        rounds = 0
+        while not self.stop_event.wait(self.kill_every):
+            rounds += 1
+            if rounds >= 15:
+                self.enough.set()
+            if rounds in (5, 10):  # Elasticsearch, then the state Redis: killed and started again
+                name = "elasticsearch" if rounds == 5 else "redis"
+                component = next(c for c in self.stack.components if c.name == name)
+                pid = self.stack._process(component).pid()
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+                    time.sleep(1)
+                    self.stack.up()
+                    self.kills[name] += 1
+                continue
+            services = {n: s["pid"] for n, s in read_status(self.settings.state_dir).items() if s.get("pid")}
+            if services:
+                name = rng.choice(sorted(services))
+                try:
+                    os.kill(services[name], signal.SIGKILL)
+                    self.kills[name] += 1
+                except ProcessLookupError:
+                    pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--documents", type=int, default=300)
+    parser.add_argument("--kill-every", type=float, default=4.0)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+
+    state_dir = tempfile.mkdtemp(prefix="indexflow-chaos-")
+    os.environ.update({
+        "INDEXFLOW_STATE_DIR": state_dir,
+        **{f"INDEXFLOW_{n}_PORT": str(free_port())
+           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
+        # Heal quickly: chunks a killed Elasticsearch lost are found within a minute.
+        "INDEXFLOW_WATCHDOG_STALL_SECONDS": "600",
+        "INDEXFLOW_WATCHDOG_RECONCILE_INTERVAL_SECONDS": "60",
+        "INDEXFLOW_WATCHDOG_SWEEP_INTERVAL_SECONDS": "10",
+    })
+    from deploy.stack import Stack
+    from services.cli.pipeline import start_services, stop_services
+    from services.projector.store import StateStore
+    from services.runtime.elasticsearch_client import elasticsearch_client
+    from services.runtime.kafka import admin_client
+    from services.runtime.redis_client import redis_client
+    from services.runtime.settings import Settings
+    from services.watchdog.service import build
+    from topics import CATALOG, apply_topics
+
+    settings = Settings()
+    stack = Stack(settings)
+    stack.up()
+    apply_topics(admin_client(settings), CATALOG, settings)
+    start_services(settings, timeout=180)
+    workload = Workload.make(args.documents)
+    es = elasticsearch_client(settings)
+    try:
+        results = {}
+        for tenant in ("control", "chaos"):
+            client = Client(settings.gateway_url, tenant)
+            chaos = Chaos(settings, stack, args.kill_every) if tenant == "chaos" else None
+            started = time.monotonic()
+            if chaos:
+                chaos.start()  # at least 15 rounds: every service killed, both servers restarted
+            revisions = run_workload(client, workload)
+            if chaos:
+                chaos.enough.wait()
+                chaos.stop_event.set()
+                chaos.join()
+                start_services(settings, timeout=180)  # the supervisor restarts what was killed
+            drain = wait_terminal(client, revisions, args.timeout)
+            time.sleep(5)
+            keys = [f"{tenant}/doc-{i}" for i in range(workload.documents)]
+            store = StateStore(redis_client(settings), settings.keys)
+            chunks, stale = chunk_set(es, settings.topic_prefix, tenant, store.searchable_revisions(keys))
+            states = Counter(s.status.value for s in store.get_many(keys))
+            results[tenant] = (chunks, stale, states, time.monotonic() - started, drain, chaos.kills if chaos else {})
+        audit = build(settings).reconciler.run(repair=False)
+        control, chaos_run = results["control"], results["chaos"]
+        print(f"documents per run: {workload.documents} ({len(workload.updated)} updated, "
+              f"{len(workload.deleted)} deleted while ingesting)")
+        for tenant, (chunks, stale, states, seconds, drain, kills) in results.items():
+            print(f"{tenant:8} {len(chunks)} chunks, {stale} stale, states {dict(states)}, "
+                  f"{seconds:.0f}s total, drained {drain:.0f}s after the last request")
+            if kills:
+                print(f"         kills: {dict(sorted(kills.items()))} ({sum(kills.values())} in all)")
+        print(f"missing in chaos run: {len(control[0] - chaos_run[0])}, extra: {len(chaos_run[0] - control[0])}, "
+              f"stale: {chaos_run[1]}")
+        print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")
+        identical = control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent
+        print("IDENTICAL" if identical else "DIFFERENT")
+        raise SystemExit(0 if identical else 1)
+    finally:
+        stop_services(settings)
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
