@@ -73,3 +73,21 @@ class EmbeddedBatch(DocumentPart):
     model: str | None = Field(default=None, description="None when nothing was embedded (economy)")
     dims: int | None = Field(default=None, ge=1)
     segments: list[EmbeddedSegment]
+    # Vectors can make a part too big for one record: it then travels as several pieces.
+    piece: int = Field(default=0, ge=0)
+    pieces: int = Field(default=1, ge=1)
+    first_position: int = Field(
+        default=0, ge=0,
+        description="Segments before this position are copies of parents whose children are in this piece",
+    )
+
+    @model_validator(mode="after")
+    def _piece_in_range(self) -> EmbeddedBatch:
+        if self.piece >= self.pieces:
+            raise ValueError(f"piece {self.piece} out of range for {self.pieces} pieces")
+        return self
+
+    @property
+    def own_segments(self) -> list[EmbeddedSegment]:
+        """The segments this piece carries for itself (not parent copies)."""
+        return [s for s in self.segments if s.position >= self.first_position]

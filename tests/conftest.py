@@ -80,6 +80,8 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
         "INDEXFLOW_TOPIC_PREFIX": "e2e.",
         "INDEXFLOW_GATEWAY_PORT": str(free_port()),
         "TIKTOKEN_CACHE_DIR": str(tmp_path_factory.mktemp("tiktoken")),
+        # A quarter of the default, so documents of a few hundred chunks already cross record limits.
+        "INDEXFLOW_MAX_RECORD_BYTES": "262144",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -9,6 +9,7 @@ from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, EmbeddedSe
 from services.embedder.batching import token_budget_batches
 from services.embedder.cache import EmbeddingCache
 from services.embedder.models import EmbeddingSettings, load_provider
+from services.embedder.pieces import into_pieces
 from services.embedder.providers import EmbeddingProvider
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
@@ -55,17 +56,14 @@ class Embedder(Handler):
         else:
             model = self.provider(batch.indexing.embedding_model)
             vectors = self._vectors(model, batch)
-        self.context.producer.publish(
-            EMBEDDED,
-            EmbeddedBatch(
-                **batch.part_of(),
-                model=model.name if model else None,
-                dims=model.dims if model else None,
-                segments=[
-                    EmbeddedSegment(**s.model_dump(), vector=vectors.get(s.content_hash)) for s in batch.segments
-                ],
-            ),
+        embedded = EmbeddedBatch(
+            **batch.part_of(),
+            model=model.name if model else None,
+            dims=model.dims if model else None,
+            segments=[EmbeddedSegment(**s.model_dump(), vector=vectors.get(s.content_hash)) for s in batch.segments],
         )
+        for piece in into_pieces(embedded, self.context.settings.max_record_bytes):
+            self.context.producer.publish(EMBEDDED, piece)
 
     def _vectors(self, model: EmbeddingProvider, batch: SegmentBatch) -> dict[str, list[float]]:
         wanted = {s.content_hash: s for s in batch.segments if s.kind != "parent"}

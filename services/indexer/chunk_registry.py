@@ -1,9 +1,11 @@
 """The chunk registry: for every part the indexer wrote, where its chunks are and how many. It is
 written before the chunks, so every chunk that may be in the index can be named by id (removal
-without a query) and counted (the reconciler's audit). State Redis hash ``chunks:{document}``."""
+without a query) and counted (the reconciler's audit). State Redis hash ``chunks:{document}``,
+one field ``revision/part/piece`` per embedded record."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,33 +17,51 @@ from services.runtime.keys import RedisKeys
 
 @dataclass(frozen=True)
 class RegisteredPart:
+    """One embedded record written: a whole part, or one piece of a part too big for one record."""
+
     revision: int
     part: int
     index: str
-    positions: int  # ids 0..positions-1 (parents included: deleting an absent id is harmless)
+    positions: int  # ids first..first+positions-1 (parents included: deleting an absent id is harmless)
     segments: int
     tokens: int
     indexed: int | None  # chunks written (parents are not); None in entries older than the count
+    piece: int = 0
+    pieces: int = 1
+    first: int = 0
 
     @classmethod
     def parse(cls, field_name: bytes, value: bytes) -> RegisteredPart:
-        revision, part = map(int, field_name.decode().split("/"))
-        index, positions, segments, tokens, *indexed = value.decode().split("|")
+        revision, part, *piece = map(int, field_name.decode().split("/"))
+        index, positions, segments, tokens, *rest = value.decode().split("|")
+        indexed, first, pieces = rest + [None, 0, 1][len(rest):]  # older entries lack the last fields
         return cls(
-            revision, part, index, int(positions), int(segments), int(tokens), int(indexed[0]) if indexed else None
+            revision, part, index, int(positions), int(segments), int(tokens),
+            int(indexed) if indexed is not None else None, piece[0] if piece else 0, int(pieces), int(first),
         )
 
     @property
     def field(self) -> str:
-        return f"{self.revision}/{self.part}"
+        return f"{self.revision}/{self.part}/{self.piece}"
 
     @property
     def value(self) -> str:
-        return f"{self.index}|{self.positions}|{self.segments}|{self.tokens}|{self.indexed}"
+        return f"{self.index}|{self.positions}|{self.segments}|{self.tokens}|{self.indexed}|{self.first}|{self.pieces}"
 
     def chunk_ids(self, document_key: str) -> Iterator[str]:
-        for position in range(self.positions):
+        for position in range(self.first, self.first + self.positions):
             yield segment_id(document_key, self.revision, self.part, position)
+
+
+def parts_registered(parts: list[RegisteredPart]) -> float:
+    """How many parts of one revision are registered, a part counting by the share of its pieces
+    seen (so equal to the revision's part count exactly when every piece of every part is in)."""
+    seen: dict[int, set[int]] = defaultdict(set)
+    pieces: dict[int, int] = {}
+    for p in parts:
+        seen[p.part].add(p.piece)
+        pieces[p.part] = p.pieces
+    return sum(len(seen[part]) / pieces[part] for part in seen)
 
 
 def registered_parts(client: redis.Redis, keys: RedisKeys, document_key: str) -> list[RegisteredPart]:

@@ -20,7 +20,7 @@ from elasticsearch import ApiError, helpers
 
 from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage
 from schemas.envelope import utc_now
-from services.indexer.chunk_registry import RegisteredPart, registered_parts
+from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
 from services.indexer.mapping import ensure_index, index_name
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
@@ -100,10 +100,12 @@ class Indexer(Handler):
             if segment.vector is not None:
                 source["vector"] = segment.vector
             self._pending.actions.append({"_index": index, "_id": segment.segment_id, "_source": source})
-        counted = [s for s in event.segments if s.kind != "child"]
+        own = event.own_segments  # not the parent copies a piece carries for its children
+        counted = [s for s in own if s.kind != "child"]
         registered = RegisteredPart(
-            event.revision, event.part, index, len(event.segments), len(counted), sum(s.tokens for s in counted),
-            indexed=sum(1 for s in event.segments if s.kind != "parent"),
+            event.revision, event.part, index, len(own), len(counted), sum(s.tokens for s in counted),
+            indexed=sum(1 for s in own if s.kind != "parent"),
+            piece=event.piece, pieces=event.pieces, first=event.first_position,
         )
         self._pending.parts.append((message, event, registered))
 
@@ -116,10 +118,11 @@ class Indexer(Handler):
         whole = []
         for _, batch, _ in pending.parts:
             parts = [p for p in registries[batch.key] if p.revision == batch.revision]
-            if len(parts) == batch.parts:
+            registered = parts_registered(parts)
+            if registered == batch.parts:
                 whole.append((batch, parts))
             else:
-                self._progress(batch, len(parts))
+                self._progress(batch, registered)
         # A batch that completes a revision waits for the next scheduled refresh (no forced
         # refresh, no tiny segments): "completed" then means searchable.
         rejected = self._bulk(pending.actions, refresh="wait_for" if whole else False)
@@ -163,7 +166,7 @@ class Indexer(Handler):
             token_count=sum(p.tokens for p in parts),
         )
 
-    def _progress(self, batch: EmbeddedBatch, parts: int) -> None:
+    def _progress(self, batch: EmbeddedBatch, parts: float) -> None:
         self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(parts / batch.parts, 4))
 
     def _retract(self, retraction: DocumentRetracted) -> None:

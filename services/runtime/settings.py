@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # a small timeout evicts consumers on every GC pause or network blip.
     session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
+    # The largest record value a service sends; below Kafka's default 1 MB message.max.bytes
+    # (broker and topic), with room for key, headers and batch framing.
+    max_record_bytes: int = Field(default=900_000, ge=16_384)
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
