@@ -14,7 +14,7 @@ from schemas import DEAD_LETTERS, DOCUMENT_EVENTS
 from services.cli.main import cli
 from services.projector.store import StateStore
 from services.runtime.redis_client import redis_client
-from services.runtime.replay import replay
+from services.runtime.replay import TopicReader
 from services.runtime.settings import Settings
 from tests.conftest import SHARED
 from topics.catalog import DLQ
@@ -47,7 +47,7 @@ def test_the_whole_corpus_ends_terminal_without_a_service_restart(pipeline: Sett
     # Each failed document's original event is kept in the DLQ, byte for byte.
     failed = {s.document_id for s in states.values() if s.status == "error"}
     lettered = set()
-    for message in replay(pipeline, pipeline.topic(DLQ.name), idle_seconds=2):
+    for message in TopicReader(pipeline, pipeline.topic(DLQ.name)).read():
         letter = DEAD_LETTERS.decode(message.value())
         if letter.tenant_id == "qa":
             assert DOCUMENT_EVENTS.decode(letter.inline_value).document_id == letter.document_id

@@ -179,8 +179,8 @@ def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settin
         }
 
     live = snapshot()
-    client.delete(store.states)
-    assert rebuild(pipeline) == len(live)
+    client.delete(store.states, store.positions)
+    assert rebuild(pipeline).written == len(live)
     assert snapshot() == live
     assert store.get(f"default/{accepted['document_id']}").status == "completed"
 

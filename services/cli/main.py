@@ -354,8 +354,11 @@ def projector() -> None:
 
 @projector.command("rebuild")
 def projector_rebuild() -> None:
-    """Rebuild every document's state in Redis from the status topic alone."""
+    """Rebuild every document's state in Redis from the status topic alone (safe while the
+    projector runs: a state it folded from a later event is kept)."""
     from services.projector.rebuild import rebuild
 
-    count = rebuild(Settings())
-    console.print(f"rebuilt the state of {count} documents from the status topic")
+    report = rebuild(Settings())
+    console.print(f"rebuilt the state of {report.written} documents from the status topic")
+    if report.kept:
+        console.print(f"{len(report.kept)} kept as the live projector folded them (it was ahead of this rebuild)")

@@ -11,7 +11,6 @@ import logging
 import faust
 
 from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, DocumentState, MalformedRecord, StatusEvent
-from services.projector.state import apply
 from services.projector.store import StateStore
 from services.runtime.errors import as_outage
 from services.runtime.heartbeat import BEAT_EVERY_SECONDS, Heartbeat
@@ -65,7 +64,7 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 await dlq_topic.send(key=event.key, value=DEAD_LETTERS.encode(letter))
                 continue
-            state = await _project(store, status)
+            state = await _project(store, status, message.offset)
             if state is None:
                 continue
             # Awaiting the delivery keeps the offset uncommitted until the state is published.
@@ -74,17 +73,13 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-async def _project(store: StateStore, status: StatusEvent) -> DocumentState | None:
+async def _project(store: StateStore, status: StatusEvent, offset: int) -> DocumentState | None:
     """Fold the event into the stored state. Redis calls run off the event loop (it carries the
     consumer's heartbeats), and an outage is waited out: an event is never skipped."""
     backoff = 0.2
     while True:
         try:
-            previous = await asyncio.to_thread(store.get, status.key)
-            state = apply(previous, status)
-            if state is not None:
-                await asyncio.to_thread(store.save, state, previous)
-            return state
+            return await asyncio.to_thread(store.fold, status, offset)
         except Exception as exc:  # noqa: BLE001 - anything but an outage is a bug worth crashing on
             if as_outage(exc) is None:
                 raise

@@ -1,14 +1,18 @@
-"""Document states in the state Redis: one hash of states, and one set of document keys per dataset."""
+"""Document states in the state Redis: one hash of states, one hash of the status-topic offset each
+was folded through (so the live projector and a rebuild never overwrite a newer state with an
+older one), and one set of document keys per dataset."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import orjson
 import redis
 
-from schemas import STATE, DocumentState
+from schemas import STATE, DocumentState, StatusEvent
+from services.projector.state import apply
 from services.runtime.keys import RedisKeys
 
 
@@ -17,6 +21,8 @@ class StateStore:
         self._redis = client
         self._keys = keys
         self.states = keys.states
+        self.positions = keys.state_positions
+        self._compare_and_set = client.register_script(_COMPARE_AND_SET)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
@@ -41,32 +47,79 @@ class StateStore:
     def count_by_status(self) -> dict[str, int]:
         return dict(Counter(orjson.loads(raw)["status"] for raw in self._redis.hvals(self.states)))
 
-    def save(self, state: DocumentState, previous: DocumentState | None = None) -> None:
-        with self._redis.pipeline() as pipe:
-            pipe.hset(self.states, state.key, STATE.encode(state))
-            if previous is not None and previous.dataset_id != state.dataset_id:
-                pipe.srem(self._keys.dataset(previous.tenant_id, previous.dataset_id), state.key)
-            pipe.sadd(self._keys.dataset(state.tenant_id, state.dataset_id), state.key)
-            pipe.execute()
+    def fold(self, event: StatusEvent, position: int) -> DocumentState | None:
+        """Fold the status event at offset ``position`` into the stored state; the new state, or
+        None when it changes nothing or a later event is folded in already. An event folded in
+        already (redelivered after a crash) returns the stored state, so it is published again. A
+        rebuild writing meanwhile makes the compare-and-set fail; the event is then folded again
+        onto what the rebuild wrote."""
+        while True:
+            previous, stored_position = self._get_positioned(event.key)
+            if stored_position == position:
+                return previous
+            if stored_position > position:
+                return None
+            state = apply(previous, event)
+            if state is None:
+                return None
+            if self._save(state, previous, position, expected=stored_position):
+                return state
 
-    def replace_all(self, states: Iterable[DocumentState]) -> int:
-        """Swap in a complete set of states at once (a rebuild), dropping everything else."""
-        states = list(states)
-        staging = f"{self.states}:rebuild"
-        with self._redis.pipeline() as pipe:
-            pipe.delete(staging)
-            for state in states:
-                pipe.hset(staging, state.key, STATE.encode(state))
-            pipe.execute()
-        old_sets = list(self._redis.scan_iter(match=self._keys.dataset_pattern))
-        with self._redis.pipeline() as pipe:  # MULTI/EXEC: readers see the old or the new, never half
-            if old_sets:
-                pipe.delete(*old_sets)
-            if states:
-                pipe.rename(staging, self.states)
-            else:
-                pipe.delete(self.states, staging)
-            for state in states:
-                pipe.sadd(self._keys.dataset(state.tenant_id, state.dataset_id), state.key)
-            pipe.execute()
-        return len(states)
+    def merge(self, folded: Iterable[FoldedState]) -> MergeReport:
+        """Write rebuilt states, except where the stored state was folded from a later event (the
+        live projector got there first). States the rebuild did not see are left alone."""
+        report = MergeReport()
+        for item in folded:
+            while True:
+                previous, stored_position = self._get_positioned(item.state.key)
+                if stored_position > item.position:
+                    report.kept.append(item.state.key)
+                    break
+                if self._save(item.state, previous, item.position, expected=stored_position):
+                    report.written += 1
+                    break
+        return report
+
+    def _get_positioned(self, key: str) -> tuple[DocumentState | None, int]:
+        with self._redis.pipeline() as pipe:  # MULTI: the state and its position as one
+            pipe.hget(self.states, key)
+            pipe.hget(self.positions, key)
+            raw, position = pipe.execute()
+        return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
+
+    def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
+        old_set = previous if previous is not None else state
+        return bool(self._compare_and_set(
+            keys=[
+                self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
+                self._keys.dataset(old_set.tenant_id, old_set.dataset_id),
+            ],
+            args=[state.key, STATE.encode(state), position, expected],
+        ))
+
+
+@dataclass(frozen=True)
+class FoldedState:
+    """A state and the status-topic offset of the last event folded into it (one document's events
+    share one partition, so offsets order them)."""
+
+    state: DocumentState
+    position: int
+
+
+@dataclass
+class MergeReport:
+    written: int = 0
+    kept: list[str] = field(default_factory=list)  # the live projector had folded a later event
+
+
+# Write a state only if its document's position is still the one it was folded from.
+_COMPARE_AND_SET = """
+local stored = redis.call('HGET', KEYS[2], ARGV[1])
+if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""

@@ -55,7 +55,7 @@ class RedisKeys:
 
     # -- state: the indexer's chunk registry -----------------------------------------------
     def chunks(self, document_key: str) -> str:
-        """Hash: "revision/part" -> where that part's chunks are and how many (see the indexer)."""
+        """Hash: "revision/part/piece" -> where that record's chunks are and how many (see the indexer)."""
         return self._k(f"chunks:{document_key}")
 
     # -- state: projected states -----------------------------------------------------------
@@ -63,12 +63,13 @@ class RedisKeys:
     def states(self) -> str:
         return self._k("state")
 
+    @property
+    def state_positions(self) -> str:
+        """Hash: document key -> offset in the status topic of the last event its state folds in."""
+        return self._k("state-position")
+
     def dataset(self, tenant_id: str, dataset_id: str) -> str:
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
-
-    @property
-    def dataset_pattern(self) -> str:
-        return self._k("dataset:*")
 
     @property
     def heartbeats(self) -> str:
