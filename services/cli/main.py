@@ -27,8 +27,11 @@ from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
+from services.runtime.replay import TopicReader
+from services.watchdog.dead_letter_replay import Letter, read_letters
 from services.watchdog.service import build as build_watchdog
 from topics import CATALOG, ApplyReport, apply_topics
+from topics.catalog import DLQ
 
 console = Console()
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
@@ -263,6 +266,77 @@ def reconcile(dry_run: bool, as_json: bool) -> None:
                           f"{missing.found} of {missing.expected} chunks", highlight=False)
     if not report.consistent:
         sys.exit(1)
+
+
+@cli.group()
+def dlq() -> None:
+    """Dead letters: records a stage gave up on, kept with the reason."""
+
+
+def _letters(settings: Settings, tenant: str | None, document: str | None) -> list[Letter]:
+    letters = read_letters(TopicReader(settings, settings.topic(DLQ.name)))
+    return [
+        letter for letter in letters
+        if (tenant is None or letter.letter.tenant_id == tenant)
+        and (document is None or letter.letter.document_id == document)
+    ]
+
+
+@dlq.command("list")
+@click.option("--tenant", default=None)
+@click.option("--document", default=None, help="a document id (with --tenant)")
+@click.option("--json", "as_json", is_flag=True, help="every field of every letter")
+def dlq_list(tenant: str | None, document: str | None, as_json: bool) -> None:
+    """Every dead letter, oldest first per partition, and whether it was replayed."""
+    settings = Settings()
+    letters = _letters(settings, tenant, document)
+    replayed = build_watchdog(settings).dead_letters.replayed(letters)
+    if as_json:
+        _print_json([
+            {"letter": letter.position, "document": letter.document, "replayed": replayed.get(letter.position),
+             **letter.letter.model_dump(mode="json")}
+            for letter in letters
+        ])
+        return
+    table = Table("letter", "failed at", "stage", "document", "rev", "error", "replayed")
+    for letter in letters:
+        dead = letter.letter
+        table.add_row(letter.position, dead.failed_at.strftime("%Y-%m-%d %H:%M:%S"), dead.stage,
+                      letter.document or f"(unreadable {dead.source_topic} record)", str(dead.revision or "-"),
+                      dead.error[:80], (replayed.get(letter.position) or {}).get("at", "")[:19])
+    console.print(table)
+    console.print(f"{len(letters)} dead letters")
+
+
+@dlq.command("replay")
+@click.option("--letter", "positions", multiple=True, help="PARTITION:OFFSET of a letter (repeatable)")
+@click.option("--document", default=None, help="every letter of a document id (with --tenant)")
+@click.option("--tenant", default=None)
+@click.option("--all", "everything", is_flag=True, help="every letter not replayed yet")
+@click.option("--json", "as_json", is_flag=True)
+def dlq_replay(positions: tuple[str, ...], document: str | None, tenant: str | None, everything: bool,
+               as_json: bool) -> None:
+    """Send dead letters back: a letter naming its document re-drives the document (a new
+    revision, as a retry); an unreadable record goes back to its topic as it was. A letter is
+    replayed once."""
+    if sum((bool(positions), document is not None, everything)) != 1:
+        _fail("name what to replay: --letter P:O, --document ID (with --tenant) or --all")
+    if document is not None and tenant is None:
+        _fail("--document needs --tenant")
+    settings = Settings()
+    letters = _letters(settings, tenant, document)
+    if positions:
+        unknown = set(positions) - {letter.position for letter in letters}
+        if unknown:
+            _fail(f"no dead letter at {', '.join(sorted(unknown))}")
+        letters = [letter for letter in letters if letter.position in positions]
+    outcomes = build_watchdog(settings).dead_letters.replay(letters)
+    if as_json:
+        _print_json([dataclasses.asdict(o) for o in outcomes])
+        return
+    for outcome in outcomes:
+        console.print(f"  {outcome.letter:>10}  {outcome.action:<11} {outcome.detail}", highlight=False)
+    console.print(f"{sum(o.action != 'skipped' for o in outcomes)} of {len(outcomes)} letters replayed")
 
 
 @cli.command()

@@ -76,6 +76,17 @@ class BlobStore:
         """Where a dead letter too large to travel inline keeps its original record."""
         return self._put(f"_dlq/{_safe_name(topic)}/{partition}/{offset}", data)
 
+    def get_dead_letter(self, uri: str) -> bytes:
+        """The original record a dead letter stored (only ever from the dead-letter folder)."""
+        parsed = urlparse(uri)
+        if parsed.scheme == "s3" and parsed.netloc == self.config.s3_bucket and parsed.path.startswith("/_dlq/"):
+            return self._s3().get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+        if parsed.scheme == "file":
+            path = Path(unquote(parsed.path)).resolve()
+            if path.is_relative_to(self.root / "_dlq"):
+                return path.read_bytes()
+        raise PermanentError(f"{uri} is not a dead letter's stored record")
+
     def _put(self, relative: str, data: bytes) -> str:
         if self.config.s3_bucket:
             self._s3().put_object(Bucket=self.config.s3_bucket, Key=relative, Body=data)

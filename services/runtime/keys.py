@@ -49,6 +49,11 @@ class RedisKeys:
         return self._k(f"batch:{tenant_id}/{batch}")
 
     @property
+    def dlq_replayed(self) -> str:
+        """Hash: "partition:offset" of a dead letter -> when and how it was replayed."""
+        return self._k("dlq-replayed")
+
+    @property
     def api_keys(self) -> str:
         """Hash: SHA-256 of an API key -> its tenant, name and creation time."""
         return self._k("api-keys")

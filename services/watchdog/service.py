@@ -26,6 +26,7 @@ from services.runtime.registry import DocumentRegistry
 from services.runtime.revisions import Revisions
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
+from services.watchdog.dead_letter_replay import DeadLetterReplay
 from services.watchdog.reconcile import Reconciler
 from services.watchdog.settings import WatchdogSettings
 from services.watchdog.stalls import StallSweep
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 class Watchdog:
     sweep: StallSweep
     reconciler: Reconciler
+    dead_letters: DeadLetterReplay  # run on demand (`indexflow dlq replay`), never on a schedule
     heartbeat: Heartbeat
     settings: WatchdogSettings
     redis: redis.Redis
@@ -102,6 +104,7 @@ def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None)
         sweep=StallSweep(registry, states, revisions, producer, status, dead_letters, watchdog_settings),
         reconciler=Reconciler(elasticsearch_client(settings), client, keys, settings.topic_prefix, states, registry,
                               revisions, producer, status),
+        dead_letters=DeadLetterReplay(client, keys, registry, revisions, states, producer, status, blobs),
         heartbeat=Heartbeat(client, keys, Stage.WATCHDOG.value),
         settings=watchdog_settings,
         redis=client,

@@ -1,0 +1,78 @@
+"""`indexflow dlq list` and `indexflow dlq replay`: every dead letter can be seen and sent back, one
+letter, one document or all of them, and a letter is replayed once."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from click.testing import CliRunner
+
+from services.cli.main import cli
+from services.runtime.producer import Producer
+from services.runtime.settings import Settings
+from tests.support.gateway import Gateway
+from topics.catalog import DOCUMENTS
+
+
+def run(*args: str) -> dict | list:
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.output)
+
+
+def letters(**filters: str) -> list[dict]:
+    return run("dlq", "list", *(f"--{k}={v}" for k, v in filters.items()))
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return value
+
+
+def test_a_failed_document_is_listed_and_replayed_once(pipeline: Settings):
+    gateway = Gateway(pipeline, tenant="dlq", dataset="dlq-docs")
+    response = gateway.http.post(
+        f"/v1/datasets/{gateway.dataset}/document/create-by-file",
+        files={"file": ("broken.pdf", b"%PDF-1.7\n not a PDF at all")},
+    )
+    document_id, revision = response.json()["document_id"], response.json()["revision"]
+    assert gateway.wait(document_id, revision)["status"] == "error"
+
+    [letter] = wait_for(lambda: letters(tenant="dlq", document=document_id), "the dead letter is listed")
+    assert letter["stage"] == "extractor" and letter["revision"] == revision
+    assert letter["error"].startswith("corrupt or unreadable PDF") and letter["replayed"] is None
+
+    [outcome] = run("dlq", "replay", "--tenant", "dlq", "--document", document_id)
+    assert outcome["action"] == "redriven", outcome
+    state = wait_for(lambda: (s := gateway.state(document_id)) and s["attempts"] == 2 and s["status"] == "error" and s,
+                     "the replayed document runs again")
+    assert state["revision"] > revision
+
+    # Replayed once: the same letter is not sent again by a later "all".
+    outcomes = {o["letter"]: o for o in run("dlq", "replay", "--all", "--tenant", "dlq")}
+    assert outcomes[letter["letter"]]["action"] == "skipped"
+    assert "replayed" in outcomes[letter["letter"]]["detail"]
+    assert [entry["replayed"] is not None for entry in letters(tenant="dlq", document=document_id)][0]
+
+
+def test_an_unreadable_record_is_sent_back_to_its_topic_as_it_was(pipeline: Settings):
+    producer = Producer(pipeline)
+    garbage = b"{not json at all " + str(time.time()).encode()
+    producer.send(pipeline.topic(DOCUMENTS.name), b"dlq-raw-key", garbage)
+    producer.flush()
+
+    def lettered() -> list[dict]:
+        return [entry for entry in letters() if entry["source_key"] == "dlq-raw-key" and entry["source_value_b64"]]
+
+    [first] = wait_for(lettered, "the unreadable record is dead-lettered")
+    assert first["document"] is None
+
+    [outcome] = run("dlq", "replay", "--letter", first["letter"])
+    assert outcome["action"] == "republished" and outcome["detail"] == pipeline.topic(DOCUMENTS.name)
+    # Still unreadable, so the extractor dead-letters it again: the same bytes, a second letter.
+    second = wait_for(lambda: [e for e in lettered() if e["letter"] != first["letter"]], "dead-lettered again")
+    assert [e["source_value_b64"] for e in second] == [first["source_value_b64"]]
