@@ -88,7 +88,10 @@ class BlobSource(Contract):
 
 
 Source = Annotated[InlineSource | BlobSource, Field(discriminator="kind")]
-Metadata = dict[str, str | int | float | bool | None]
+# Bounded, as it travels in every record of the document and is stored with its state.
+MetadataKey = Annotated[str, Field(min_length=1, max_length=128)]
+MetadataValue = Annotated[str, Field(max_length=4096)] | int | float | bool | None
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=100)]
 
 
 class DocumentUpserted(Envelope):

@@ -82,6 +82,9 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
         "TIKTOKEN_CACHE_DIR": str(tmp_path_factory.mktemp("tiktoken")),
         # A quarter of the default, so documents of a few hundred chunks already cross record limits.
         "INDEXFLOW_MAX_RECORD_BYTES": "262144",
+        # Small request limits, so the gateway's limit tests cross them quickly.
+        "INDEXFLOW_GATEWAY_MAX_UPLOAD_BYTES": str(8 * 2**20),
+        "INDEXFLOW_GATEWAY_MAX_JSON_BYTES": str(4 * 2**20),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -3,12 +3,13 @@ time and memory limits cost one document, and parts that fit in a Kafka record."
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from schemas import Page
-from services.extractor.parsers import UnextractableDocument
+from services.extractor.parsers import ExtractionLimits, UnextractableDocument
 from services.extractor.parts import into_parts
 from services.extractor.sandbox import Sandbox
 from tests.conftest import SHARED
@@ -90,8 +91,8 @@ def test_text_past_the_limit_fails_the_document_instead_of_being_cut(tmp_path: P
             pytest.skip(f"{long_text} not found: the corpus lives in ../shared")
     else:
         long_text.write_text("word " * 2000)  # 10,000 characters
-    limited = Sandbox(timeout=60, max_text_chars=5_000)
-    fits = Sandbox(timeout=60, max_text_chars=10_000_000)
+    limited = Sandbox(timeout=60, limits=ExtractionLimits(max_chars=5_000))
+    fits = Sandbox(timeout=60, limits=ExtractionLimits(max_chars=10_000_000))
     try:
         with pytest.raises(UnextractableDocument, match="over the 5,000 character limit"):
             limited.extract(long_text)
@@ -102,3 +103,38 @@ def test_text_past_the_limit_fails_the_document_instead_of_being_cut(tmp_path: P
     finally:
         limited.close()
         fits.close()
+
+
+def blank_pdf(path: Path, pages: int) -> Path:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        document.new_page(200, 200)
+    document.save(str(path))
+    return path
+
+
+def test_a_pdf_over_the_page_limit_fails_with_the_limit_named(tmp_path: Path):
+    box = Sandbox(timeout=60, limits=ExtractionLimits(max_pages=5))
+    try:
+        with pytest.raises(UnextractableDocument, match=r"6 pages, over the 5 page limit"):
+            box.extract(blank_pdf(tmp_path / "six.pdf", 6))
+    finally:
+        box.close()
+
+
+def test_an_archive_that_expands_past_the_limit_is_refused_unopened(tmp_path: Path):
+    bomb = tmp_path / "bomb.docx"  # the shape of an OOXML document: a zip of XML
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w") as entry:
+            for _ in range(64):
+                entry.write(b"\0" * 2**20)
+    assert bomb.stat().st_size < 2**20
+    box = Sandbox(timeout=60, limits=ExtractionLimits(max_expanded_bytes=16 * 2**20))
+    try:
+        with pytest.raises(UnextractableDocument, match=r"archive expands to 64 MB, over the 16 MB limit"):
+            box.extract(bomb)
+    finally:
+        box.close()

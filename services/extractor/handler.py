@@ -19,7 +19,7 @@ from schemas import (
     Page,
     Stage,
 )
-from services.extractor.parsers import UnextractableDocument, check_length
+from services.extractor.parsers import ExtractionLimits, UnextractableDocument, check_length
 from services.extractor.parts import into_parts
 from services.extractor.sandbox import Sandbox
 from services.runtime.blobs import BlobStore
@@ -40,8 +40,13 @@ class ExtractorSettings(BaseSettings):
     # stays far below Kafka's 1 MB.
     pages_per_part: int = 12
     max_part_chars: int = 100_000
-    # Longer documents end in error with this limit named; nothing is ever cut off.
+    # A document past a limit ends in error with the limit named; nothing is ever cut off.
     max_text_chars: int = 50_000_000
+    max_pages: int = 10_000
+    max_expanded_bytes: int = 2**30
+
+    def limits(self) -> ExtractionLimits:
+        return ExtractionLimits(self.max_text_chars, self.max_pages, self.max_expanded_bytes)
 
 
 class Extractor(Handler):
@@ -53,7 +58,7 @@ class Extractor(Handler):
     def __init__(self, context: Context, settings: ExtractorSettings | None = None):
         super().__init__(context)
         self.config = settings or ExtractorSettings()
-        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb, self.config.max_text_chars)
+        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb, self.config.limits())
         self.blobs = BlobStore(context.settings)
         self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
 

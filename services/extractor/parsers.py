@@ -7,6 +7,7 @@ Every failure is an ``UnextractableDocument`` whose message says why, in words a
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,17 @@ class UnextractableDocument(Exception):
     """The document yields no text, for the reason given."""
 
 
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """Past any of these a document ends in ``error`` naming the limit; nothing is cut off."""
+
+    max_chars: int = 50_000_000
+    max_pages: int = 10_000
+    # What a zip-based file (docx, xlsx, pptx, odt, epub, zip) may declare it unpacks to, checked
+    # before a parser opens it; a bomb that lies in its headers meets the sandbox's memory limit.
+    max_expanded_bytes: int = 2**30
+
+
 @dataclass
 class Extraction:
     pages: list[tuple[int | None, str]]  # (1-based page number or None, text)
@@ -24,15 +36,19 @@ class Extraction:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def extract(path: Path, max_chars: int) -> Extraction:
-    """All the text of ``path``, or an error: text past ``max_chars`` fails the document rather
-    than being cut off silently."""
+def extract(path: Path, limits: ExtractionLimits) -> Extraction:
+    """All the text of ``path``, or an error: a document past a limit fails rather than being cut
+    off silently."""
     size = path.stat().st_size
     if size == 0:
         raise UnextractableDocument("empty document (0 bytes)")
     with open(path, "rb") as f:
         head = f.read(1024)
-    extraction = _extract_pdf(path, max_chars) if PDF_MAGIC in head else _extract_with_tika(path, max_chars)
+    if PDF_MAGIC in head:
+        extraction = _extract_pdf(path, limits)
+    else:
+        check_archive(path, limits.max_expanded_bytes)
+        extraction = _extract_with_tika(path, limits.max_chars)
     if not any(text.strip() for _, text in extraction.pages):
         raise UnextractableDocument(_why_no_text(extraction.content_type))
     return extraction
@@ -46,6 +62,21 @@ def check_length(chars: int, max_chars: int) -> None:
         )
 
 
+def check_archive(path: Path, max_expanded_bytes: int) -> None:
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # the parser reports what is wrong with it
+    if expanded > max_expanded_bytes:
+        raise UnextractableDocument(
+            f"archive expands to {expanded // 2**20:,} MB, over the {max_expanded_bytes // 2**20:,} MB limit "
+            f"(INDEXFLOW_EXTRACTOR_MAX_EXPANDED_BYTES; a zip bomb?)"
+        )
+
+
 def _why_no_text(content_type: str) -> str:
     if content_type.startswith("image/"):
         return f"no text: {content_type} image and OCR is not enabled"
@@ -56,7 +87,7 @@ def _why_no_text(content_type: str) -> str:
     return f"no text found in {content_type or 'the document'}"
 
 
-def _extract_pdf(path: Path, max_chars: int) -> Extraction:
+def _extract_pdf(path: Path, limits: ExtractionLimits) -> Extraction:
     import pypdfium2 as pdfium
 
     try:
@@ -69,13 +100,17 @@ def _extract_pdf(path: Path, max_chars: int) -> Extraction:
     pages = []
     chars = 0
     try:
+        if len(document) > limits.max_pages:
+            raise UnextractableDocument(
+                f"{len(document):,} pages, over the {limits.max_pages:,} page limit (INDEXFLOW_EXTRACTOR_MAX_PAGES)"
+            )
         for number, page in enumerate(document, start=1):
             textpage = page.get_textpage()
             pages.append((number, textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")))
             textpage.close()
             page.close()
             chars += len(pages[-1][1])
-            check_length(chars, max_chars)
+            check_length(chars, limits.max_chars)
     finally:
         document.close()
     return Extraction(pages, "application/pdf", {"pages": str(len(pages))})

@@ -9,17 +9,17 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from services.extractor.parsers import Extraction, UnextractableDocument, extract
+from services.extractor.parsers import Extraction, ExtractionLimits, UnextractableDocument, extract
 
 
 def _serve(conn: Connection) -> None:
     while True:
         try:
-            path, max_chars = conn.recv()
+            path, limits = conn.recv()
         except EOFError:
             return
         try:
-            conn.send(("ok", extract(Path(path), max_chars)))
+            conn.send(("ok", extract(Path(path), limits)))
         except UnextractableDocument as exc:
             conn.send(("unextractable", str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent with its type
@@ -37,9 +37,9 @@ def _rss_bytes(pid: int) -> int:
 
 
 class Sandbox:
-    def __init__(self, timeout: float = 120.0, memory_limit_mb: int = 2048, max_text_chars: int = 50_000_000):
+    def __init__(self, timeout: float = 120.0, memory_limit_mb: int = 2048, limits: ExtractionLimits | None = None):
         self.timeout = timeout
-        self.max_text_chars = max_text_chars
+        self.limits = limits or ExtractionLimits()
         self.memory_limit = memory_limit_mb * 1024 * 1024
         self._context = multiprocessing.get_context("spawn")  # no inherited Kafka/Redis sockets
         self._process = None
@@ -57,7 +57,7 @@ class Sandbox:
         if self._process is None or not self._process.is_alive():
             self._start()
         assert self._conn is not None and self._process is not None
-        self._conn.send((str(path), self.max_text_chars))
+        self._conn.send((str(path), self.limits))
         deadline = time.monotonic() + self.timeout
         while not self._conn.poll(0.05):
             if not self._process.is_alive():

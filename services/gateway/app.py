@@ -17,7 +17,9 @@ from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.gateway.api_keys import ApiKeys
+from services.gateway.body_limit import BodyLimit
 from services.gateway.publisher import DocumentPublisher
+from services.gateway.settings import GatewaySettings
 from services.projector.store import StateStore
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.heartbeat import last_beats
@@ -25,7 +27,6 @@ from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MAX_QUERY_CHARS = 4096
 MAX_NAME_CHARS = 512  # as DocumentUpserted.name
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ class RetrieveRequest(BaseModel):
 class Services:
     """Built on first use, so the app starts without touching Kafka, Redis or the model."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, gateway: GatewaySettings):
         self.settings = settings
+        self.gateway = gateway
 
     @cached_property
     def publisher(self) -> DocumentPublisher:
@@ -123,8 +125,9 @@ Batch = Annotated[str, Depends(batch_header)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    services = Services(settings or Settings())
+    services = Services(settings or Settings(), GatewaySettings())
     app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
+    app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
 
     def deps() -> Services:
         return services
@@ -312,12 +315,14 @@ def _upload(
     name = file.filename or "upload"
     if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
         raise HTTPException(422, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
-    payload = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(payload) > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, f"file over {MAX_UPLOAD_BYTES} bytes")
+    # The body limit bounds the whole form; this names the file's own limit. Starlette has spooled
+    # the file to disk as it arrived, and it is streamed on from there.
+    limit = s.gateway.max_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise HTTPException(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
     event = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=options.indexing(), metadata=options.metadata, batch=batch, data=payload,
+        indexing=options.indexing(), metadata=options.metadata, batch=batch, file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
     return _accepted(event, batch)

@@ -4,6 +4,7 @@ and report ``waiting`` first so a document's states start where the user acted."
 from __future__ import annotations
 
 import uuid
+from typing import BinaryIO
 
 from schemas import (
     BlobSource,
@@ -66,18 +67,20 @@ class DocumentPublisher:
         metadata: Metadata,
         batch: str,
         text: str | None = None,
-        data: bytes | None = None,
+        file: BinaryIO | None = None,
+        size: int | None = None,
         mime_type: str | None = None,
     ) -> DocumentUpserted:
+        """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store)."""
         document_id = document_id or uuid.uuid4().hex
         key = document_key(tenant_id, document_id)
         revision = self.revisions.next_revision(key)
-        if text is not None and len(text.encode()) <= MAX_INLINE_TEXT_BYTES:
-            source = InlineSource(text=text)
+        if file is not None:
+            source = BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, file), size=size)
+        elif len(encoded := (text or "").encode()) <= MAX_INLINE_TEXT_BYTES:
+            source = InlineSource(text=text or "")
         else:
-            payload = data if data is not None else (text or "").encode()
-            uri = self.blobs.put(tenant_id, document_id, revision, name, payload)
-            source = BlobSource(uri=uri, size=len(payload))
+            source = BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, encoded), size=len(encoded))
         event = DocumentUpserted(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision,
             name=name, mime_type=mime_type, source=source, metadata=metadata, indexing=indexing,

@@ -3,12 +3,14 @@ the embedded default, ``s3://bucket/key`` on S3-compatible storage in production
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +19,7 @@ from services.runtime.errors import DependencyUnavailable, PermanentError
 from services.runtime.settings import Settings
 
 MAX_BLOB_BYTES = 512 * 1024 * 1024
+COPY_CHUNK_BYTES = 2**20
 
 
 class BlobSettings(BaseSettings):
@@ -48,10 +51,12 @@ class BlobStore:
 
         return boto3.client("s3", endpoint_url=self.config.s3_endpoint_url)
 
-    def put(self, tenant: str, document: str, revision: int, filename: str, data: bytes) -> str:
+    def put(self, tenant: str, document: str, revision: int, filename: str, data: bytes | BinaryIO) -> str:
+        """Store a document's file; a stream is copied a chunk at a time (never whole in memory)."""
         # Tenant and document are validated ids (no "/", no leading dot): used verbatim, so two
         # documents never share a folder.
-        return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", data)
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", stream)
 
     def delete_document(self, tenant: str, document: str, before_revision: int) -> None:
         """Remove a deleted document's blobs: every revision older than its delete. A newer
@@ -87,14 +92,15 @@ class BlobStore:
                 return path.read_bytes()
         raise PermanentError(f"{uri} is not a dead letter's stored record")
 
-    def _put(self, relative: str, data: bytes) -> str:
+    def _put(self, relative: str, data: BinaryIO) -> str:
         if self.config.s3_bucket:
-            self._s3().put_object(Bucket=self.config.s3_bucket, Key=relative, Body=data)
+            self._s3().upload_fileobj(data, self.config.s3_bucket, relative)  # multipart for big files
             return f"s3://{self.config.s3_bucket}/{relative}"
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_bytes(data)
+        with open(partial, "wb") as out:
+            shutil.copyfileobj(data, out, COPY_CHUNK_BYTES)
         partial.replace(path)
         return path.as_uri()
 

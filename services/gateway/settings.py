@@ -1,0 +1,21 @@
+"""The gateway's own settings (``INDEXFLOW_GATEWAY_*``): what one request may carry."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_GATEWAY_", extra="ignore")
+
+    # One uploaded file; the multipart body may be this plus 1 MiB of form fields.
+    max_upload_bytes: int = Field(default=200 * 2**20, ge=1)
+    # Any other body (create-by-text, retrieve, ...): JSON is parsed in memory, so it is bounded
+    # well below uploads, which stream to disk.
+    max_json_bytes: int = Field(default=64 * 2**20, ge=1024)
+
+    def body_limit(self, content_type: str) -> int:
+        if content_type.startswith("multipart/form-data"):
+            return self.max_upload_bytes + 2**20
+        return self.max_json_bytes
