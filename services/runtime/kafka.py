@@ -6,6 +6,7 @@ import ssl
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 from confluent_kafka.admin import AdminClient
 
 from services.runtime.settings import Settings
@@ -78,3 +79,8 @@ def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
 
 def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(common_config(settings))
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition a key lands on: murmur2 as the producers hash (``murmur2_random``, Java's)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 
@@ -26,6 +27,7 @@ from services.runtime.registry import DocumentRegistry
 from services.runtime.revisions import Revisions
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
+from services.watchdog.backlog import Backlog
 from services.watchdog.dead_letter_replay import DeadLetterReplay
 from services.watchdog.reconcile import Reconciler
 from services.watchdog.settings import WatchdogSettings
@@ -101,7 +103,8 @@ def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None)
     states = StateStore(client, keys)
     dead_letters = DeadLetters(producer, status, revisions, retractions_to=EXTRACTED, blobs=blobs)
     return Watchdog(
-        sweep=StallSweep(registry, states, revisions, producer, status, dead_letters, watchdog_settings),
+        sweep=StallSweep(registry, states, revisions, producer, status, dead_letters,
+                         Backlog(settings, timedelta(seconds=watchdog_settings.stall_seconds)), watchdog_settings),
         reconciler=Reconciler(elasticsearch_client(settings), client, keys, settings.topic_prefix, states, registry,
                               revisions, producer, status),
         dead_letters=DeadLetterReplay(client, keys, registry, revisions, states, producer, status, blobs),

@@ -5,6 +5,7 @@ in ``error`` with the reason instead. Paused documents wait for their resume, no
 What gets stuck this way: a record lost to topic retention during a long outage, a stage that
 crashed between two effects, a status lost on the way. The registry (every live document's newest
 upsert) is walked rather than the states, so a document whose state never got written is seen too.
+A document waiting its turn behind a backlog that keeps moving is not stuck (see backlog.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.runtime.producer import Producer
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Revisions
 from services.runtime.status import StatusEmitter
+from services.watchdog.backlog import Backlog
 from services.watchdog.settings import WatchdogSettings
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SweepReport:
     checked: int = 0
+    queued: list[str] = field(default_factory=list)  # idle, but waiting behind a moving backlog
     redriven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
@@ -35,7 +38,7 @@ class SweepReport:
 class StallSweep:
     def __init__(
         self, registry: DocumentRegistry, states: StateStore, revisions: Revisions, producer: Producer,
-        status: StatusEmitter, dead_letters: DeadLetters, settings: WatchdogSettings,
+        status: StatusEmitter, dead_letters: DeadLetters, backlog: Backlog, settings: WatchdogSettings,
     ):
         self.registry = registry
         self.states = states
@@ -43,28 +46,40 @@ class StallSweep:
         self.producer = producer
         self.status = status
         self.dead_letters = dead_letters
+        self.backlog = backlog
         self.settings = settings
 
     def sweep(self, now: datetime) -> SweepReport:
         report = SweepReport()
+        self.backlog.new_sweep()
+        waiting: set[tuple[str, int]] = set()
         for page in self.registry.pages():
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
             for upsert in page:
                 report.checked += 1
-                self._check(upsert, states.get(upsert.key), now, report)
+                if self._check(upsert, states.get(upsert.key), now, report):
+                    waiting.add((upsert.key, upsert.revision))
+        self.backlog.keep_only(waiting)
         return report
 
-    def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport) -> None:
-        if state is not None and state.revision >= upsert.revision:
+    def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport) -> bool:
+        """Judge one document; True while it waits behind a backlog."""
+        current = state is not None and state.revision >= upsert.revision
+        if current:
             if state.status in TERMINAL_STATUSES or state.status is DocumentStatus.PAUSED:
-                return
+                return False
             last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
         else:
             last_move, where = upsert.produced_at, "never seen by any stage"
         if now - last_move < timedelta(seconds=self.settings.stall_seconds):
-            return
+            return False
         idle = int((now - last_move).total_seconds())
         key = upsert.key
+        behind = self.backlog.waits_behind(key, upsert.revision, state.status if current else None, now)
+        if behind is not None:
+            log.info("%s revision %d: no progress for %ds (%s), %s", key, upsert.revision, idle, where, behind)
+            report.queued.append(key)
+            return True
         if upsert.attempt >= self.settings.max_attempts:
             reason = f"stuck: no progress for {idle}s ({where}) after {upsert.attempt} attempt(s)"
             log.error("%s revision %d %s", key, upsert.revision, reason)
@@ -76,3 +91,4 @@ class StallSweep:
             log.warning("%s revision %d: no progress for %ds (%s); re-driven as revision %d",
                         key, upsert.revision, idle, where, again.revision if again else -1)
             report.redriven.append(key)
+        return False

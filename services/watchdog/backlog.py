@@ -1,0 +1,104 @@
+"""Is a document that has not moved simply waiting its turn? It is while a stage it has yet to pass
+(or the projector, which every state waits for) still has records on the document's partition
+that were there when the document first looked stuck, and that stage's group keeps moving. The
+end offset taken then is a fixed target: under constant load the group still passes it, so a lost
+record is found once the backlog ahead of it is through, and a stage that stops moving for the
+stall time protects nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from schemas import DocumentStatus, Stage
+from services.runtime.kafka import consumer_config, partition_of
+from services.runtime.settings import Settings
+from topics import TopicSpec
+from topics.catalog import DOCUMENTS, EMBEDDED, EXTRACTED, SEGMENTS, STATUS
+
+# The stages in a document's path, with the topic each reads; a document is at or before the one
+# its status names.
+_PATH: tuple[tuple[Stage, TopicSpec], ...] = (
+    (Stage.EXTRACTOR, DOCUMENTS), (Stage.SPLITTER, EXTRACTED), (Stage.EMBEDDER, SEGMENTS), (Stage.INDEXER, EMBEDDED),
+)
+_FIRST_STAGE = {DocumentStatus.SPLITTING: 1, DocumentStatus.INDEXING: 2}  # anything earlier: 0
+_PROBE_SECONDS = 10.0
+
+
+@dataclass
+class _Seen:
+    offset: int
+    since: datetime  # when the group was first seen at this offset
+
+
+class Backlog:
+    def __init__(self, settings: Settings, stall: timedelta):
+        self.settings = settings
+        self.stall = stall
+        self._probe = Consumer({
+            **consumer_config(settings, f"{settings.topic_prefix}watchdog-probe"), "enable.partition.eof": True,
+        })
+        self._groups: dict[str, Consumer] = {}  # never join: they only read their group's commits
+        self._seen: dict[tuple[str, str, int], _Seen] = {}
+        self._targets: dict[tuple[str, int, str, str], int] = {}
+        self._committed_now: dict[tuple[str, str, int], int] = {}
+        self._ends_now: dict[tuple[str, int], int] = {}
+
+    def new_sweep(self) -> None:
+        """Offsets are read once a sweep, however many documents share a partition."""
+        self._committed_now.clear()
+        self._ends_now.clear()
+
+    def waits_behind(self, key: str, revision: int, status: DocumentStatus | None, now: datetime) -> str | None:
+        """What the document waits behind (None: nothing that moves; it is stuck)."""
+        partition = partition_of(key, self.settings.partitions)
+        lanes = [
+            (f"{self.settings.topic_prefix}{stage.value}", self.settings.topic(spec.name))
+            for stage, spec in _PATH[_FIRST_STAGE.get(status, 0):]
+        ] + [(f"{self.settings.topic_prefix}projector", self.settings.topic(STATUS.name))]
+        for group, topic in lanes:
+            committed = self._committed(group, topic, partition, now)
+            target_key = (key, revision, group, topic)
+            if target_key not in self._targets:
+                self._targets[target_key] = self._end(topic, partition, committed)
+            target = self._targets[target_key]
+            if committed < target and now - self._seen[(group, topic, partition)].since < self.stall:
+                return f"{target - committed} records ahead of it at {group}"
+        return None
+
+    def keep_only(self, documents: set[tuple[str, int]]) -> None:
+        """Forget the targets of documents no longer waiting (done, moved, re-driven)."""
+        self._targets = {k: v for k, v in self._targets.items() if (k[0], k[1]) in documents}
+
+    def _committed(self, group: str, topic: str, partition: int, now: datetime) -> int:
+        lane = (group, topic, partition)
+        if lane not in self._committed_now:
+            if group not in self._groups:
+                self._groups[group] = Consumer(consumer_config(self.settings, group))
+            [found] = self._groups[group].committed([TopicPartition(topic, partition)], timeout=_PROBE_SECONDS)
+            offset = max(found.offset, 0)  # nothing committed yet: the group starts at the beginning
+            self._committed_now[lane] = offset
+            seen = self._seen.get(lane)
+            if seen is None or seen.offset != offset:
+                self._seen[lane] = _Seen(offset, now)
+        return self._committed_now[lane]
+
+    def _end(self, topic: str, partition: int, start: int) -> int:
+        """The partition's end offset now, from a fetch response (the embedded broker answers
+        ListOffsets wrongly; the high watermark in a fetch is right)."""
+        if (topic, partition) not in self._ends_now:
+            tp = TopicPartition(topic, partition, start)
+            self._probe.assign([tp])
+            try:
+                end = start
+                for message in self._probe.consume(1, timeout=_PROBE_SECONDS):
+                    if message.error() and message.error().code() == KafkaError._PARTITION_EOF:
+                        end = message.offset()
+                    elif not message.error():
+                        end = self._probe.get_watermark_offsets(tp, cached=True)[1]
+            finally:
+                self._probe.unassign()
+            self._ends_now[(topic, partition)] = end
+        return self._ends_now[(topic, partition)]
