@@ -148,6 +148,7 @@ class Chaos(threading.Thread):
 
         rng = random.Random(7)
         rounds = 0
+        turns: list[str] = []
         while not self.stop_event.wait(self.kill_every):
             rounds += 1
             if rounds >= 15:
@@ -164,7 +165,12 @@ class Chaos(threading.Thread):
                 continue
             services = {n: s["pid"] for n, s in read_status(self.settings.state_dir).items() if s.get("pid")}
             if services:
-                name = rng.choice(sorted(services))
+                # In turns, in a shuffled order: every service is killed once before any twice.
+                if not turns:
+                    turns = rng.sample(sorted(services), k=len(services))
+                name = turns.pop()
+                if name not in services:
+                    continue
                 try:
                     os.kill(services[name], signal.SIGKILL)
                     self.kills[name] += 1
