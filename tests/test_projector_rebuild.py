@@ -82,3 +82,16 @@ def test_a_rebuild_keeps_what_the_live_projector_folded_after_it_read(pipeline_t
     assert store.get("default/late").status is DocumentStatus.COMPLETED  # not set back to parsing
     assert store.get("default/lost").status is DocumentStatus.WAITING  # restored
     assert (report.written, report.kept) == (1, ["default/late"])
+
+
+def test_what_an_event_changes_is_decided_by_the_reducer_not_its_offset(settings: Settings):
+    store = StateStore(redis_client(settings), settings.keys)
+    store.fold(event("wiped", DocumentStatus.WAITING, name="w.txt"), 500)
+    completed = event("wiped", DocumentStatus.COMPLETED, segment_count=1, token_count=9, progress=1.0)
+    assert store.fold(completed, 501).status is DocumentStatus.COMPLETED
+    # Redelivered (a crash before its state was published): the same state, to publish again.
+    assert store.fold(completed, 501) == store.get("default/wiped")
+
+    # The embedded broker lost its topics: offsets start again, the states in Redis did not.
+    state = store.fold(event("wiped", DocumentStatus.WAITING, revision=2, name="w.txt"), 3)
+    assert state is not None and store.get("default/wiped").revision == 2

@@ -48,21 +48,19 @@ class StateStore:
         return dict(Counter(orjson.loads(raw)["status"] for raw in self._redis.hvals(self.states)))
 
     def fold(self, event: StatusEvent, position: int) -> DocumentState | None:
-        """Fold the status event at offset ``position`` into the stored state; the new state, or
-        None when it changes nothing or a later event is folded in already. An event folded in
-        already (redelivered after a crash) returns the stored state, so it is published again. A
-        rebuild writing meanwhile makes the compare-and-set fail; the event is then folded again
-        onto what the rebuild wrote."""
+        """Fold the status event at offset ``position`` into the stored state: the new state, or
+        None when the reducer finds nothing new in it. The reducer, not the offset, decides what
+        counts (offsets restart when an embedded broker loses its topics, states do not); the
+        offset only orders writes against a rebuild. A compare-and-set on it makes a write that
+        raced a rebuild fold again onto what the rebuild wrote."""
         while True:
             previous, stored_position = self._get_positioned(event.key)
-            if stored_position == position:
-                return previous
-            if stored_position > position:
-                return None
             state = apply(previous, event)
             if state is None:
-                return None
-            if self._save(state, previous, position, expected=stored_position):
+                # The very event folded last, redelivered (a crash before its state was published):
+                # publish that state again.
+                return previous if stored_position == position else None
+            if self._save(state, previous, max(stored_position, position), expected=stored_position):
                 return state
 
     def merge(self, folded: Iterable[FoldedState]) -> MergeReport:
