@@ -4,7 +4,7 @@ seconds and Elasticsearch and the state Redis are each killed and restarted once
 document must be terminal, the chunk sets must be equal (0 missing, 0 extra, 0 stale) and the
 reconciler must find the states agreeing with the index.
 
-    .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4]
+    .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4] [--rounds 15]
 
 It starts its own stack (ports and state directory of its own) and stops it at the end.
 """
@@ -136,12 +136,12 @@ def chunk_set(es, prefix: str, tenant: str, searchable: dict[str, int]) -> tuple
 
 
 class Chaos(threading.Thread):
-    def __init__(self, settings, stack, kill_every: float):
+    def __init__(self, settings, stack, kill_every: float, rounds: int):
         super().__init__(daemon=True)
-        self.settings, self.stack, self.kill_every = settings, stack, kill_every
+        self.settings, self.stack, self.kill_every, self.rounds = settings, stack, kill_every, rounds
         self.kills: Counter[str] = Counter()
         self.stop_event = threading.Event()
-        self.enough = threading.Event()  # set once both servers were restarted and a few more kills done
+        self.enough = threading.Event()  # set after the rounds asked for (both servers restarted by then)
 
     def run(self) -> None:
         from deploy.supervisor import read_status
@@ -151,7 +151,7 @@ class Chaos(threading.Thread):
         turns: list[str] = []
         while not self.stop_event.wait(self.kill_every):
             rounds += 1
-            if rounds >= 15:
+            if rounds >= self.rounds:
                 self.enough.set()
             if rounds in (5, 10):  # Elasticsearch, then the state Redis: killed and started again
                 name = "elasticsearch" if rounds == 5 else "redis"
@@ -182,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=300)
     parser.add_argument("--kill-every", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=15, help="kills at least (15 and up: both servers too)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
 
@@ -216,17 +217,18 @@ def main() -> None:
         results = {}
         for tenant in ("control", "chaos"):
             client = Client(settings.gateway_url, tenant)
-            chaos = Chaos(settings, stack, args.kill_every) if tenant == "chaos" else None
+            chaos = Chaos(settings, stack, args.kill_every, max(args.rounds, 15)) if tenant == "chaos" else None
             started = time.monotonic()
             if chaos:
-                chaos.start()  # at least 15 rounds: every service killed, both servers restarted
+                chaos.start()  # every service killed in turn, both servers restarted
             revisions = run_workload(client, workload)
+            drain = wait_terminal(client, revisions, args.timeout)  # the kills go on meanwhile
             if chaos:
                 chaos.enough.wait()
                 chaos.stop_event.set()
                 chaos.join()
                 start_services(settings, timeout=180)  # the supervisor restarts what was killed
-            drain = wait_terminal(client, revisions, args.timeout)
+                wait_terminal(client, revisions, args.timeout)
             time.sleep(5)
             keys = [f"{tenant}/doc-{i}" for i in range(workload.documents)]
             store = StateStore(redis_client(settings), settings.keys)
