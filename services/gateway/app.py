@@ -16,11 +16,13 @@ from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
+from services.embedder.providers import EmbeddingProvider
 from services.gateway.api_keys import ApiKeys
 from services.gateway.body_limit import BodyLimit
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.settings import GatewaySettings
 from services.projector.store import StateStore
+from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
@@ -88,6 +90,7 @@ class Services:
     def __init__(self, settings: Settings, gateway: GatewaySettings):
         self.settings = settings
         self.gateway = gateway
+        self._providers: dict[str, EmbeddingProvider] = {}
 
     @cached_property
     def publisher(self) -> DocumentPublisher:
@@ -106,12 +109,26 @@ class Services:
         return elasticsearch_client(self.settings)
 
     @cached_property
+    def embedding(self) -> EmbeddingSettings:
+        return EmbeddingSettings()
+
+    @cached_property
+    def datasets(self) -> DatasetModels:
+        return DatasetModels(redis_client(self.settings), self.settings.keys)
+
+    def provider(self, model: str) -> EmbeddingProvider:
+        """A model to embed queries with, loaded once (422 for a name nobody knows)."""
+        if model not in self._providers:
+            try:
+                self._providers[model] = load_provider(model, self.embedding)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        return self._providers[model]
+
+    @cached_property
     def search(self) -> HybridSearch:
-        embedding = EmbeddingSettings()
         return HybridSearch(
-            self.es,
-            self.settings.topic_prefix,
-            load_provider(embedding.default_model, embedding),
+            self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed,
             self.states.searchable_revisions,
         )
 
@@ -183,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         claim_id(s, tenant, dataset_id, body.document_id)
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
-            indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
+            indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
         )
         return _accepted(event, batch)
 
@@ -205,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name = body.name or _current_name(s, tenant, document_id)
         event = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-            indexing=body.indexing(), metadata=body.metadata, batch=batch, text=body.text,
+            indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
         )
         return _accepted(event, batch)
 
@@ -322,10 +339,27 @@ def _upload(
         raise HTTPException(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
     event = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=options.indexing(), metadata=options.metadata, batch=batch, file=file.file, size=file.size,
+        indexing=_indexing(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch, file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
     return _accepted(event, batch)
+
+
+def _indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:
+    """The document's indexing spec, embedding with its dataset's model: the first document's (or
+    the default) becomes the dataset's, later ones inherit it, and naming another is refused."""
+    spec = options.indexing()
+    if spec.indexing_technique == "economy":
+        return spec
+    requested = spec.embedding_model
+    if requested is not None:
+        s.provider(requested)  # 422 for a model nobody knows, before the dataset takes it
+    model = s.datasets.claim(tenant, dataset_id, requested or s.embedding.default_model)
+    if requested is not None and requested != model:
+        raise HTTPException(
+            409, f"dataset {dataset_id} embeds with {model}; a document of it cannot use {requested}"
+        )
+    return spec.model_copy(update={"embedding_model": model})
 
 
 def _accepted(event, batch: str) -> Accepted:

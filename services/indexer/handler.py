@@ -22,6 +22,7 @@ from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage
 from schemas.envelope import utc_now
 from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
 from services.indexer.mapping import ensure_index, index_name
+from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.handler import Context, Handler
@@ -53,6 +54,7 @@ class Indexer(Handler):
         self.es = elasticsearch_client(settings, request_timeout=120)
         self.redis = redis_client(settings)
         self.keys = settings.keys
+        self.datasets = DatasetModels(self.redis, self.keys)
         self.prefix = settings.topic_prefix
         self._indices: set[str] = set()
         self._pending = _Pending()
@@ -71,6 +73,8 @@ class Indexer(Handler):
         if index not in self._indices:
             ensure_index(self.es, index, event.dims)
             self._indices.add(index)
+        if event.model is not None:  # before its chunks are written: search must know to look there
+            self.datasets.record_indexed(event.tenant_id, event.dataset_id, event.model)
         parents = {s.segment_id: s.content for s in event.segments if s.kind == "parent"}
         now = utc_now().isoformat()
         for segment in event.segments:

@@ -58,6 +58,15 @@ class RedisKeys:
         """Hash: SHA-256 of an API key -> its tenant, name and creation time."""
         return self._k("api-keys")
 
+    # -- state: datasets' embedding models --------------------------------------------------
+    def dataset_models(self, tenant_id: str) -> str:
+        """Hash: dataset -> the embedding model its documents are embedded with."""
+        return self._k(f"dataset-model:{tenant_id}")
+
+    def dataset_indexed_models(self, tenant_id: str) -> str:
+        """Hash: "dataset/model" -> 1, for every model a dataset has chunks embedded with."""
+        return self._k(f"dataset-indexed:{tenant_id}")
+
     # -- state: the indexer's chunk registry -----------------------------------------------
     def chunks(self, document_key: str) -> str:
         """Hash: "revision/part/piece" -> where that record's chunks are and how many (see the indexer)."""

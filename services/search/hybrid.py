@@ -1,5 +1,6 @@
 """BM25, kNN, or both fused with reciprocal rank fusion in the client (Elasticsearch's own RRF
-needs a paid licence).
+needs a paid licence). kNN runs once per embedding model the datasets searched have chunks of,
+with the query embedded by that model, on that model's index.
 
 Every hit is checked against its document's searchable revision (the projected state): chunks of
 a revision still being indexed, superseded, deleted, cancelled or failed are never returned, even
@@ -7,8 +8,10 @@ before Elasticsearch's next refresh shows their removal."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch, NotFoundError
@@ -24,11 +27,15 @@ _FIELDS = [
 ]
 # Document key -> the revision search may serve.
 SearchableRevisions = Callable[[Iterable[str]], dict[str, int]]
+# (tenant, one dataset or None for all) -> model -> the datasets with chunks embedded by it.
+IndexedModels = Callable[[str, str | None], dict[str, list[str]]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Hit:
     segment_id: str
+    dataset_id: str
     document_id: str
     name: str
     page: int | None
@@ -37,21 +44,26 @@ class Hit:
     score: float
 
 
-def _filters(tenant_id: str, dataset_id: str | None) -> list[dict[str, Any]]:
+def _filters(tenant_id: str, datasets: str | list[str] | None) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [{"term": {"tenant_id": tenant_id}}]
-    if dataset_id:
-        filters.append({"term": {"dataset_id": dataset_id}})
+    if isinstance(datasets, str):
+        filters.append({"term": {"dataset_id": datasets}})
+    elif datasets is not None:
+        filters.append({"terms": {"dataset_id": datasets}})
     return filters
 
 
 class HybridSearch:
     def __init__(
-        self, es: Elasticsearch, prefix: str, embedder: EmbeddingProvider | None, searchable: SearchableRevisions
+        self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
+        searchable: SearchableRevisions,
     ):
         self.es = es
         self.prefix = prefix
-        self.embedder = embedder
+        self.providers = providers
+        self.models = models
         self.searchable = searchable
+        self.query_vector = lru_cache(maxsize=4096)(self._embed_query)
 
     def bm25(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
         body = {
@@ -64,21 +76,29 @@ class HybridSearch:
         }
         return self._search(all_chunk_indices(self.prefix), body)
 
-    def knn(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
-        if self.embedder is None:
+    def knn(self, query: str, tenant_id: str, model: str, datasets: list[str], size: int) -> list[dict]:
+        """Nearest chunks among ``datasets``' chunks embedded by ``model``, the query embedded by it too."""
+        try:
+            vector = self.query_vector(model, query)
+        except Exception:  # noqa: BLE001 - a model that cannot embed (Cohere unreachable) costs its ranking only
+            log.warning("cannot embed the query with %s: semantic hits of %s left out", model, datasets,
+                        exc_info=True)
             return []
         body = {
             "knn": {
                 "field": "vector",
-                "query_vector": self.embedder.embed_query(query),
+                "query_vector": list(vector),
                 "k": size,
                 "num_candidates": max(100, size * 10),
-                "filter": _filters(tenant_id, dataset_id),
+                "filter": _filters(tenant_id, datasets),
             },
             "size": size,
             "_source": _FIELDS,  # never the vector itself
         }
-        return self._search(index_name(self.prefix, self.embedder.name), body)
+        return self._search(index_name(self.prefix, model), body)
+
+    def _embed_query(self, model: str, query: str) -> tuple[float, ...]:
+        return tuple(self.providers(model).embed_query(query))
 
     def _search(self, index: str, body: dict) -> list[dict]:
         try:
@@ -94,7 +114,8 @@ class HybridSearch:
         if mode in ("hybrid", "bm25"):
             rankings.append(self.bm25(query, tenant_id, dataset_id, depth))
         if mode in ("hybrid", "semantic"):
-            rankings.append(self.knn(query, tenant_id, dataset_id, depth))
+            for model, datasets in sorted(self.models(tenant_id, dataset_id).items()):
+                rankings.append(self.knn(query, tenant_id, model, datasets, depth))
         rankings = self._servable(rankings)
         if len(rankings) == 1:
             return [_hit(h, h["_score"]) for h in rankings[0][:top_k]]
@@ -121,6 +142,7 @@ def _hit(hit: dict, score: float) -> Hit:
     source = hit["_source"]
     return Hit(
         segment_id=hit["_id"],
+        dataset_id=source["dataset_id"],
         document_id=source["document_id"],
         name=source.get("name", ""),
         page=source.get("page"),
