@@ -68,3 +68,4 @@ def test_a_document_behind_a_moving_backlog_waits_and_one_behind_a_stalled_stage
     stalled = watchdog.sweep.sweep(start + timedelta(seconds=20))
     assert key in stalled.redriven and key not in stalled.queued
     group.close()
+    watchdog.close()

@@ -5,6 +5,7 @@ Elasticsearch lost are found and written again; chunks of a revision nobody serv
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,8 +31,10 @@ def gateway(pipeline: Settings, request: pytest.FixtureRequest) -> Gateway:
 
 
 @pytest.fixture
-def watchdog(pipeline: Settings) -> Watchdog:
-    return build(pipeline, WatchdogSettings(stall_seconds=1.0, max_attempts=2))
+def watchdog(pipeline: Settings) -> Iterator[Watchdog]:
+    watchdog = build(pipeline, WatchdogSettings(stall_seconds=1.0, max_attempts=2))
+    yield watchdog
+    watchdog.close()
 
 
 def lose_an_upsert(

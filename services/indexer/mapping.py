@@ -22,11 +22,12 @@ def all_chunk_indices(prefix: str) -> str:
 
 def mapping(dims: int | None) -> dict[str, Any]:
     keyword = {"type": "keyword"}
+    english = {"type": "text", "analyzer": "english"}  # stemmed, stopwords out: "running" finds "runs"
     properties: dict[str, Any] = {
-        "content": {"type": "text"},
+        "content": {"type": "text", "fields": {"english": english}},
         # Hierarchical chunks: search matches the child, the answer is the parent's text.
         "parent_content": {"type": "text", "index": False},
-        "name": {"type": "text", "fields": {"raw": keyword}},
+        "name": {"type": "text", "fields": {"raw": keyword, "english": english}},
         **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
                                   "parent_id", "kind", "content_hash", "model")},
         "revision": {"type": "long"},  # issued from the clock in milliseconds
@@ -45,6 +46,9 @@ def mapping(dims: int | None) -> dict[str, Any]:
 
 def ensure_index(es: Elasticsearch, name: str, dims: int | None) -> None:
     if es.indices.exists(index=name):
+        # Fields added since the index was made (the english subfields) are added in place; on
+        # Elasticsearch they cover chunks written from then on, older ones match through `content`.
+        es.indices.put_mapping(index=name, properties=mapping(dims)["properties"])
         return
     try:
         es.indices.create(index=name, mappings=mapping(dims), settings={"number_of_shards": 1})

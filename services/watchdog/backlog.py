@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -37,14 +38,17 @@ class Backlog:
     def __init__(self, settings: Settings, stall: timedelta):
         self.settings = settings
         self.stall = stall
-        self._probe = Consumer({
-            **consumer_config(settings, f"{settings.topic_prefix}watchdog-probe"), "enable.partition.eof": True,
-        })
         self._groups: dict[str, Consumer] = {}  # never join: they only read their group's commits
         self._seen: dict[tuple[str, str, int], _Seen] = {}
         self._targets: dict[tuple[str, int, str, str], int] = {}
         self._committed_now: dict[tuple[str, str, int], int] = {}
         self._ends_now: dict[tuple[str, int], int] = {}
+
+    @cached_property
+    def _probe(self) -> Consumer:
+        return Consumer({
+            **consumer_config(self.settings, f"{self.settings.topic_prefix}watchdog-probe"), "enable.partition.eof": True,
+        })
 
     def new_sweep(self) -> None:
         """Offsets are read once a sweep, however many documents share a partition."""
@@ -102,3 +106,9 @@ class Backlog:
                 self._probe.unassign()
             self._ends_now[(topic, partition)] = end
         return self._ends_now[(topic, partition)]
+
+    def close(self) -> None:
+        probe = self.__dict__.pop("_probe", None)  # only if it was ever made
+        for consumer in [*([probe] if probe else []), *self._groups.values()]:
+            consumer.close()
+        self._groups.clear()

@@ -48,6 +48,10 @@ class Watchdog:
     keys: RedisKeys
     producer: Producer
 
+    def close(self) -> None:
+        self.sweep.backlog.close()
+        self.producer.flush()
+
     def projector_alive(self) -> bool:
         silence = last_beats(self.redis, self.keys).get("projector")
         return silence is not None and silence <= self.settings.projector_silence_seconds
@@ -126,4 +130,4 @@ def main() -> None:
              watchdog.settings.max_attempts)
     watchdog.run(stop)
     watchdog.heartbeat.stop()
-    watchdog.producer.flush()
+    watchdog.close()

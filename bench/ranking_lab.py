@@ -1,0 +1,166 @@
+"""Ranking choices measured side by side on the judged testbeds, quickly enough to try many: the
+testbeds chunked by the pipeline's own splitter, embedded once (vectors cached on disk), BM25
+computed by the Elasticsearch API server (one small index per testbed), vectors compared exactly
+in numpy, documents ranked by their best chunk. What wins here is then confirmed through the whole
+pipeline by bench/retrieval_quality.py.
+
+    .venv/bin/indexflow up      # its Elasticsearch API server
+    .venv/bin/python -m bench.ranking_lab [--testbeds N] [--model NAME] [--max-tokens 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from elasticsearch import Elasticsearch, helpers
+
+from bench.testbeds import Testbed, load_testbeds, ndcg_at_10
+from schemas import ProcessRule, Segmentation
+from services.embedder.models import EmbeddingSettings, load_provider
+from services.embedder.providers import EmbeddingProvider
+from services.indexer.mapping import mapping
+from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.settings import Settings
+from services.search.fusion import FUSIONS
+from services.splitter.cleaning import clean
+from services.splitter.splitting import split
+from services.splitter.titles import title_of
+
+DEPTH = 100  # chunks each ranking contributes, as the gateway asks for top_k=50 at depth 4x
+
+
+@dataclass
+class Chunk:
+    document: str
+    title: str | None
+    text: str
+
+
+def chunk_testbed(bed: Testbed, rule: ProcessRule) -> list[Chunk]:
+    return [
+        Chunk(name, title_of(text), piece.text)
+        for name, text in bed.documents.items()
+        for piece in split(clean(text, rule), rule)
+    ]
+
+
+class VectorCache:
+    """Vectors by (model, text), on disk: each text is embedded once across runs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = pickle.loads(path.read_bytes()) if path.exists() else {}
+
+    def embed(self, model: EmbeddingProvider, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha256(f"{model.name}|{t}".encode()).hexdigest() for t in texts]
+        missing = [(k, t) for k, t in zip(keys, texts) if k not in self.vectors]
+        for i in range(0, len(missing), 32):
+            batch = missing[i : i + 32]
+            for (key, _), vector in zip(batch, model.embed_documents([t for _, t in batch])):
+                self.vectors[key] = np.asarray(vector, dtype=np.float32)
+        if missing:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(pickle.dumps(self.vectors))
+        return np.stack([self.vectors[k] for k in keys])
+
+
+def index_testbed(es: Elasticsearch, name: str, chunks: list[Chunk]) -> None:
+    if es.indices.exists(index=name):
+        es.indices.delete(index=name)
+    es.indices.create(index=name, mappings=mapping(None), settings={"number_of_shards": 1})
+    helpers.bulk(es, (
+        {"_index": name, "_id": str(i), "_source": {"content": c.text, "name": c.title or "", "document_id": c.document}}
+        for i, c in enumerate(chunks)
+    ), refresh=True)
+
+
+# BM25 variants: the query against the chunk index.
+BM25_QUERIES: dict[str, Callable[[str], dict]] = {
+    "standard": lambda q: {"match": {"content": q}},
+    "english": lambda q: {"match": {"content.english": q}},
+    "standard+english": lambda q: {"multi_match": {"query": q, "type": "most_fields",
+                                                   "fields": ["content", "content.english"]}},
+    "standard+english+title": lambda q: {"multi_match": {"query": q, "type": "most_fields",
+                                                         "fields": ["content", "content.english", "name.english^2"]}},
+}
+
+
+Ranking = list[tuple[str, float]]  # (chunk number, score), best first
+
+
+def bm25_ranking(es: Elasticsearch, index: str, query: dict) -> Ranking:
+    hits = es.search(index=index, query=query, size=DEPTH, _source=False)["hits"]["hits"]
+    return [(h["_id"], h["_score"]) for h in hits]
+
+
+def knn_ranking(vectors: np.ndarray, query: np.ndarray) -> Ranking:
+    sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-9)
+    order = np.argsort(-sims)[:DEPTH]
+    return [(str(i), float((1 + sims[i]) / 2)) for i in order]  # Elasticsearch's cosine score
+
+
+def best_chunk_per_document(ranking: Ranking, chunks: list[Chunk]) -> Ranking:
+    best: dict[str, float] = {}
+    for key, score in ranking:
+        best.setdefault(chunks[int(key)].document, score)
+    return list(best.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--testbeds", type=int, default=None)
+    parser.add_argument("--model", default=EmbeddingSettings().default_model)
+    parser.add_argument("--max-tokens", type=int, default=500)
+    args = parser.parse_args()
+    settings = Settings()
+    es = elasticsearch_client(settings, request_timeout=300)
+    model = load_provider(args.model, EmbeddingSettings())
+    cache = VectorCache(settings.state_dir / "bench-cache" / f"{args.model}.pickle")
+    rule = ProcessRule(mode="custom", segmentation=Segmentation(max_tokens=args.max_tokens, chunk_overlap=50)) \
+        if args.max_tokens != 500 else ProcessRule()
+    beds = load_testbeds(args.testbeds)
+
+    scores: dict[str, list[float]] = {}
+
+    def score(name: str, documents: Ranking, relevance: dict[str, int]) -> None:
+        scores.setdefault(name, []).append(ndcg_at_10([d for d, _ in documents], relevance))
+
+    for bed in beds:
+        chunks = chunk_testbed(bed, rule)
+        index = f"lab-{bed.name}"
+        index_testbed(es, index, chunks)
+        plain = cache.embed(model, [c.text for c in chunks])
+        titled = cache.embed(model, [f"{c.title}\n{c.text}" if c.title else c.text for c in chunks])
+        for query in bed.queries:
+            vector = np.asarray(model.embed_query(query.text), dtype=np.float32)
+            semantic = {"plain": knn_ranking(plain, vector), "titled": knn_ranking(titled, vector)}
+            lexical = {name: bm25_ranking(es, index, q(query.text)) for name, q in BM25_QUERIES.items()}
+            for name, ranking in lexical.items():
+                score(f"bm25 {name}", best_chunk_per_document(ranking, chunks), query.relevance)
+            for name, ranking in semantic.items():
+                score(f"semantic {name}", best_chunk_per_document(ranking, chunks), query.relevance)
+            for fusion_name, fuse in FUSIONS.items():
+                for lex in ("standard", "standard+english+title"):
+                    for sem in ("plain", "titled"):
+                        pair = [lexical[lex], semantic[sem]]
+                        chunk_level = best_chunk_per_document(fuse(pair), chunks)
+                        score(f"hybrid {fusion_name} chunks ({lex} | {sem})", chunk_level, query.relevance)
+                        document_level = fuse([best_chunk_per_document(r, chunks) for r in pair])
+                        score(f"hybrid {fusion_name} documents ({lex} | {sem})", document_level, query.relevance)
+        es.indices.delete(index=index)
+        print(f"{bed.name}: {len(chunks)} chunks", flush=True)
+
+    print(f"\n{len(next(iter(scores.values())))} queries, model {args.model}, chunks of {args.max_tokens} tokens")
+    print(f"{'ranking':62} {'nDCG@10':>8}")
+    for name, values in scores.items():
+        print(f"{name:62} {np.mean(values):>8.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Fusing rankings (BM25 and one kNN ranking per model) into one, in the client: Elasticsearch's
+own RRF needs a paid licence. A ranking is a list of (key, score), best first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Ranking = Sequence[tuple[str, float]]
+Fusion = Callable[[list[Ranking]], list[tuple[str, float]]]
+RRF_K = 60
+
+
+def rrf(rankings: list[Ranking], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: ranks only, scores ignored."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (key, _) in enumerate(ranking):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+def weighted_minmax(rankings: list[Ranking], weights: Sequence[float]) -> list[tuple[str, float]]:
+    """Each ranking's scores scaled to 0..1 by its own min and max, then a weighted sum (a key
+    absent from a ranking gets 0 from it)."""
+    fused: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        scores = [score for _, score in ranking]
+        low, span = min(scores), (max(scores) - min(scores)) or 1.0
+        for key, score in ranking:
+            fused[key] = fused.get(key, 0.0) + weight * (score - low) / span
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+def vector_weighted(vector_weight: float) -> Fusion:
+    """Min-max fusion of [BM25, kNN...]: the kNN rankings share ``vector_weight``, BM25 the rest."""
+
+    def fuse(rankings: list[Ranking]) -> list[tuple[str, float]]:
+        vectors = max(len(rankings) - 1, 1)
+        return weighted_minmax(rankings, [1.0 - vector_weight] + [vector_weight / vectors] * (len(rankings) - 1))
+
+    return fuse
+
+
+FUSIONS: dict[str, Fusion] = {
+    "rrf": rrf,
+    **{f"minmax w={w}": vector_weighted(w) for w in (0.3, 0.5, 0.7)},
+}
