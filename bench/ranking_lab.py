@@ -28,9 +28,10 @@ from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
 from services.search.fusion import FUSIONS
+from services.search.hybrid import bm25_query
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
-from services.splitter.titles import title_of
+from services.extractor.titles import title_of
 
 DEPTH = 100  # chunks each ranking contributes, as the gateway asks for top_k=50 at depth 4x
 
@@ -75,7 +76,7 @@ def index_testbed(es: Elasticsearch, name: str, chunks: list[Chunk]) -> None:
         es.indices.delete(index=name)
     es.indices.create(index=name, mappings=mapping(None), settings={"number_of_shards": 1})
     helpers.bulk(es, (
-        {"_index": name, "_id": str(i), "_source": {"content": c.text, "name": c.title or "", "document_id": c.document}}
+        {"_index": name, "_id": str(i), "_source": {"content": c.text, "title": c.title, "document_id": c.document}}
         for i, c in enumerate(chunks)
     ), refresh=True)
 
@@ -86,8 +87,13 @@ BM25_QUERIES: dict[str, Callable[[str], dict]] = {
     "english": lambda q: {"match": {"content.english": q}},
     "standard+english": lambda q: {"multi_match": {"query": q, "type": "most_fields",
                                                    "fields": ["content", "content.english"]}},
-    "standard+english+title": lambda q: {"multi_match": {"query": q, "type": "most_fields",
-                                                         "fields": ["content", "content.english", "name.english^2"]}},
+    **{
+        f"english+title^{boost}": lambda q, boost=boost: {"multi_match": {
+            "query": q, "type": "most_fields", "fields": ["content.english", f"title.english^{boost}"],
+        }}
+        for boost in (0.5, 1, 2)
+    },
+    "pipeline": bm25_query,
 }
 
 
@@ -146,7 +152,7 @@ def main() -> None:
             for name, ranking in semantic.items():
                 score(f"semantic {name}", best_chunk_per_document(ranking, chunks), query.relevance)
             for fusion_name, fuse in FUSIONS.items():
-                for lex in ("standard", "standard+english+title"):
+                for lex in ("standard", "english", "pipeline"):
                     for sem in ("plain", "titled"):
                         pair = [lexical[lex], semantic[sem]]
                         chunk_level = best_chunk_per_document(fuse(pair), chunks)

@@ -16,13 +16,18 @@ class DocumentPart(Envelope):
     ``parts`` have passed."""
 
     name: str
+    # The document's title (its metadata's, or a title line its text starts with), searched beside its text.
+    title: str | None = Field(default=None, max_length=512)
     indexing: IndexingSpec
     part: int = Field(ge=0)
     parts: int = Field(ge=1)
 
     def part_of(self) -> dict:
         """The fields that say which part of which document revision this is, for the next stage's record."""
-        return {**self.identity(), "name": self.name, "indexing": self.indexing, "part": self.part, "parts": self.parts}
+        return {
+            **self.identity(), "name": self.name, "title": self.title, "indexing": self.indexing, "part": self.part,
+            "parts": self.parts,
+        }
 
     @model_validator(mode="after")
     def _part_in_range(self) -> DocumentPart:

@@ -22,6 +22,7 @@ from schemas import (
 from services.extractor.parsers import ExtractionLimits, UnextractableDocument, check_length
 from services.extractor.parts import into_parts
 from services.extractor.sandbox import Sandbox
+from services.extractor.titles import document_title
 from services.runtime.blobs import BlobStore
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
@@ -86,12 +87,14 @@ class Extractor(Handler):
         status.emit(event, DocumentStatus.PARSING, name=event.name, progress=0.0, attempts=event.attempt)
         pages, content_type, metadata = self._pages(event)
         parts = into_parts(pages, self.config.pages_per_part, self.config.max_part_chars)
+        title = document_title(metadata, pages)
         for index, part in enumerate(parts):
             self.context.producer.publish(
                 EXTRACTED,
                 ExtractedContent(
                     **event.identity(),
                     name=event.name,
+                    title=title,
                     indexing=event.indexing,
                     mime_type=content_type,
                     metadata={**event.metadata, **metadata},

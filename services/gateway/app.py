@@ -28,6 +28,7 @@ from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
+from services.search.settings import SearchSettings
 
 MAX_QUERY_CHARS = 4096
 MAX_NAME_CHARS = 512  # as DocumentUpserted.name
@@ -129,7 +130,7 @@ class Services:
     def search(self) -> HybridSearch:
         return HybridSearch(
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed,
-            self.states.searchable_revisions,
+            self.states.searchable_revisions, SearchSettings().fuse(),
         )
 
 

@@ -84,6 +84,7 @@ class Indexer(Handler):
                 "content": segment.content,
                 "parent_content": parents.get(segment.parent_id) if segment.parent_id else None,
                 "name": event.name,
+                "title": event.title,
                 "tenant_id": event.tenant_id,
                 "dataset_id": event.dataset_id,
                 "document_id": event.document_id,

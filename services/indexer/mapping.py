@@ -28,6 +28,7 @@ def mapping(dims: int | None) -> dict[str, Any]:
         # Hierarchical chunks: search matches the child, the answer is the parent's text.
         "parent_content": {"type": "text", "index": False},
         "name": {"type": "text", "fields": {"raw": keyword, "english": english}},
+        "title": {"type": "text", "fields": {"english": english}},
         **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
                                   "parent_id", "kind", "content_hash", "model")},
         "revision": {"type": "long"},  # issued from the clock in milliseconds

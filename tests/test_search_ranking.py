@@ -1,0 +1,57 @@
+"""What the ranking choices do, on real servers: English stemming, the document's title searched
+beside its text, and the fusions (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.extractor.titles import title_of
+from services.runtime.settings import Settings
+from services.search.fusion import rrf, vector_weighted, weighted_minmax
+from tests.support.gateway import Gateway
+from tests.test_pipeline_e2e import chunks
+
+
+@pytest.fixture
+def gateway(pipeline: Settings, request: pytest.FixtureRequest) -> Gateway:
+    return Gateway(pipeline, tenant="ranking", dataset=request.node.name.replace("_", "-")[:60])
+
+
+def test_full_text_search_finds_other_forms_of_a_word(gateway: Gateway):
+    accepted = gateway.create_text("ferries.txt", "The ferries sailed daily between the islands.")
+    gateway.wait(accepted["document_id"], accepted["revision"])
+    [hit] = gateway.search("ferry sailing", mode="bm25", top_k=1)
+    assert hit["document_id"] == accepted["document_id"]
+
+
+def test_a_documents_title_line_is_searched_with_every_one_of_its_chunks(pipeline: Settings, gateway: Gateway):
+    body = "\n\n".join(f"Paragraph {n} describes tides, harbours and lighthouse keepers at length." for n in range(12))
+    accepted = gateway.create_text("notes.txt", "Marmosets of Brazil\n\n" + body, process_rule={
+        "mode": "custom", "segmentation": {"separator": "\n\n", "max_tokens": 50, "chunk_overlap": 0},
+    })
+    state = gateway.wait(accepted["document_id"], accepted["revision"])
+    stored = chunks(pipeline, accepted["document_id"], tenant="ranking")
+    assert state["segment_count"] == len(stored) > 3
+    assert {c["title"] for c in stored} == {"Marmosets of Brazil"}
+    hits = gateway.search("marmoset", mode="bm25", top_k=50)
+    assert len(hits) == len(stored)  # the paragraphs never say it; their title does
+
+
+def test_title_lines_are_short_lines_that_are_not_sentences():
+    assert title_of("\n  Animated Portable Network Graphics\nThe format ...") == "Animated Portable Network Graphics"
+    assert title_of("The format extends PNG.\nMore text") is None
+    assert title_of("word " * 40) is None
+
+
+def test_fusions():
+    bm25 = [("a", 12.0), ("b", 6.0), ("c", 3.0)]
+    knn = [("c", 0.95), ("a", 0.90), ("d", 0.60)]
+    assert [k for k, _ in rrf([bm25, knn])] == ["a", "c", "b", "d"]
+    # Each ranking scaled to 0..1 by its own min and max, then weighted.
+    fused = dict(weighted_minmax([bm25, knn], [0.7, 0.3]))
+    assert fused["a"] == pytest.approx(0.7 + 0.3 * (0.30 / 0.35))
+    assert fused["d"] == pytest.approx(0.0)
+    assert [k for k, _ in vector_weighted(0.3)([bm25, knn])] == ["a", "c", "b", "d"]
+    assert [k for k, _ in vector_weighted(0.9)([bm25, knn])][:2] == ["c", "a"]
+    # Two kNN rankings (two models) share the vector weight.
+    assert dict(vector_weighted(0.4)([bm25, knn, knn]))["c"] == pytest.approx(0.6 * (0.0) + 0.4)
