@@ -17,14 +17,16 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.search.fusion import Fusion, rrf
 from services.indexer.mapping import all_chunk_indices, index_name
+from services.search.fusion import Fusion, rrf
 
 Mode = Literal["hybrid", "bm25", "semantic"]
 _FIELDS = [
     "content", "parent_content", "name", "document_id", "document_key", "dataset_id", "revision",
     "page", "part", "position", "kind",
 ]
+
+
 def bm25_query(query: str) -> dict[str, Any]:
     """English stemmed text, and the document's title beside it. On the judged testbeds (nDCG@10,
     bench/ranking_lab.py): standard analyzer 0.627, english 0.658, english + title^0.5 0.672
