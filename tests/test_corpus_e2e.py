@@ -3,7 +3,6 @@ error with a reason, no service restarts, and each error's original record is in
 
 from __future__ import annotations
 
-
 import orjson
 import pytest
 from click.testing import CliRunner
