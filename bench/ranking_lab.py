@@ -152,8 +152,8 @@ def main() -> None:
             for name, ranking in semantic.items():
                 score(f"semantic {name}", best_chunk_per_document(ranking, chunks), query.relevance)
             for fusion_name, fuse in FUSIONS.items():
-                for lex in ("standard", "english", "pipeline"):
-                    for sem in ("plain", "titled"):
+                for lex in ("english", "pipeline"):
+                    for sem in ("plain",):
                         pair = [lexical[lex], semantic[sem]]
                         chunk_level = best_chunk_per_document(fuse(pair), chunks)
                         score(f"hybrid {fusion_name} chunks ({lex} | {sem})", chunk_level, query.relevance)
