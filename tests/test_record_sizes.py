@@ -84,7 +84,8 @@ def varied_text(paragraphs: int) -> str:
     # Distinct sentences (nothing served from the embedding cache twice), ~200 characters each.
     return "\n\n".join(
         f"Paragraph {n} records that sample {n * 7919 % 10007} of batch {n % 97} weighed {n * 13 % 1000} grams "
-        f"and was measured on day {n % 365} by team {n % 17}, whose notes mention {hashlib.md5(str(n).encode()).hexdigest()}."
+        f"and was measured on day {n % 365} by team {n % 17}, "
+        f"whose notes mention {hashlib.md5(str(n).encode()).hexdigest()}."
         for n in range(paragraphs)
     )
 

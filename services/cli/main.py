@@ -208,7 +208,9 @@ def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, as_json: 
 @click.option("--dataset", default=None, help="search one dataset (default: all of the tenant's)")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
-@click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "full_text", "semantic", "bm25"]), default="hybrid", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True)
 def search(query: str, dataset: str | None, tenant: str, top_k: int, mode: str, as_json: bool) -> None:
     """Hybrid (BM25 + kNN) search over the indexed chunks."""

@@ -16,9 +16,8 @@ def title_of(text: str) -> str | None:
         if not line:
             continue
         words = line.split()
-        if len(line) <= MAX_TITLE_CHARS and len(words) <= MAX_TITLE_WORDS and not line.endswith((".", "?", "!", ":", ";", ",")):
-            return line
-        return None
+        short = len(line) <= MAX_TITLE_CHARS and len(words) <= MAX_TITLE_WORDS
+        return line if short and not line.endswith((".", "?", "!", ":", ";", ",")) else None
     return None
 
 

@@ -27,7 +27,7 @@ from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from services.search.hybrid import HybridSearch
+from services.search.hybrid import HybridSearch, Mode, Scope
 from services.search.settings import SearchSettings
 
 MAX_QUERY_CHARS = 4096
@@ -82,7 +82,12 @@ class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     dataset_id: Id | None = Field(default=None, description="/v1/retrieve only: one dataset, or all of the tenant's")
     top_k: int = Field(default=5, ge=1, le=100)
-    mode: Literal["hybrid", "bm25", "semantic"] = "hybrid"
+    mode: Mode = "hybrid"
+    score_threshold: float | None = Field(default=None, description="records scoring below it are left out")
+    document_ids: list[Id] = Field(default_factory=list, max_length=100, description="only these documents")
+
+    def scope(self, tenant: str, dataset_id: str | None) -> Scope:
+        return Scope(tenant, dataset_id, tuple(self.document_ids))
 
 
 class Services:
@@ -288,12 +293,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/retrieve")
     def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
-        hits = s.search.search(body.query, tenant, dataset_id, body.top_k, body.mode)
+        hits = s.search.search(
+            body.query, body.scope(tenant, dataset_id), body.top_k, body.mode, body.score_threshold
+        )
         return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
 
     @app.post("/v1/retrieve")
     def retrieve_across(body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
-        hits = s.search.search(body.query, tenant, body.dataset_id, body.top_k, body.mode)
+        hits = s.search.search(
+            body.query, body.scope(tenant, body.dataset_id), body.top_k, body.mode, body.score_threshold
+        )
         return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
 
     return app
@@ -340,7 +349,8 @@ def _upload(
         raise HTTPException(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
     event = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=_indexing(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch, file=file.file, size=file.size,
+        indexing=_indexing(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch,
+        file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
     return _accepted(event, batch)

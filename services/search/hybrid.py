@@ -20,7 +20,8 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import all_chunk_indices, index_name
 from services.search.fusion import Fusion, rrf
 
-Mode = Literal["hybrid", "bm25", "semantic"]
+# Dify's names; "bm25" is the older name of "full_text".
+Mode = Literal["hybrid", "full_text", "semantic", "bm25"]
 _FIELDS = [
     "content", "parent_content", "name", "document_id", "document_key", "dataset_id", "revision",
     "page", "part", "position", "kind",
@@ -42,24 +43,36 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What one search may see: always one tenant's chunks; optionally one dataset, some documents."""
+
+    tenant_id: str
+    dataset_id: str | None = None
+    document_ids: tuple[str, ...] = ()
+
+    def filters(self, datasets: list[str] | None = None) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = [{"term": {"tenant_id": self.tenant_id}}]
+        if datasets is not None:
+            filters.append({"terms": {"dataset_id": datasets}})
+        elif self.dataset_id is not None:
+            filters.append({"term": {"dataset_id": self.dataset_id}})
+        if self.document_ids:
+            filters.append({"terms": {"document_id": list(self.document_ids)}})
+        return filters
+
+
+@dataclass(frozen=True)
 class Hit:
     segment_id: str
     dataset_id: str
     document_id: str
     name: str
     page: int | None
+    position: int
     content: str  # the parent's text for hierarchical chunks
     matched: str  # the chunk that matched
-    score: float
-
-
-def _filters(tenant_id: str, datasets: str | list[str] | None) -> list[dict[str, Any]]:
-    filters: list[dict[str, Any]] = [{"term": {"tenant_id": tenant_id}}]
-    if isinstance(datasets, str):
-        filters.append({"term": {"dataset_id": datasets}})
-    elif datasets is not None:
-        filters.append({"terms": {"dataset_id": datasets}})
-    return filters
+    score: float  # what the records are ranked by (fused, in hybrid mode)
+    scores: dict[str, float | None]  # each mode's own: BM25's, and the best cosine of any model
 
 
 class HybridSearch:
@@ -75,9 +88,9 @@ class HybridSearch:
         self.searchable = searchable
         self.query_vector = lru_cache(maxsize=4096)(self._embed_query)
 
-    def bm25(self, query: str, tenant_id: str, dataset_id: str | None, size: int) -> list[dict]:
+    def bm25(self, query: str, scope: Scope, size: int) -> list[dict]:
         body = {
-            "query": {"bool": {"must": [bm25_query(query)], "filter": _filters(tenant_id, dataset_id)}},
+            "query": {"bool": {"must": [bm25_query(query)], "filter": scope.filters()}},
             "size": size,
             "_source": _FIELDS,
             # Term statistics of every index searched (one per model), not of each shard alone:
@@ -86,7 +99,7 @@ class HybridSearch:
         }
         return self._search(all_chunk_indices(self.prefix), body)
 
-    def knn(self, query: str, tenant_id: str, model: str, datasets: list[str], size: int) -> list[dict]:
+    def knn(self, query: str, scope: Scope, model: str, datasets: list[str], size: int) -> list[dict]:
         """Nearest chunks among ``datasets``' chunks embedded by ``model``, the query embedded by it too."""
         try:
             vector = self.query_vector(model, query)
@@ -100,7 +113,7 @@ class HybridSearch:
                 "query_vector": list(vector),
                 "k": size,
                 "num_candidates": max(100, size * 10),
-                "filter": _filters(tenant_id, datasets),
+                "filter": scope.filters(datasets),
             },
             "size": size,
             "_source": _FIELDS,  # never the vector itself
@@ -117,22 +130,36 @@ class HybridSearch:
             return []
 
     def search(
-        self, query: str, tenant_id: str, dataset_id: str | None = None, top_k: int = 5, mode: Mode = "hybrid"
+        self, query: str, scope: Scope, top_k: int = 5, mode: Mode = "hybrid", score_threshold: float | None = None,
     ) -> list[Hit]:
         depth = max(top_k * 4, 20)
-        rankings = []
-        if mode in ("hybrid", "bm25"):
-            rankings.append(self.bm25(query, tenant_id, dataset_id, depth))
-        if mode in ("hybrid", "semantic"):
-            for model, datasets in sorted(self.models(tenant_id, dataset_id).items()):
-                rankings.append(self.knn(query, tenant_id, model, datasets, depth))
-        rankings = self._servable(rankings)
-        hits = {h["_id"]: h for ranking in rankings for h in ranking}
+        with_lexical, with_semantic = mode != "semantic", mode in ("hybrid", "semantic")
+        lexical = self.bm25(query, scope, depth) if with_lexical else []
+        semantic = [
+            self.knn(query, scope, model, datasets, depth)
+            for model, datasets in sorted(self.models(scope.tenant_id, scope.dataset_id).items())
+        ] if with_semantic else []
+        lexical, *semantic = self._servable([lexical, *semantic])
+        rankings = ([lexical] if with_lexical else []) + semantic
         if len(rankings) == 1:
             scored = [(h["_id"], h["_score"]) for h in rankings[0]]
         else:
             scored = self.fusion([[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings])
-        return [_hit(hits[key], score) for key, score in scored[:top_k]]
+        if score_threshold is not None:
+            scored = [(key, score) for key, score in scored if score >= score_threshold]
+        hits = {h["_id"]: h for ranking in rankings for h in ranking}
+        full_text = {h["_id"]: h["_score"] for h in lexical}
+        cosine: dict[str, float] = {}
+        for ranking in semantic:
+            for h in ranking:
+                cosine[h["_id"]] = max(cosine.get(h["_id"], 0.0), h["_score"])
+        return [
+            _hit(hits[key], score, {
+                "full_text": full_text.get(key) if with_lexical else None,
+                "semantic": cosine.get(key) if with_semantic else None,
+            })
+            for key, score in scored[:top_k]
+        ]
 
     def _servable(self, rankings: list[list[dict]]) -> list[list[dict]]:
         """Drop hits of any revision but their document's searchable one."""
@@ -143,7 +170,7 @@ class HybridSearch:
         ]
 
 
-def _hit(hit: dict, score: float) -> Hit:
+def _hit(hit: dict, score: float, scores: dict[str, float | None]) -> Hit:
     source = hit["_source"]
     return Hit(
         segment_id=hit["_id"],
@@ -151,7 +178,9 @@ def _hit(hit: dict, score: float) -> Hit:
         document_id=source["document_id"],
         name=source.get("name", ""),
         page=source.get("page"),
+        position=source.get("position", 0),
         content=source.get("parent_content") or source["content"],
         matched=source["content"],
         score=round(score, 6),
+        scores={mode: round(value, 6) if value is not None else None for mode, value in scores.items()},
     )

@@ -46,9 +46,8 @@ class Backlog:
 
     @cached_property
     def _probe(self) -> Consumer:
-        return Consumer({
-            **consumer_config(self.settings, f"{self.settings.topic_prefix}watchdog-probe"), "enable.partition.eof": True,
-        })
+        config = consumer_config(self.settings, f"{self.settings.topic_prefix}watchdog-probe")
+        return Consumer({**config, "enable.partition.eof": True})
 
     def new_sweep(self) -> None:
         """Offsets are read once a sweep, however many documents share a partition."""

@@ -85,7 +85,8 @@ class DeadLetterReplay:
             elif letter.document is None:
                 outcome = self._republish(letter)
             elif letter.document in redriven:
-                outcome = Outcome(letter.position, "skipped", f"document re-driven by letter {redriven[letter.document]}")
+                by = redriven[letter.document]
+                outcome = Outcome(letter.position, "skipped", f"document re-driven by letter {by}")
             else:
                 outcome = self._redrive(letter)
                 if outcome.action == "redriven":

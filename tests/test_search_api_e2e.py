@@ -1,0 +1,58 @@
+"""The retrieve API as Dify has it: modes semantic / full_text / hybrid, top_k, score_threshold,
+filters by document, each record's per-mode scores; the tenant always enforced."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.runtime.settings import Settings
+from tests.support.gateway import Gateway
+from tests.test_pipeline_e2e import ALPHA, BETA
+
+
+@pytest.fixture(scope="module")
+def indexed(pipeline: Settings) -> tuple[Gateway, dict[str, str]]:
+    gateway = Gateway(pipeline, tenant="api", dataset="search-api")
+    ids = {}
+    for name, text in (("aurora", ALPHA), ("bread", BETA)):
+        accepted = gateway.create_text(f"{name}.txt", text)
+        assert gateway.wait(accepted["document_id"], accepted["revision"])["status"] == "completed"
+        ids[name] = accepted["document_id"]
+    return gateway, ids
+
+
+def retrieve(gateway: Gateway, **body) -> list[dict]:
+    response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/retrieve", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["records"]
+
+
+@pytest.mark.parametrize("mode", ["full_text", "semantic", "hybrid"])
+def test_each_mode_answers_with_per_mode_scores(indexed, mode: str):
+    gateway, ids = indexed
+    [first, *_] = retrieve(gateway, query="sourdough starter yeast", mode=mode, top_k=2)
+    assert first["document_id"] == ids["bread"]
+    scores = first["scores"]
+    assert (scores["full_text"] is not None) == (mode != "semantic")
+    assert (scores["semantic"] is not None) == (mode != "full_text")
+
+
+def test_score_threshold_drops_weaker_records(indexed):
+    gateway, _ = indexed
+    records = retrieve(gateway, query="sourdough starter yeast", mode="hybrid", top_k=10)
+    assert len(records) == 2
+    cut = (records[0]["score"] + records[1]["score"]) / 2
+    assert retrieve(gateway, query="sourdough starter yeast", mode="hybrid", top_k=10, score_threshold=cut) == \
+        records[:1]
+
+
+def test_document_filter_limits_the_search(indexed):
+    gateway, ids = indexed
+    records = retrieve(gateway, query="sourdough starter yeast", mode="hybrid", top_k=10, document_ids=[ids["aurora"]])
+    assert {r["document_id"] for r in records} == {ids["aurora"]}
+
+
+def test_another_tenant_sees_nothing(indexed, pipeline: Settings):
+    _, ids = indexed
+    stranger = Gateway(pipeline, tenant="someone-else", dataset="search-api")
+    assert retrieve(stranger, query="sourdough starter yeast", mode="hybrid", document_ids=[ids["bread"]]) == []
