@@ -3,11 +3,7 @@ the same batch id and overlapping texts: randomized reads and writes across them
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -17,8 +13,7 @@ from services.cli.main import cli
 from services.gateway.api_keys import ApiKeys
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from tests.conftest import free_port
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, extra_gateway
 
 TENANTS = ("acme", "globex")
 IDS = ("doc-1", "doc-2", "doc-3")
@@ -32,22 +27,8 @@ def text(tenant: str, document_id: str) -> str:
 @pytest.fixture(scope="module")
 def secured(pipeline: Settings):
     """A second gateway on the same pipeline, with INDEXFLOW_AUTH=api_keys."""
-    port = free_port()
-    env = dict(os.environ, INDEXFLOW_AUTH="api_keys", INDEXFLOW_GATEWAY_PORT=str(port))
-    process = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "the secured gateway did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(30)
+    with extra_gateway(INDEXFLOW_AUTH="api_keys") as url:
+        yield url
 
 
 def client(url: str, key: str) -> Gateway:

@@ -28,6 +28,7 @@ from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch, Mode, Scope
+from services.search.rerank import CohereReranker
 from services.search.settings import SearchSettings
 
 MAX_QUERY_CHARS = 4096
@@ -85,6 +86,7 @@ class RetrieveRequest(BaseModel):
     mode: Mode = "hybrid"
     score_threshold: float | None = Field(default=None, description="records scoring below it are left out")
     document_ids: list[Id] = Field(default_factory=list, max_length=100, description="only these documents")
+    rerank: bool = Field(default=False, description="reorder the candidates by the configured rerank model")
 
     def scope(self, tenant: str, dataset_id: str | None) -> Scope:
         return Scope(tenant, dataset_id, tuple(self.document_ids))
@@ -133,9 +135,14 @@ class Services:
 
     @cached_property
     def search(self) -> HybridSearch:
+        search = SearchSettings()
+        reranker = None
+        if search.rerank_model:
+            reranker = CohereReranker(search.rerank_model, self.embedding.cohere_api_key,
+                                      self.embedding.cohere_base_url, search.rerank_timeout_seconds)
         return HybridSearch(
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed,
-            self.states.searchable_revisions, SearchSettings().fuse(),
+            self.states.searchable_revisions, search.fuse(), reranker,
         )
 
 
@@ -293,17 +300,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/retrieve")
     def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
-        hits = s.search.search(
-            body.query, body.scope(tenant, dataset_id), body.top_k, body.mode, body.score_threshold
-        )
-        return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
+        return _retrieve(s, body, body.scope(tenant, dataset_id))
 
     @app.post("/v1/retrieve")
     def retrieve_across(body: RetrieveRequest, tenant: str = Depends(tenant_header), s: Services = Depends(deps)) -> dict:
-        hits = s.search.search(
-            body.query, body.scope(tenant, body.dataset_id), body.top_k, body.mode, body.score_threshold
-        )
-        return {"query": body.query, "records": [hit.__dict__ for hit in hits]}
+        return _retrieve(s, body, body.scope(tenant, body.dataset_id))
 
     return app
 
@@ -354,6 +355,18 @@ def _upload(
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
     return _accepted(event, batch)
+
+
+def _retrieve(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
+    if body.rerank and s.search.reranker is None:
+        raise HTTPException(422, "reranking is not configured: set INDEXFLOW_SEARCH_RERANK_MODEL (and CO_API_KEY)")
+    answer = s.search.search(body.query, scope, body.top_k, body.mode, body.score_threshold, body.rerank)
+    response: dict = {"query": body.query, "records": [hit.__dict__ for hit in answer.records]}
+    if body.rerank:
+        response["reranked"] = answer.reranked
+        if answer.rerank_error is not None:
+            response["rerank_error"] = answer.rerank_error
+    return response
 
 
 def _indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:

@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import all_chunk_indices, index_name
 from services.search.fusion import Fusion, rrf
+from services.search.rerank import CohereReranker, RerankUnavailable
 
 # Dify's names; "bm25" is the older name of "full_text".
 Mode = Literal["hybrid", "full_text", "semantic", "bm25"]
@@ -62,6 +63,13 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class Answer:
+    records: list[Hit]
+    reranked: bool | None = None  # None: not asked for
+    rerank_error: str | None = None  # why the fused order stands
+
+
+@dataclass(frozen=True)
 class Hit:
     segment_id: str
     dataset_id: str
@@ -72,16 +80,17 @@ class Hit:
     content: str  # the parent's text for hierarchical chunks
     matched: str  # the chunk that matched
     score: float  # what the records are ranked by (fused, in hybrid mode)
-    scores: dict[str, float | None]  # each mode's own: BM25's, and the best cosine of any model
+    scores: dict[str, float | None]  # each mode's own: BM25's, the best cosine of any model, the reranker's
 
 
 class HybridSearch:
     def __init__(
         self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
-        searchable: SearchableRevisions, fusion: Fusion = rrf,
+        searchable: SearchableRevisions, fusion: Fusion = rrf, reranker: CohereReranker | None = None,
     ):
         self.es = es
         self.fusion = fusion
+        self.reranker = reranker
         self.prefix = prefix
         self.providers = providers
         self.models = models
@@ -131,7 +140,8 @@ class HybridSearch:
 
     def search(
         self, query: str, scope: Scope, top_k: int = 5, mode: Mode = "hybrid", score_threshold: float | None = None,
-    ) -> list[Hit]:
+        rerank: bool = False,
+    ) -> Answer:
         depth = max(top_k * 4, 20)
         with_lexical, with_semantic = mode != "semantic", mode in ("hybrid", "semantic")
         lexical = self.bm25(query, scope, depth) if with_lexical else []
@@ -145,21 +155,44 @@ class HybridSearch:
             scored = [(h["_id"], h["_score"]) for h in rankings[0]]
         else:
             scored = self.fusion([[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings])
+        hits = {h["_id"]: h for ranking in rankings for h in ranking}
+        reranked, rerank_error, relevance = None, None, {}
+        if rerank:
+            scored, relevance, rerank_error = self._rerank(query, scored[:depth], hits)
+            reranked = rerank_error is None
         if score_threshold is not None:
             scored = [(key, score) for key, score in scored if score >= score_threshold]
-        hits = {h["_id"]: h for ranking in rankings for h in ranking}
         full_text = {h["_id"]: h["_score"] for h in lexical}
         cosine: dict[str, float] = {}
         for ranking in semantic:
             for h in ranking:
                 cosine[h["_id"]] = max(cosine.get(h["_id"], 0.0), h["_score"])
-        return [
+        records = [
             _hit(hits[key], score, {
                 "full_text": full_text.get(key) if with_lexical else None,
                 "semantic": cosine.get(key) if with_semantic else None,
+                **({"rerank": relevance.get(key)} if reranked else {}),
             })
             for key, score in scored[:top_k]
         ]
+        return Answer(records, reranked, rerank_error)
+
+    def _rerank(
+        self, query: str, candidates: list[tuple[str, float]], hits: dict[str, dict]
+    ) -> tuple[list[tuple[str, float]], dict[str, float], str | None]:
+        """The candidates in the reranker's order with its scores, or as they were with the reason."""
+        if self.reranker is None:
+            return candidates, {}, "reranking is not configured"
+        if not candidates:
+            return candidates, {}, None
+        try:
+            order = self.reranker.rerank(query, [hits[key]["_source"]["content"] for key, _ in candidates],
+                                         len(candidates))
+        except RerankUnavailable as exc:
+            log.warning("rerank unavailable, the fused order stands: %s", exc)
+            return candidates, {}, str(exc)
+        reranked = [(candidates[index][0], score) for index, score in order]
+        return reranked, dict(reranked), None
 
     def _servable(self, rankings: list[list[dict]]) -> list[list[dict]]:
         """Drop hits of any revision but their document's searchable one."""

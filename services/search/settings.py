@@ -19,6 +19,10 @@ class SearchSettings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = "weighted"
     # weighted only: the share of the kNN rankings (RAGFlow's default is 0.3), BM25 has the rest.
     vector_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Cohere rerank model (e.g. rerank-v3.5) for requests that ask for reranking; unset: none.
+    # Credentials and endpoint are Cohere's (CO_API_KEY, INDEXFLOW_EMBEDDING_COHERE_BASE_URL).
+    rerank_model: str | None = None
+    rerank_timeout_seconds: float = Field(default=5.0, gt=0)
 
     def fuse(self) -> Fusion:
         return rrf if self.fusion == "rrf" else vector_weighted(self.vector_weight)

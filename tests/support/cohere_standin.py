@@ -1,10 +1,12 @@
-"""A local stand-in for Cohere's hosted embed API (POST /v2/embed), speaking its HTTP API, so the
-real ``cohere`` client is tested without the internet. Vectors are deterministic per text."""
+"""A local stand-in for Cohere's hosted embed and rerank APIs (POST /v2/embed, /v2/rerank), speaking
+their HTTP API, so the real ``cohere`` client is tested without the internet. Vectors are
+deterministic per text; rerank scores are the share of the query's words a document contains."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,11 +19,26 @@ def vector_for(text: str, dims: int) -> list[float]:
     return (vector / np.linalg.norm(vector)).tolist()
 
 
+def rerank(body: dict) -> dict:
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"\w+", text.lower()))
+
+    query = words(body["query"])
+    scores = [len(query & words(d)) / max(len(query), 1) for d in body["documents"]]
+    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)[: body.get("top_n") or len(scores)]
+    return {
+        "id": "standin",
+        "results": [{"index": i, "relevance_score": scores[i]} for i in order],
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
+    }
+
+
 class CohereStandIn:
     def __init__(self, dims: int = 1024):
         self.dims = dims
         self.requests: list[dict] = []
         self.rate_limited = 0  # answer this many next requests with 429
+        self.failing = False  # answer every request with 503
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +51,12 @@ class CohereStandIn:
                 if stand_in.rate_limited > 0:
                     stand_in.rate_limited -= 1
                     self._answer(429, {"message": "too many requests"}, {"Retry-After": "2"})
+                    return
+                if stand_in.failing:
+                    self._answer(503, {"message": "service unavailable"})
+                    return
+                if self.path == "/v2/rerank":
+                    self._answer(200, rerank(body))
                     return
                 if self.path != "/v2/embed" or not body.get("texts"):
                     self._answer(400, {"message": "texts required"})

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -54,3 +59,29 @@ class Gateway:
         )
         assert response.status_code == 200, response.text
         return response.json()["records"]
+
+
+@contextmanager
+def extra_gateway(**env: str) -> Iterator[str]:
+    """A second gateway process on the running pipeline, with settings of its own; yields its URL."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.gateway"], env=dict(os.environ, INDEXFLOW_GATEWAY_PORT=str(port), **env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the extra gateway did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
