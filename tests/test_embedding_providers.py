@@ -40,7 +40,7 @@ def test_cohere_rate_limit_is_an_outage_with_its_retry_after():
 def test_cohere_needs_a_key_and_a_known_model():
     with pytest.raises(ValueError, match="CO_API_KEY"):
         load_provider("cohere-embed-english-v3.0", EmbeddingSettings(cohere_api_key=""))
-    with pytest.raises(ValueError, match="unknown Cohere model"):
+    with pytest.raises(ValueError, match="unknown embedding model .cohere-embed-nonsense"):
         load_provider("cohere-embed-nonsense", EmbeddingSettings(cohere_api_key="k"))
     with pytest.raises(ValueError, match="unknown embedding model"):
         load_provider("word2vec", EmbeddingSettings())

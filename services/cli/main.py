@@ -235,6 +235,50 @@ def search(query: str, dataset: str | None, tenant: str, top_k: int, mode: str, 
 
 
 @cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mode", type=click.Choice(["automatic", "hierarchical"]), default="automatic", show_default=True)
+@click.option("--model", default=None, help="embedding model (default: the deployment's)")
+@click.option("--economy", is_flag=True, help="BM25 only: nothing embedded")
+@click.option("--json", "as_json", is_flag=True)
+def estimate(path: Path, mode: str, model: str | None, economy: bool, as_json: bool) -> None:
+    """What indexing PATH would make, here, without the stack: segments, tokens, the price of
+    embedding them, and the first segments."""
+    from services.embedder.models import EmbeddingSettings, check_model
+    from services.estimate.estimator import Estimator
+    from services.extractor.parsers import UnextractableDocument
+    from services.extractor.settings import ExtractorSettings
+    from schemas import IndexingSpec, ProcessRule
+
+    embedding = EmbeddingSettings()
+    try:
+        check_model(model or embedding.default_model)
+    except ValueError as exc:
+        _fail(str(exc))
+    indexing = IndexingSpec(
+        process_rule=ProcessRule(mode=mode), doc_form="hierarchical_model" if mode == "hierarchical" else "text_model",
+        indexing_technique="economy" if economy else "high_quality",
+        embedding_model=None if economy else model or embedding.default_model,
+    )
+    sandbox = ExtractorSettings().sandbox()
+    try:
+        answer = Estimator(sandbox, embedding.prices).from_file(path.name, path, indexing)
+    except UnextractableDocument as exc:
+        _fail(f"cannot estimate {path}: {exc}")
+    finally:
+        sandbox.close()
+    if as_json:
+        _print_json(answer.as_dict())
+        return
+    console.print(f"{path.name}: {answer.total_segments} segments, {answer.tokens} tokens; embedding "
+                  f"{answer.embedding_tokens} tokens with {answer.model or 'nothing (economy)'} costs "
+                  f"{answer.total_price:.6f} {answer.currency}", highlight=False)
+    for number, item in enumerate(answer.preview, 1):
+        console.print(f"  {number:>2}. {' '.join(item['content'].split())[:150]}", highlight=False)
+        for child in item["child_chunks"][:3]:
+            console.print(f"        - {' '.join(child.split())[:140]}", highlight=False)
+
+
+@cli.command()
 def demo() -> None:
     """The main job on the embedded default: stack + services up, ingest the samples, show
     their states and run a search."""

@@ -23,20 +23,31 @@ class EmbeddingSettings(BaseSettings):
     cache_ttl_seconds: int = 30 * 24 * 3600
     cohere_api_key: str = Field(default="", validation_alias=AliasChoices("CO_API_KEY", "INDEXFLOW_EMBEDDING_COHERE_API_KEY"))
     cohere_base_url: str | None = None
+    #: USD per million tokens embedded, for estimates; a model not listed (any local one) costs 0.
+    prices: dict[str, float] = Field(default_factory=lambda: {
+        "cohere-embed-v4.0": 0.12, "cohere-embed-english-v3.0": 0.10, "cohere-embed-multilingual-v3.0": 0.10,
+        "cohere-embed-english-light-v3.0": 0.10, "cohere-embed-multilingual-light-v3.0": 0.10,
+    })
 
 
 def local_models(threads: int = 2) -> list[EmbeddingProvider]:
     return [UniversalSentenceEncoder(threads), MiniLM(MINILM_TOKENIZER, threads)]
 
 
+def known_models() -> list[str]:
+    return [m.name for m in local_models()] + [f"cohere-{m}" for m in COHERE_DIMS]
+
+
+def check_model(name: str) -> None:
+    """Raise ValueError naming the known models unless ``name`` is one (no model is loaded)."""
+    if name not in known_models():
+        raise ValueError(f"unknown embedding model {name!r}; known: {', '.join(known_models())}")
+
+
 def load_provider(name: str, settings: EmbeddingSettings) -> EmbeddingProvider:
+    check_model(name)
     for model in local_models(settings.threads):
         if model.name == name:
             return model
-    if name.startswith("cohere-"):
-        model = name.removeprefix("cohere-")
-        if model not in COHERE_DIMS:
-            raise ValueError(f"unknown Cohere model {model!r}; known: {', '.join(COHERE_DIMS)}")
-        return CohereEmbeddings(model, COHERE_DIMS[model], settings.cohere_api_key, settings.cohere_base_url)
-    known = [m.name for m in local_models()] + [f"cohere-{m}" for m in COHERE_DIMS]
-    raise ValueError(f"unknown embedding model {name!r}; known: {', '.join(known)}")
+    model = name.removeprefix("cohere-")
+    return CohereEmbeddings(model, COHERE_DIMS[model], settings.cohere_api_key, settings.cohere_base_url)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from confluent_kafka import Message
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import (
     DocumentCommand,
@@ -19,9 +18,9 @@ from schemas import (
     Page,
     Stage,
 )
-from services.extractor.parsers import ExtractionLimits, UnextractableDocument, check_length
+from services.extractor.parsers import UnextractableDocument, check_length
 from services.extractor.parts import into_parts
-from services.extractor.sandbox import Sandbox
+from services.extractor.settings import ExtractorSettings
 from services.extractor.titles import document_title
 from services.runtime.blobs import BlobStore
 from services.runtime.errors import PermanentError
@@ -30,24 +29,6 @@ from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Verdict
 from topics.catalog import DOCUMENTS, EXTRACTED
-
-
-class ExtractorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EXTRACTOR_", extra="ignore")
-
-    timeout_seconds: float = 120.0
-    memory_limit_mb: int = 2048
-    # RAGFlow cuts big PDFs into 12-page tasks; a part is also capped in characters so a record
-    # stays far below Kafka's 1 MB.
-    pages_per_part: int = 12
-    max_part_chars: int = 100_000
-    # A document past a limit ends in error with the limit named; nothing is ever cut off.
-    max_text_chars: int = 50_000_000
-    max_pages: int = 10_000
-    max_expanded_bytes: int = 2**30
-
-    def limits(self) -> ExtractionLimits:
-        return ExtractionLimits(self.max_text_chars, self.max_pages, self.max_expanded_bytes)
 
 
 class Extractor(Handler):
@@ -59,7 +40,7 @@ class Extractor(Handler):
     def __init__(self, context: Context, settings: ExtractorSettings | None = None):
         super().__init__(context)
         self.config = settings or ExtractorSettings()
-        self.sandbox = Sandbox(self.config.timeout_seconds, self.config.memory_limit_mb, self.config.limits())
+        self.sandbox = self.config.sandbox()
         self.blobs = BlobStore(context.settings)
         self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
 

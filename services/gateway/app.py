@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import uuid
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
 from elasticsearch import Elasticsearch
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Response, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, Response, UploadFile
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
 from schemas.documents import Metadata
 from schemas.envelope import Id
-from services.embedder.models import EmbeddingSettings, load_provider
+from services.embedder.models import EmbeddingSettings, check_model, load_provider
 from services.embedder.providers import EmbeddingProvider
+from services.estimate.estimator import Estimator
+from services.extractor.settings import ExtractorSettings
+from services.extractor.parsers import UnextractableDocument
 from services.gateway.api_keys import ApiKeys
 from services.gateway.body_limit import BodyLimit
 from services.gateway.publisher import DocumentPublisher
@@ -134,6 +142,10 @@ class Services:
         return self._providers[model]
 
     @cached_property
+    def estimator(self) -> Estimator:
+        return Estimator(ExtractorSettings().sandbox(), self.embedding.prices)
+
+    @cached_property
     def search(self) -> HybridSearch:
         search = SearchSettings()
         reranker = None
@@ -216,6 +228,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
         )
         return _accepted(event, batch)
+
+    @app.post("/v1/datasets/{dataset_id}/document/estimate")
+    async def estimate(
+        dataset_id: Id, request: Request, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
+    ) -> dict:
+        """What indexing a text (JSON, as create-by-text) or a file (multipart, as create-by-file)
+        would make: segments, tokens, price for the dataset's model, the first segments. Nothing is
+        stored."""
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, StarletteUpload):
+                raise HTTPException(422, "a 'file' part is required")
+            options = _parse_options(str(form.get("data", "{}")), FileOptions)
+            indexing = _estimate_indexing(s, tenant, dataset_id, options)
+            return await run_in_threadpool(_estimate_file, s, upload, indexing)
+        try:
+            body = CreateByText.model_validate(await request.json())
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, f"not JSON: {exc}") from exc
+        indexing = _estimate_indexing(s, tenant, dataset_id, body)
+        return await run_in_threadpool(_estimated, lambda: s.estimator.from_text(body.name, body.text, indexing))
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
     def create_by_file(
@@ -369,6 +405,39 @@ def _retrieve(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
     return response
 
 
+def _estimate_indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:
+    """As _indexing, but the dataset does not take a model from an estimate."""
+    spec = options.indexing()
+    if spec.indexing_technique == "economy":
+        return spec
+    if spec.embedding_model is not None:
+        _check_model(spec.embedding_model)
+    model = s.datasets.configured(tenant, dataset_id) or spec.embedding_model or s.embedding.default_model
+    return spec.model_copy(update={"embedding_model": model})
+
+
+def _check_model(name: str) -> None:
+    try:
+        check_model(name)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _estimate_file(s: Services, upload: StarletteUpload, indexing: IndexingSpec) -> dict:
+    name = upload.filename or "upload"
+    with tempfile.NamedTemporaryFile(prefix="indexflow-estimate-", suffix=Path(name).suffix[:16]) as copy:
+        shutil.copyfileobj(upload.file, copy, 2**20)
+        copy.flush()
+        return _estimated(lambda: s.estimator.from_file(name, Path(copy.name), indexing))
+
+
+def _estimated(make) -> dict:
+    try:
+        return make().as_dict()
+    except UnextractableDocument as exc:
+        raise HTTPException(422, f"cannot estimate: {exc}") from exc
+
+
 def _indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:
     """The document's indexing spec, embedding with its dataset's model: the first document's (or
     the default) becomes the dataset's, later ones inherit it, and naming another is refused."""
@@ -377,7 +446,7 @@ def _indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOption
         return spec
     requested = spec.embedding_model
     if requested is not None:
-        s.provider(requested)  # 422 for a model nobody knows, before the dataset takes it
+        _check_model(requested)  # before the dataset takes it
     model = s.datasets.claim(tenant, dataset_id, requested or s.embedding.default_model)
     if requested is not None and requested != model:
         raise HTTPException(
