@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from schemas import DocumentState, IndexingSpec, ProcessRule, document_key
+from schemas import DocumentState, DocumentStatus, IndexingSpec, ProcessRule, document_key
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, check_model, load_provider
@@ -34,6 +35,7 @@ from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
+from services.runtime.serving import ServingRevisions
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch, Mode, Scope
 from services.search.rerank import CohereReranker
@@ -100,6 +102,10 @@ class RetrieveRequest(BaseModel):
         return Scope(tenant, dataset_id, tuple(self.document_ids))
 
 
+class ModelSwitch(BaseModel):
+    embedding_model: str = Field(min_length=1, max_length=128)
+
+
 class Services:
     """Built on first use, so the app starts without touching Kafka, Redis or the model."""
 
@@ -153,9 +159,21 @@ class Services:
             reranker = CohereReranker(search.rerank_model, self.embedding.cohere_api_key,
                                       self.embedding.cohere_base_url, search.rerank_timeout_seconds)
         return HybridSearch(
-            self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed,
-            self.states.searchable_revisions, search.fuse(), reranker,
+            self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
+            search.fuse(), reranker,
         )
+
+    @cached_property
+    def serving(self) -> ServingRevisions:
+        return ServingRevisions(redis_client(self.settings), self.settings.keys)
+
+    def serving_revisions(self, document_keys: Iterable[str]) -> dict[str, int]:
+        """What the indexer serves; for documents indexed before it kept that record, what their
+        projected state says."""
+        keys = list(document_keys)
+        served = self.serving.serving(keys)
+        earlier = [key for key in keys if key not in served]
+        return served | (self.states.searchable_revisions(earlier) if earlier else {})
 
 
 def batch_header(x_batch_id: Annotated[str | None, Header(max_length=64)] = None) -> str:
@@ -252,6 +270,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(422, f"not JSON: {exc}") from exc
         indexing = _estimate_indexing(s, tenant, dataset_id, body)
         return await run_in_threadpool(_estimated, lambda: s.estimator.from_text(body.name, body.text, indexing))
+
+    @app.post("/v1/datasets/{dataset_id}/embedding-model")
+    def switch_embedding_model(
+        dataset_id: Id, body: ModelSwitch, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
+    ) -> dict:
+        """Move the dataset to another model without downtime: new documents take it at once, and
+        every document is re-embedded as a new revision while its current one stays searchable
+        (search covers both models until the last document has moved)."""
+        _check_model(body.embedding_model)
+        s.datasets.switch(tenant, dataset_id, body.embedding_model)
+        moved = sum(
+            s.publisher.reembed(tenant, state.document_id, body.embedding_model)
+            for state in s.states.dataset(tenant, dataset_id)
+            if state.status is not DocumentStatus.DELETED
+        )
+        return {"embedding_model": body.embedding_model, "documents": moved}
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
     def create_by_file(

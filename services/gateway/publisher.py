@@ -56,6 +56,16 @@ class DocumentPublisher:
         """Run the document again from its newest upsert, as a new revision."""
         return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id))
 
+    def reembed(self, tenant_id: str, document_id: str, model: str) -> bool:
+        """Run the document again, embedded with ``model``, as a new revision; its current revision
+        stays searchable until the new one completes. False for a document that embeds nothing."""
+        key = document_key(tenant_id, document_id)
+        upsert = self.registry.newest_upsert(key)
+        if upsert is None or upsert.indexing.indexing_technique == "economy":
+            return False
+        indexing = upsert.indexing.model_copy(update={"embedding_model": model})
+        return redrive(self.registry, self.revisions, self.producer, self.status, key, indexing) is not None
+
     def upsert(
         self,
         *,

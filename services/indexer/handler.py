@@ -28,6 +28,7 @@ from services.runtime.errors import DependencyUnavailable
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Verdict
+from services.runtime.serving import ServingRevisions
 from topics.catalog import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Indexer(Handler):
         self.redis = redis_client(settings)
         self.keys = settings.keys
         self.datasets = DatasetModels(self.redis, self.keys)
+        self.serving = ServingRevisions(self.redis, self.keys)
         self.prefix = settings.topic_prefix
         self._indices: set[str] = set()
         self._pending = _Pending()
@@ -165,6 +167,8 @@ class Indexer(Handler):
         if segment_count == 0:
             self.context.dead_letters.fail(batch.identity(), "no text left after cleaning: nothing to index")
             return
+        # Named servable before the older chunks go: search always has one whole revision to serve.
+        self.serving.publish(batch.key, batch.revision)
         self._remove(batch.key, lambda r: r < batch.revision)
         self.context.status.emit(
             batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count,
@@ -175,6 +179,7 @@ class Indexer(Handler):
         self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(parts / batch.parts, 4))
 
     def _retract(self, retraction: DocumentRetracted) -> None:
+        self.serving.withdraw(retraction.key, retraction.revision)
         self._remove(retraction.key, lambda r: r <= retraction.revision)
         if retraction.reason == "deleted":
             self.context.status.emit(retraction, DocumentStatus.DELETED)

@@ -27,6 +27,10 @@ class DatasetModels:
             _, stored = pipe.execute()
         return stored.decode()
 
+    def switch(self, tenant_id: str, dataset_id: str, model: str) -> None:
+        """Documents of the dataset are embedded with ``model`` from now on."""
+        self._redis.hset(self._keys.dataset_models(tenant_id), dataset_id, model)
+
     def configured(self, tenant_id: str, dataset_id: str) -> str | None:
         stored = self._redis.hget(self._keys.dataset_models(tenant_id), dataset_id)
         return stored.decode() if stored is not None else None

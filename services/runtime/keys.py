@@ -72,6 +72,12 @@ class RedisKeys:
         """Hash: "revision/part/piece" -> where that record's chunks are and how many (see the indexer)."""
         return self._k(f"chunks:{document_key}")
 
+    # -- state: what search serves ---------------------------------------------------------
+    @property
+    def serving_revisions(self) -> str:
+        """Hash: document key -> the revision search serves (kept by the indexer)."""
+        return self._k("serving")
+
     # -- state: projected states -----------------------------------------------------------
     @property
     def states(self) -> str:

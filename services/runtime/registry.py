@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import redis
 
-from schemas import DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, InlineSource
+from schemas import (
+    DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, IndexingSpec, InlineSource,
+)
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
@@ -75,10 +77,12 @@ class DocumentRegistry:
 
 
 def redrive(
-    registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str
+    registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
+    indexing: IndexingSpec | None = None,
 ) -> DocumentUpserted | None:
     """Publish the document's newest upsert again as a new revision (one more attempt), so it runs
     through every stage afresh whatever became of the old one (errored, cancelled, stuck, lost).
+    With ``indexing``, it runs under that spec instead, as a fresh job (attempts start at 1).
     None when nothing is known of the document."""
     upsert = registry.newest_upsert(key)
     if upsert is None:
@@ -87,8 +91,9 @@ def redrive(
         update={
             "event_id": uuid.uuid4(),
             "revision": revisions.next_revision(key),
-            "attempt": upsert.attempt + 1,
+            "attempt": upsert.attempt + 1 if indexing is None else 1,
             "produced_at": utc_now(),
+            **({"indexing": indexing} if indexing is not None else {}),
         }
     )
     # Registered before it is published: if the record is lost on its way, the next re-drive counts

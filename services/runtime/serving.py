@@ -1,0 +1,43 @@
+"""Which revision of each document search serves, kept by the indexer itself (state Redis hash
+``serving``): it names a revision once all its chunks are written and before older ones are
+removed, and withdraws it when it removes that revision's chunks. Search reads it directly, so
+there is no moment, while the projector catches up, when an update's document has no servable
+chunks (new ones not yet named, old ones gone)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from services.runtime.keys import RedisKeys
+
+_PUBLISH = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+"""
+_WITHDRAW = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and tonumber(current) <= tonumber(ARGV[2]) then redis.call('HDEL', KEYS[1], ARGV[1]) end
+"""
+
+
+class ServingRevisions:
+    def __init__(self, client: redis.Redis, keys: RedisKeys):
+        self._redis = client
+        self._key = keys.serving_revisions
+        self._publish = client.register_script(_PUBLISH)
+        self._withdraw = client.register_script(_WITHDRAW)
+
+    def publish(self, document_key: str, revision: int) -> None:
+        """Serve ``revision`` (never going back to an older one)."""
+        self._publish(keys=[self._key], args=[document_key, revision])
+
+    def withdraw(self, document_key: str, revision: int) -> None:
+        """Serve nothing of the document, if what it served is ``revision`` or older."""
+        self._withdraw(keys=[self._key], args=[document_key, revision])
+
+    def serving(self, document_keys: Iterable[str]) -> dict[str, int]:
+        keys = list(document_keys)
+        found = self._redis.hmget(self._key, keys) if keys else []
+        return {key: int(value) for key, value in zip(keys, found) if value is not None}
