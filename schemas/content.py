@@ -18,6 +18,8 @@ class DocumentPart(Envelope):
     name: str
     # The document's title (its metadata's, or a title line its text starts with), searched beside its text.
     title: str | None = Field(default=None, max_length=512)
+    # The document's metadata (its own, and what extraction found), stored with every chunk to filter by.
+    metadata: Metadata = Field(default_factory=dict)
     indexing: IndexingSpec
     part: int = Field(ge=0)
     parts: int = Field(ge=1)
@@ -25,8 +27,8 @@ class DocumentPart(Envelope):
     def part_of(self) -> dict:
         """The fields that say which part of which document revision this is, for the next stage's record."""
         return {
-            **self.identity(), "name": self.name, "title": self.title, "indexing": self.indexing, "part": self.part,
-            "parts": self.parts,
+            **self.identity(), "name": self.name, "title": self.title, "metadata": self.metadata,
+            "indexing": self.indexing, "part": self.part, "parts": self.parts,
         }
 
     @model_validator(mode="after")
@@ -44,5 +46,4 @@ class Page(Contract):
 class ExtractedContent(DocumentPart):
     type: Literal["document.extracted"] = "document.extracted"
     mime_type: str | None = None
-    metadata: Metadata = Field(default_factory=dict)
     pages: list[Page]

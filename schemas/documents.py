@@ -88,10 +88,12 @@ class BlobSource(Contract):
 
 
 Source = Annotated[InlineSource | BlobSource, Field(discriminator="kind")]
-# Bounded, as it travels in every record of the document and is stored with its state.
+# Bounded, as it travels in every record of the document and is stored with its chunks.
+MAX_METADATA_FIELDS = 100
+MAX_METADATA_CHARS = 4096
 MetadataKey = Annotated[str, Field(min_length=1, max_length=128)]
-MetadataValue = Annotated[str, Field(max_length=4096)] | int | float | bool | None
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=100)]
+MetadataValue = Annotated[str, Field(max_length=MAX_METADATA_CHARS)] | int | float | bool | None
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_FIELDS)]
 
 
 class DocumentUpserted(Envelope):

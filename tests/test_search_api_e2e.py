@@ -56,3 +56,20 @@ def test_another_tenant_sees_nothing(indexed, pipeline: Settings):
     _, ids = indexed
     stranger = Gateway(pipeline, tenant="someone-else", dataset="search-api")
     assert retrieve(stranger, query="sourdough starter yeast", mode="hybrid", document_ids=[ids["bread"]]) == []
+
+
+def test_metadata_filters_match_every_field_named(pipeline: Settings):
+    gateway = Gateway(pipeline, tenant="api", dataset="search-metadata")
+    ids = {}
+    for author, year in (("Ann", 2020), ("Bob", 2021)):
+        accepted = gateway.create_text(f"{author}.txt", BETA, metadata={"author": author, "year": year, "draft": True})
+        gateway.wait(accepted["document_id"], accepted["revision"])
+        ids[author] = accepted["document_id"]
+
+    def found(**metadata) -> set[str]:
+        return {r["document_id"] for r in retrieve(gateway, query="sourdough starter", top_k=10, metadata=metadata)}
+
+    assert found(author="Ann") == {ids["Ann"]}
+    assert found(year=2021, draft=True) == {ids["Bob"]}
+    assert found(author="Ann", year=2021) == set()
+    assert found() == set(ids.values())

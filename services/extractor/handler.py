@@ -18,6 +18,7 @@ from schemas import (
     Page,
     Stage,
 )
+from schemas.documents import MAX_METADATA_CHARS, MAX_METADATA_FIELDS, Metadata
 from services.extractor.parsers import UnextractableDocument, check_length
 from services.extractor.parts import into_parts
 from services.extractor.settings import ExtractorSettings
@@ -29,6 +30,16 @@ from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Verdict
 from topics.catalog import DOCUMENTS, EXTRACTED
+
+
+def merged_metadata(given: Metadata, extracted: dict[str, str]) -> Metadata:
+    """The document's own metadata, and what extraction found (title, author, language, pages)
+    where the names are free and the contract's bounds leave room."""
+    merged = dict(given)
+    for key, value in extracted.items():
+        if key not in merged and len(merged) < MAX_METADATA_FIELDS:
+            merged[key] = value[:MAX_METADATA_CHARS]
+    return merged
 
 
 class Extractor(Handler):
@@ -78,7 +89,7 @@ class Extractor(Handler):
                     title=title,
                     indexing=event.indexing,
                     mime_type=content_type,
-                    metadata={**event.metadata, **metadata},
+                    metadata=merged_metadata(event.metadata, metadata),
                     part=index,
                     parts=len(parts),
                     pages=part,

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from schemas import DocumentState, DocumentStatus, IndexingSpec, ProcessRule, document_key
-from schemas.documents import Metadata
+from schemas.documents import Metadata, MetadataKey
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, check_model, load_provider
 from services.embedder.providers import EmbeddingProvider
@@ -97,9 +97,12 @@ class RetrieveRequest(BaseModel):
     score_threshold: float | None = Field(default=None, description="records scoring below it are left out")
     document_ids: list[Id] = Field(default_factory=list, max_length=100, description="only these documents")
     rerank: bool = Field(default=False, description="reorder the candidates by the configured rerank model")
+    metadata: dict[MetadataKey, str | int | float | bool] = Field(
+        default_factory=dict, max_length=20, description="only documents whose metadata has each of these values",
+    )
 
     def scope(self, tenant: str, dataset_id: str | None) -> Scope:
-        return Scope(tenant, dataset_id, tuple(self.document_ids))
+        return Scope(tenant, dataset_id, tuple(self.document_ids), tuple(sorted(self.metadata.items())))
 
 
 class ModelSwitch(BaseModel):

@@ -87,6 +87,7 @@ class Indexer(Handler):
                 "parent_content": parents.get(segment.parent_id) if segment.parent_id else None,
                 "name": event.name,
                 "title": event.title,
+                "metadata": {k: v for k, v in event.metadata.items() if v is not None},
                 "tenant_id": event.tenant_id,
                 "dataset_id": event.dataset_id,
                 "document_id": event.document_id,

@@ -29,6 +29,7 @@ def mapping(dims: int | None) -> dict[str, Any]:
         "parent_content": {"type": "text", "index": False},
         "name": {"type": "text", "fields": {"raw": keyword, "english": english}},
         "title": {"type": "text", "fields": {"english": english}},
+        "metadata": {"type": "flattened"},  # any keys, filtered by exact value
         **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
                                   "parent_id", "kind", "content_hash", "model")},
         "revision": {"type": "long"},  # issued from the clock in milliseconds

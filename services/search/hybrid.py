@@ -50,6 +50,7 @@ class Scope:
     tenant_id: str
     dataset_id: str | None = None
     document_ids: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str | int | float | bool], ...] = ()  # every field must have the value
 
     def filters(self, datasets: list[str] | None = None) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = [{"term": {"tenant_id": self.tenant_id}}]
@@ -59,6 +60,10 @@ class Scope:
             filters.append({"term": {"dataset_id": self.dataset_id}})
         if self.document_ids:
             filters.append({"terms": {"document_id": list(self.document_ids)}})
+        for field, value in self.metadata:
+            # A flattened field keeps every value as its keyword: true as "true", 2021 as "2021".
+            keyword = str(value).lower() if isinstance(value, bool) else str(value)
+            filters.append({"term": {f"metadata.{field}": keyword}})
         return filters
 
 
