@@ -55,3 +55,13 @@ def test_fusions():
     assert [k for k, _ in vector_weighted(0.9)([bm25, knn])][:2] == ["c", "a"]
     # Two kNN rankings (two models) share the vector weight.
     assert dict(vector_weighted(0.4)([bm25, knn, knn]))["c"] == pytest.approx(0.6 * (0.0) + 0.4)
+
+
+def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):
+    accepted = gateway.create_text("ferries.txt", "The ferries sailed daily between the islands, weather permitting.")
+    gateway.wait(accepted["document_id"], accepted["revision"])
+    [hit] = gateway.search("ferry sailing", mode="hybrid", top_k=1)
+    [fragment] = hit["highlights"]
+    assert "<em>ferries</em>" in fragment and "<em>sailed</em>" in fragment
+    [semantic_only] = gateway.search("ferry sailing", mode="semantic", top_k=1)
+    assert semantic_only["highlights"] == []

@@ -85,6 +85,7 @@ class Hit:
     content: str  # the parent's text for hierarchical chunks
     matched: str  # the chunk that matched
     score: float  # what the records are ranked by (fused, in hybrid mode)
+    highlights: list[str]  # fragments of the chunk with the BM25 matches marked (none from kNN alone)
     scores: dict[str, float | None]  # each mode's own: BM25's, the best cosine of any model, the reranker's
 
 
@@ -107,6 +108,9 @@ class HybridSearch:
             "query": {"bool": {"must": [bm25_query(query)], "filter": scope.filters()}},
             "size": size,
             "_source": _FIELDS,
+            # The chunk's text with what matched (stems included) marked, as Dify shows it.
+            "highlight": {"fields": {"content.english": {"number_of_fragments": 3, "fragment_size": 200}},
+                          "pre_tags": ["<em>"], "post_tags": ["</em>"]},
             # Term statistics of every index searched (one per model), not of each shard alone:
             # scores stay comparable across indices, as the embedded server computes them.
             "search_type": "dfs_query_then_fetch",
@@ -168,12 +172,13 @@ class HybridSearch:
         if score_threshold is not None:
             scored = [(key, score) for key, score in scored if score >= score_threshold]
         full_text = {h["_id"]: h["_score"] for h in lexical}
+        highlights = {h["_id"]: h.get("highlight", {}).get("content.english", []) for h in lexical}
         cosine: dict[str, float] = {}
         for ranking in semantic:
             for h in ranking:
                 cosine[h["_id"]] = max(cosine.get(h["_id"], 0.0), h["_score"])
         records = [
-            _hit(hits[key], score, {
+            _hit(hits[key], score, highlights.get(key, []), {
                 "full_text": full_text.get(key) if with_lexical else None,
                 "semantic": cosine.get(key) if with_semantic else None,
                 **({"rerank": relevance.get(key)} if reranked else {}),
@@ -208,7 +213,7 @@ class HybridSearch:
         ]
 
 
-def _hit(hit: dict, score: float, scores: dict[str, float | None]) -> Hit:
+def _hit(hit: dict, score: float, highlights: list[str], scores: dict[str, float | None]) -> Hit:
     source = hit["_source"]
     return Hit(
         segment_id=hit["_id"],
@@ -220,5 +225,6 @@ def _hit(hit: dict, score: float, scores: dict[str, float | None]) -> Hit:
         content=source.get("parent_content") or source["content"],
         matched=source["content"],
         score=round(score, 6),
+        highlights=highlights,
         scores={mode: round(value, 6) if value is not None else None for mode, value in scores.items()},
     )
