@@ -44,3 +44,8 @@ def ndcg_at_10(ranked: list[str], relevance: dict[str, int]) -> float:
     ideal = sorted((2**r - 1 for r in relevance.values()), reverse=True)[:10]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
+
+
+def recall_at_10(ranked: list[str], relevance: dict[str, int]) -> float:
+    relevant = {doc for doc, grade in relevance.items() if grade > 0}
+    return len(relevant & set(ranked[:10])) / len(relevant) if relevant else 0.0

@@ -73,3 +73,12 @@ def test_metadata_filters_match_every_field_named(pipeline: Settings):
     assert found(year=2021, draft=True) == {ids["Bob"]}
     assert found(author="Ann", year=2021) == set()
     assert found() == set(ids.values())
+
+
+def test_timings_split_elasticsearch_from_the_gateways_own_time(indexed):
+    gateway, _ = indexed
+    response = gateway.http.post(f"/v1/datasets/{gateway.dataset}/retrieve", json={"query": "polar lights"})
+    timings = response.json()["timings"]
+    assert set(timings) == {"elasticsearch_ms", "embedding_ms", "rerank_ms", "total_ms"}
+    assert timings["elasticsearch_ms"] > 0 and timings["rerank_ms"] == 0
+    assert timings["total_ms"] >= timings["elasticsearch_ms"] + timings["embedding_ms"]

@@ -434,7 +434,9 @@ def _retrieve(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
     if body.rerank and s.search.reranker is None:
         raise HTTPException(422, "reranking is not configured: set INDEXFLOW_SEARCH_RERANK_MODEL (and CO_API_KEY)")
     answer = s.search.search(body.query, scope, body.top_k, body.mode, body.score_threshold, body.rerank)
-    response: dict = {"query": body.query, "records": [hit.__dict__ for hit in answer.records]}
+    response: dict = {
+        "query": body.query, "records": [hit.__dict__ for hit in answer.records], "timings": answer.timings.as_dict(),
+    }
     if body.rerank:
         response["reranked"] = answer.reranked
         if answer.rerank_error is not None:

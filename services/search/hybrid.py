@@ -9,8 +9,10 @@ before Elasticsearch's next refresh shows their removal."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -67,9 +69,32 @@ class Scope:
         return filters
 
 
+@dataclass
+class Timings:
+    """Where one search's time went: the embedded Elasticsearch API server scans every chunk per
+    query, so only the time outside it says anything about production."""
+
+    elasticsearch_ms: float = 0.0
+    embedding_ms: float = 0.0  # query vectors (0 when cached)
+    rerank_ms: float = 0.0
+    total_ms: float = 0.0
+
+    @contextmanager
+    def spent_on(self, part: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self, part, getattr(self, part) + (time.perf_counter() - started) * 1000)
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: round(value, 2) for name, value in asdict(self).items()}
+
+
 @dataclass(frozen=True)
 class Answer:
     records: list[Hit]
+    timings: Timings
     reranked: bool | None = None  # None: not asked for
     rerank_error: str | None = None  # why the fused order stands
 
@@ -103,7 +128,7 @@ class HybridSearch:
         self.searchable = searchable
         self.query_vector = lru_cache(maxsize=4096)(self._embed_query)
 
-    def bm25(self, query: str, scope: Scope, size: int) -> list[dict]:
+    def bm25(self, query: str, scope: Scope, size: int, timings: Timings) -> list[dict]:
         body = {
             "query": {"bool": {"must": [bm25_query(query)], "filter": scope.filters()}},
             "size": size,
@@ -115,12 +140,13 @@ class HybridSearch:
             # scores stay comparable across indices, as the embedded server computes them.
             "search_type": "dfs_query_then_fetch",
         }
-        return self._search(all_chunk_indices(self.prefix), body)
+        return self._search(all_chunk_indices(self.prefix), body, timings)
 
-    def knn(self, query: str, scope: Scope, model: str, datasets: list[str], size: int) -> list[dict]:
+    def knn(self, query: str, scope: Scope, model: str, datasets: list[str], size: int, timings: Timings) -> list[dict]:
         """Nearest chunks among ``datasets``' chunks embedded by ``model``, the query embedded by it too."""
         try:
-            vector = self.query_vector(model, query)
+            with timings.spent_on("embedding_ms"):
+                vector = self.query_vector(model, query)
         except Exception:  # noqa: BLE001 - a model that cannot embed (Cohere unreachable) costs its ranking only
             log.warning("cannot embed the query with %s: semantic hits of %s left out", model, datasets,
                         exc_info=True)
@@ -136,26 +162,30 @@ class HybridSearch:
             "size": size,
             "_source": _FIELDS,  # never the vector itself
         }
-        return self._search(index_name(self.prefix, model), body)
+        return self._search(index_name(self.prefix, model), body, timings)
 
     def _embed_query(self, model: str, query: str) -> tuple[float, ...]:
         return tuple(self.providers(model).embed_query(query))
 
-    def _search(self, index: str, body: dict) -> list[dict]:
+    def _search(self, index: str, body: dict, timings: Timings) -> list[dict]:
         try:
-            return self.es.search(index=index, allow_no_indices=True, ignore_unavailable=True, **body)["hits"]["hits"]
+            with timings.spent_on("elasticsearch_ms"):
+                response = self.es.search(index=index, allow_no_indices=True, ignore_unavailable=True, **body)
         except NotFoundError:
             return []
+        return response["hits"]["hits"]
 
     def search(
         self, query: str, scope: Scope, top_k: int = 5, mode: Mode = "hybrid", score_threshold: float | None = None,
         rerank: bool = False,
     ) -> Answer:
+        started = time.perf_counter()
+        timings = Timings()
         depth = max(top_k * 4, 20)
         with_lexical, with_semantic = mode != "semantic", mode in ("hybrid", "semantic")
-        lexical = self.bm25(query, scope, depth) if with_lexical else []
+        lexical = self.bm25(query, scope, depth, timings) if with_lexical else []
         semantic = [
-            self.knn(query, scope, model, datasets, depth)
+            self.knn(query, scope, model, datasets, depth, timings)
             for model, datasets in sorted(self.models(scope.tenant_id, scope.dataset_id).items())
         ] if with_semantic else []
         lexical, *semantic = self._servable([lexical, *semantic])
@@ -167,7 +197,8 @@ class HybridSearch:
         hits = {h["_id"]: h for ranking in rankings for h in ranking}
         reranked, rerank_error, relevance = None, None, {}
         if rerank:
-            scored, relevance, rerank_error = self._rerank(query, scored[:depth], hits)
+            with timings.spent_on("rerank_ms"):
+                scored, relevance, rerank_error = self._rerank(query, scored[:depth], hits)
             reranked = rerank_error is None
         if score_threshold is not None:
             scored = [(key, score) for key, score in scored if score >= score_threshold]
@@ -185,7 +216,8 @@ class HybridSearch:
             })
             for key, score in scored[:top_k]
         ]
-        return Answer(records, reranked, rerank_error)
+        timings.total_ms = (time.perf_counter() - started) * 1000
+        return Answer(records, timings, reranked, rerank_error)
 
     def _rerank(
         self, query: str, candidates: list[tuple[str, float]], hits: dict[str, dict]
