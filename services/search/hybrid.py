@@ -2,9 +2,10 @@
 stemmed subfield; kNN runs once per embedding model the datasets searched have chunks of, with
 the query embedded by that model, on that model's index.
 
-Every hit is checked against its document's searchable revision (the projected state): chunks of
-a revision still being indexed, superseded, deleted, cancelled or failed are never returned, even
-before Elasticsearch's next refresh shows their removal."""
+Every hit is checked against the revision its document serves (kept by the indexer, see
+services/runtime/serving.py): chunks of a revision still being indexed, superseded, deleted,
+cancelled or failed are never returned, even before Elasticsearch's next refresh shows their
+removal."""
 
 from __future__ import annotations
 
