@@ -27,12 +27,13 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
-from services.search.fusion import FUSIONS
+from services.search.fusion import Fusion, rrf, vector_weighted
 from services.search.hybrid import bm25_query
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
 from services.extractor.titles import title_of
 
+FUSIONS: dict[str, Fusion] = {"rrf": rrf, **{f"minmax w={w}": vector_weighted(w) for w in (0.1, 0.2, 0.3, 0.5, 0.7)}}
 DEPTH = 100  # chunks each ranking contributes, as the gateway asks for top_k=50 at depth 4x
 
 

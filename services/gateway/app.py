@@ -263,7 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not isinstance(upload, StarletteUpload):
                 raise HTTPException(422, "a 'file' part is required")
             options = _parse_options(str(form.get("data", "{}")), FileOptions)
-            indexing = _estimate_indexing(s, tenant, dataset_id, options)
+            indexing = _indexing(s, tenant, dataset_id, options, claim=False)
             return await run_in_threadpool(_estimate_file, s, upload, indexing)
         try:
             body = CreateByText.model_validate(await request.json())
@@ -271,7 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from exc
         except ValueError as exc:
             raise HTTPException(422, f"not JSON: {exc}") from exc
-        indexing = _estimate_indexing(s, tenant, dataset_id, body)
+        indexing = _indexing(s, tenant, dataset_id, body, claim=False)
         return await run_in_threadpool(_estimated, lambda: s.estimator.from_text(body.name, body.text, indexing))
 
     @app.post("/v1/datasets/{dataset_id}/embedding-model")
@@ -444,17 +444,6 @@ def _retrieve(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
     return response
 
 
-def _estimate_indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:
-    """As _indexing, but the dataset does not take a model from an estimate."""
-    spec = options.indexing()
-    if spec.indexing_technique == "economy":
-        return spec
-    if spec.embedding_model is not None:
-        _check_model(spec.embedding_model)
-    model = s.datasets.configured(tenant, dataset_id) or spec.embedding_model or s.embedding.default_model
-    return spec.model_copy(update={"embedding_model": model})
-
-
 def _check_model(name: str) -> None:
     try:
         check_model(name)
@@ -477,16 +466,23 @@ def _estimated(make) -> dict:
         raise HTTPException(422, f"cannot estimate: {exc}") from exc
 
 
-def _indexing(s: Services, tenant: str, dataset_id: str, options: DocumentOptions) -> IndexingSpec:
+def _indexing(
+    s: Services, tenant: str, dataset_id: str, options: DocumentOptions, claim: bool = True
+) -> IndexingSpec:
     """The document's indexing spec, embedding with its dataset's model: the first document's (or
-    the default) becomes the dataset's, later ones inherit it, and naming another is refused."""
+    the default) becomes the dataset's, later ones inherit it, and naming another is refused. An
+    estimate (``claim=False``) reads the dataset's model without giving it one."""
     spec = options.indexing()
     if spec.indexing_technique == "economy":
         return spec
     requested = spec.embedding_model
     if requested is not None:
         _check_model(requested)  # before the dataset takes it
-    model = s.datasets.claim(tenant, dataset_id, requested or s.embedding.default_model)
+    wanted = requested or s.embedding.default_model
+    if claim:
+        model = s.datasets.claim(tenant, dataset_id, wanted)
+    else:
+        model = s.datasets.configured(tenant, dataset_id) or wanted
     if requested is not None and requested != model:
         raise HTTPException(
             409, f"dataset {dataset_id} embeds with {model}; a document of it cannot use {requested}"

@@ -42,8 +42,3 @@ def vector_weighted(vector_weight: float) -> Fusion:
 
     return fuse
 
-
-FUSIONS: dict[str, Fusion] = {
-    "rrf": rrf,
-    **{f"minmax w={w}": vector_weighted(w) for w in (0.1, 0.2, 0.3, 0.5, 0.7)},
-}
