@@ -65,3 +65,18 @@ def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):
     assert "<em>ferries</em>" in fragment and "<em>sailed</em>" in fragment
     [semantic_only] = gateway.search("ferry sailing", mode="semantic", top_k=1)
     assert semantic_only["highlights"] == []
+
+
+def test_a_withdrawn_revision_is_not_served_from_the_projected_state_either(settings: Settings):
+    from schemas import DocumentStatus, Stage, StatusEvent
+    from services.gateway.app import Services
+    from services.gateway.settings import GatewaySettings
+
+    services = Services(settings, GatewaySettings())
+    completed = StatusEvent(tenant_id="t", dataset_id="d", document_id="gone", revision=7, attempt=1,
+                            status=DocumentStatus.COMPLETED, stage=Stage.INDEXER, segment_count=1, progress=1.0)
+    services.states.fold(completed, 0)  # the projector has not seen the delete yet
+    assert services.serving_revisions(["t/gone"]) == {"t/gone": 7}  # indexed before the serving record
+
+    services.serving.withdraw("t/gone", 8)  # the indexer removed its chunks (visible until a refresh)
+    assert services.serving_revisions(["t/gone"]).get("t/gone") != 7

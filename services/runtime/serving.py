@@ -16,9 +16,13 @@ _PUBLISH = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 """
+# Withdrawn is 0 (no revision is 0), not absent: absent means "indexed before this record
+# existed", for which search asks the projected state, and that may still name the revision
+# whose chunks were just deleted (they stay visible until Elasticsearch's next refresh).
+_WITHDRAWN = 0
 _WITHDRAW = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and tonumber(current) <= tonumber(ARGV[2]) then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if not current or tonumber(current) <= tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 """
 
 
@@ -35,9 +39,10 @@ class ServingRevisions:
 
     def withdraw(self, document_key: str, revision: int) -> None:
         """Serve nothing of the document, if what it served is ``revision`` or older."""
-        self._withdraw(keys=[self._key], args=[document_key, revision])
+        self._withdraw(keys=[self._key], args=[document_key, revision, _WITHDRAWN])
 
     def serving(self, document_keys: Iterable[str]) -> dict[str, int]:
+        """Document key -> revision served (0: none); documents never recorded are absent."""
         keys = list(document_keys)
         found = self._redis.hmget(self._key, keys) if keys else []
         return {key: int(value) for key, value in zip(keys, found) if value is not None}
