@@ -121,13 +121,15 @@ def wait_terminal(client: Client, revisions: dict[str, int], timeout: float) -> 
 def chunk_set(es, prefix: str, tenant: str, searchable: dict[str, int]) -> tuple[set, int]:
     """(document, part, position, content hash) of every chunk of the tenant, and how many chunks
     belong to a revision their document does not serve (stale)."""
+    from elasticsearch import helpers
+
     from services.indexer.mapping import all_chunk_indices
 
     es.indices.refresh(index=all_chunk_indices(prefix), allow_no_indices=True)
     chunks, stale = set(), 0
-    hits = es.search(index=all_chunk_indices(prefix), size=10_000, query={"term": {"tenant_id": tenant}},
-                     _source=["document_id", "document_key", "part", "position", "content_hash", "revision"])
-    for hit in hits["hits"]["hits"]:
+    hits = helpers.scan(es, index=all_chunk_indices(prefix), query={"query": {"term": {"tenant_id": tenant}}},
+                        _source=["document_id", "document_key", "part", "position", "content_hash", "revision"])
+    for hit in hits:
         source = hit["_source"]
         if searchable.get(source["document_key"]) != source["revision"]:
             stale += 1

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 import click
 import httpx
@@ -26,9 +27,11 @@ from services.projector.store import StateStore
 from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
-from services.runtime.settings import Settings
 from services.runtime.replay import TopicReader
+from services.runtime.settings import Settings
+from services.search.hybrid import Mode
 from services.watchdog.dead_letter_replay import Letter, read_letters
+from services.watchdog.dead_letter_replay import replayed as replayed_letters
 from services.watchdog.service import build as build_watchdog
 from topics import CATALOG, ApplyReport, apply_topics
 from topics.catalog import DLQ
@@ -208,9 +211,7 @@ def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, as_json: 
 @click.option("--dataset", default=None, help="search one dataset (default: all of the tenant's)")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
-@click.option(
-    "--mode", type=click.Choice(["hybrid", "full_text", "semantic", "bm25"]), default="hybrid", show_default=True
-)
+@click.option("--mode", type=click.Choice(get_args(Mode)), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def search(query: str, dataset: str | None, tenant: str, top_k: int, mode: str, as_json: bool) -> None:
     """Hybrid (BM25 + kNN) search over the indexed chunks."""
@@ -336,7 +337,7 @@ def dlq_list(tenant: str | None, document: str | None, as_json: bool) -> None:
     """Every dead letter, oldest first per partition, and whether it was replayed."""
     settings = Settings()
     letters = _letters(settings, tenant, document)
-    replayed = build_watchdog(settings).dead_letters.replayed(letters)
+    replayed = replayed_letters(redis_client(settings), settings.keys, letters)
     if as_json:
         _print_json([
             {"letter": letter.position, "document": letter.document, "replayed": replayed.get(letter.position),

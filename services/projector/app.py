@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
-        f"{settings.topic_prefix}projector",
+        settings.group("projector"),
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(settings),
         store="memory://",

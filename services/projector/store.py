@@ -5,7 +5,7 @@ older one), and one set of document keys per dataset."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -35,6 +35,17 @@ class StateStore:
         keys = list(keys)
         raws = self._redis.hmget(self.states, keys) if keys else []
         return [STATE.decode(raw) for raw in raws if raw is not None]
+
+    def pages(self, size: int = 500) -> Iterator[list[DocumentState]]:
+        """Every state, a page at a time (a live scan: states may move meanwhile)."""
+        page: list[DocumentState] = []
+        for _, raw in self._redis.hscan_iter(self.states, count=size):
+            page.append(STATE.decode(raw))
+            if len(page) == size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def searchable_revisions(self, keys: Iterable[str]) -> dict[str, int]:
         """The revision search may serve, per document key (documents serving none are absent)."""

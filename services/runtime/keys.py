@@ -50,7 +50,7 @@ class RedisKeys:
 
     @property
     def dlq_replayed(self) -> str:
-        """Hash: "partition:offset" of a dead letter -> when and how it was replayed."""
+        """Hash: a dead letter's event id -> when and how it was replayed."""
         return self._k("dlq-replayed")
 
     @property

@@ -53,7 +53,7 @@ class ConsumerLoop:
         revisions = Revisions(redis_client(settings), settings.keys)
         self.dead_letters = DeadLetters(self.producer, status, revisions, handler_class.retractions_to)
         self.handler = handler_class(Context(settings, self.producer, status, revisions, self.dead_letters))
-        self.group_id = f"{settings.topic_prefix}{handler_class.stage.value}"
+        self.group_id = settings.group(handler_class.stage.value)
         self.topics = [settings.topic(spec.name) for spec in handler_class.inputs]
         self.batch_size = handler_class.batch_size
         self.max_attempts = max_attempts

@@ -24,7 +24,7 @@ class TopicReader:
         self.next_offsets: dict[int, int] = {}
 
     def read(self) -> Iterator[Message]:
-        config = consumer_config(self.settings, f"{self.settings.topic_prefix}reader-{uuid.uuid4().hex}")
+        config = consumer_config(self.settings, self.settings.group(f"reader-{uuid.uuid4().hex}"))
         consumer = Consumer({**config, "enable.partition.eof": True})
         try:
             partitions = sorted(consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)

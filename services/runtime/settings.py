@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def group(self, service: str) -> str:
+        """A service's consumer group, in the deployment's namespace like its topics."""
+        return f"{self.topic_prefix}{service}"
+
     @property
     def keys(self) -> RedisKeys:
         return RedisKeys(self.topic_prefix)

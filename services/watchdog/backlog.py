@@ -46,8 +46,9 @@ class Backlog:
 
     @cached_property
     def _probe(self) -> Consumer:
-        config = consumer_config(self.settings, f"{self.settings.topic_prefix}watchdog-probe")
-        return Consumer({**config, "enable.partition.eof": True})
+        config = consumer_config(self.settings, self.settings.group("watchdog-probe"))
+        # Only a fetch response's high watermark is wanted, not the records.
+        return Consumer({**config, "enable.partition.eof": True, "max.partition.fetch.bytes": 1024})
 
     def new_sweep(self) -> None:
         """Offsets are read once a sweep, however many documents share a partition."""
@@ -58,9 +59,9 @@ class Backlog:
         """What the document waits behind (None: nothing that moves; it is stuck)."""
         partition = partition_of(key, self.settings.partitions)
         lanes = [
-            (f"{self.settings.topic_prefix}{stage.value}", self.settings.topic(spec.name))
+            (self.settings.group(stage.value), self.settings.topic(spec.name))
             for stage, spec in _PATH[_FIRST_STAGE.get(status, 0):]
-        ] + [(f"{self.settings.topic_prefix}projector", self.settings.topic(STATUS.name))]
+        ] + [(self.settings.group("projector"), self.settings.topic(STATUS.name))]
         for group, topic in lanes:
             committed = self._committed(group, topic, partition, now)
             target_key = (key, revision, group, topic)

@@ -55,6 +55,15 @@ def read_letters(reader: TopicReader) -> Iterator[Letter]:
             continue
 
 
+def replayed(client: redis.Redis, keys: RedisKeys, letters: Iterable[Letter]) -> dict[str, dict]:
+    """When and how each of ``letters`` was replayed before, by position (absent: never). Kept by
+    the letter's own id: positions start again when a topic is made anew (the embedded broker's
+    memory storage), ids do not."""
+    letters = list(letters)
+    found = client.hmget(keys.dlq_replayed, [str(x.letter.event_id) for x in letters]) if letters else []
+    return {x.position: orjson.loads(raw) for x, raw in zip(letters, found) if raw is not None}
+
+
 class DeadLetterReplay:
     def __init__(
         self, client: redis.Redis, keys: RedisKeys, registry: DocumentRegistry, revisions: Revisions,
@@ -69,14 +78,8 @@ class DeadLetterReplay:
         self.status = status
         self.blobs = blobs
 
-    def replayed(self, letters: Iterable[Letter]) -> dict[str, dict]:
-        """When and how each of ``letters`` was replayed before (absent: never)."""
-        positions = [letter.position for letter in letters]
-        found = self.redis.hmget(self.keys.dlq_replayed, positions) if positions else []
-        return {p: orjson.loads(raw) for p, raw in zip(positions, found) if raw is not None}
-
     def replay(self, letters: list[Letter]) -> list[Outcome]:
-        before = self.replayed(letters)
+        before = replayed(self.redis, self.keys, letters)
         redriven: dict[str, str] = {}  # document -> the letter that re-drove it in this run
         outcomes = []
         for letter in letters:
@@ -92,7 +95,7 @@ class DeadLetterReplay:
                 if outcome.action == "redriven":
                     redriven[letter.document] = letter.position
             if outcome.action != "skipped":
-                self.redis.hset(self.keys.dlq_replayed, letter.position,
+                self.redis.hset(self.keys.dlq_replayed, str(letter.letter.event_id),
                                 orjson.dumps({"at": utc_now().isoformat(), "action": outcome.action}))
             outcomes.append(outcome)
         self.producer.flush()

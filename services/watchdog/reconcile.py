@@ -15,7 +15,7 @@ Counts come from one aggregation per page of documents, so an audit costs
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -73,9 +73,12 @@ class Reconciler:
         self.producer = producer
         self.status = status
 
-    def run(self, repair: bool = True) -> ReconcileReport:
+    def run(self, repair: bool = True, beat: Callable[[], None] = lambda: None) -> ReconcileReport:
+        """Audit every finished document, a page at a time (``beat``: a sign of life per page)."""
         report = ReconcileReport()
-        for page in self._pages():
+        for states in self.states.pages(PAGE):
+            beat()
+            page = [s for s in states if s.status in TERMINAL_STATUSES]
             counts = self._chunk_counts([s.key for s in page])
             served = [s.key for s in page if s.status is DocumentStatus.COMPLETED]
             registries = registered_parts_of(self.redis, self.keys, served)
@@ -83,16 +86,6 @@ class Reconciler:
                 report.audited += 1
                 self._audit(state, counts.get(state.key, {}), registries.get(state.key, []), report, repair)
         return report
-
-    def _pages(self) -> Iterator[list[DocumentState]]:
-        page: list[str] = []
-        for key, _ in self.redis.hscan_iter(self.keys.states, count=PAGE):
-            page.append(key.decode())
-            if len(page) == PAGE:
-                yield [s for s in self.states.get_many(page) if s.status in TERMINAL_STATUSES]
-                page = []
-        if page:
-            yield [s for s in self.states.get_many(page) if s.status in TERMINAL_STATUSES]
 
     def _chunk_counts(self, keys: list[str]) -> dict[str, dict[int, int]]:
         """Document key -> revision -> chunks in the index (what has been refreshed)."""

@@ -73,13 +73,13 @@ class Watchdog:
         if not self.projector_alive():
             log.warning("the projector shows no life: states are not current, nothing is judged stuck")
             return
-        report = self.sweep.sweep(utc_now())
+        report = self.sweep.sweep(utc_now(), self.heartbeat.beat)
         if report.redriven or report.failed:
             log.warning("stall sweep: %d checked, re-driven %s, failed %s",
                         report.checked, report.redriven, report.failed)
 
     def _reconcile(self) -> None:
-        report = self.reconciler.run()
+        report = self.reconciler.run(beat=self.heartbeat.beat)
         log.info("reconcile: %d audited, %d missing, %d stale chunks", report.audited, len(report.missing),
                  report.stale_chunks)
 

@@ -11,6 +11,7 @@ A document waiting its turn behind a backlog that keeps moving is not stuck (see
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,11 +50,13 @@ class StallSweep:
         self.backlog = backlog
         self.settings = settings
 
-    def sweep(self, now: datetime) -> SweepReport:
+    def sweep(self, now: datetime, beat: Callable[[], None] = lambda: None) -> SweepReport:
+        """Judge every live document (``beat``: a sign of life per page)."""
         report = SweepReport()
         self.backlog.new_sweep()
         waiting: set[tuple[str, int]] = set()
         for page in self.registry.pages():
+            beat()
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
             for upsert in page:
                 report.checked += 1
