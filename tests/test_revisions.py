@@ -67,3 +67,11 @@ def test_close_drops_and_pause_parks_until_resumed(stack_settings: Settings):
     assert redis_client(stack_settings).llen(keys.parked("t/doc")) == 2
     revisions.forget_parked(event(1), len(parked))
     assert revisions.resume(event(1)) == []
+
+
+def test_a_late_failure_of_an_older_revision_does_not_reopen_a_newer_closed_one(stack_settings: Settings):
+    revisions, _ = fresh(stack_settings)
+    revisions.check(event(5))
+    revisions.close(event(5))  # revision 5 cancelled
+    revisions.close(event(4))  # then a stage dead-letters a record of revision 4
+    assert revisions.verdict("t/doc", 5) is Verdict.CLOSED

@@ -106,8 +106,9 @@ class Revisions:
         return Verdict.CURRENT
 
     def close(self, event: Envelope) -> None:
-        """No more work on this revision or any older one (cancelled, or failed at some stage)."""
-        self._redis.hset(self._keys.revisions_closed, event.key, event.revision)
+        """No more work on this revision or any older one (cancelled, or failed at some stage). Only
+        ever raised: a late failure of an older revision must not reopen a newer closed one."""
+        self._observe(keys=[self._keys.revisions_closed], args=[event.key, event.revision])
 
     def pause(self, event: Envelope) -> None:
         self._redis.hset(self._keys.revisions_paused, event.key, event.revision)
