@@ -5,13 +5,14 @@ and publishes it, keyed by document, to the state topic."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 
 import faust
 
 from schemas import DEAD_LETTERS, STATE, STATUS, DeadLetter, DocumentState, MalformedRecord, StatusEvent
 from services.projector.store import StateStore
+from services.runtime.blobs import BlobStore
+from services.runtime.dead_letters import kept_original
 from services.runtime.errors import as_outage
 from services.runtime.heartbeat import BEAT_EVERY_SECONDS, Heartbeat
 from services.runtime.kafka import faust_credentials
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> faust.App:
     state_topic = app.topic(settings.topic(STATE_TOPIC.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     dlq_topic = app.topic(settings.topic(DLQ.name), key_type=bytes, value_type=bytes, value_serializer="raw")
     store = StateStore(redis_client(settings), settings.keys)
+    blobs = BlobStore(settings)
     heartbeat = Heartbeat(redis_client(settings), settings.keys, "projector")
 
     @app.timer(BEAT_EVERY_SECONDS)
@@ -56,11 +58,13 @@ def create_app(settings: Settings) -> faust.App:
             try:
                 status = STATUS.decode(event.value)
             except MalformedRecord as exc:
+                original = await asyncio.to_thread(
+                    kept_original, blobs, message.topic, message.partition, message.offset, event.value
+                )
                 letter = DeadLetter(
                     stage="projector", error=str(exc), error_type=type(exc).__name__, attempts=1,
                     source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
-                    source_key=event.key.decode("utf-8", "replace") if event.key else None,
-                    source_value_b64=base64.b64encode(event.value or b"").decode(),
+                    source_key=event.key.decode("utf-8", "replace") if event.key else None, **original,
                 )
                 await dlq_topic.send(key=event.key, value=DEAD_LETTERS.encode(letter))
                 continue

@@ -55,8 +55,7 @@ class BlobStore:
         """Store a document's file; a stream is copied a chunk at a time (never whole in memory)."""
         # Tenant and document are validated ids (no "/", no leading dot): used verbatim, so two
         # documents never share a folder.
-        stream = io.BytesIO(data) if isinstance(data, bytes) else data
-        return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", stream)
+        return self._put(f"{tenant}/{document}/{revision}/{_safe_name(filename)}", data)
 
     def delete_document(self, tenant: str, document: str, before_revision: int) -> None:
         """Remove a deleted document's blobs: every revision older than its delete. A newer
@@ -92,7 +91,8 @@ class BlobStore:
                 return path.read_bytes()
         raise PermanentError(f"{uri} is not a dead letter's stored record")
 
-    def _put(self, relative: str, data: BinaryIO) -> str:
+    def _put(self, relative: str, data: bytes | BinaryIO) -> str:
+        data = io.BytesIO(data) if isinstance(data, bytes) else data
         if self.config.s3_bucket:
             self._s3().upload_fileobj(data, self.config.s3_bucket, relative)  # multipart for big files
             return f"s3://{self.config.s3_bucket}/{relative}"

@@ -44,6 +44,14 @@ def identity_of(raw: bytes | None) -> dict[str, Any] | None:
     return identity
 
 
+def kept_original(blobs: BlobStore, topic: str, partition: int, offset: int, value: bytes | None) -> dict[str, str]:
+    """A dead letter's copy of the original value: inline when small, else in the blob store."""
+    value = value or b""
+    if len(value) <= MAX_INLINE_ORIGINAL_BYTES:
+        return {"source_value_b64": base64.b64encode(value).decode()}
+    return {"source_value_uri": blobs.put_dead_letter(topic, partition, offset, value)}
+
+
 def describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
@@ -92,8 +100,4 @@ class DeadLetters:
             self._producer.publish(self._retractions_to, retraction)
 
     def _original(self, message: Message) -> dict[str, str]:
-        value = message.value() or b""
-        if len(value) <= MAX_INLINE_ORIGINAL_BYTES:
-            return {"source_value_b64": base64.b64encode(value).decode()}
-        uri = self._blobs.put_dead_letter(message.topic(), message.partition(), message.offset(), value)
-        return {"source_value_uri": uri}
+        return kept_original(self._blobs, message.topic(), message.partition(), message.offset(), message.value())
