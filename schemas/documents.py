@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+import orjson
+from pydantic import AfterValidator, Field, model_validator
 
 from schemas.envelope import Contract, Envelope
 
@@ -93,7 +94,19 @@ MAX_METADATA_FIELDS = 100
 MAX_METADATA_CHARS = 4096
 MetadataKey = Annotated[str, Field(min_length=1, max_length=128)]
 MetadataValue = Annotated[str, Field(max_length=MAX_METADATA_CHARS)] | int | float | bool | None
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_FIELDS)]
+MAX_METADATA_BYTES = 16 * 1024  # all of it, encoded: records stay far below Kafka's 1 MB
+
+
+def _small_enough(metadata: dict) -> dict:
+    size = len(orjson.dumps(metadata))
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata of {size:,} bytes, over the {MAX_METADATA_BYTES:,} byte limit")
+    return metadata
+
+
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_FIELDS), AfterValidator(_small_enough)
+]
 
 
 class DocumentUpserted(Envelope):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from confluent_kafka import Message
 
 from schemas import (
@@ -18,7 +19,7 @@ from schemas import (
     Page,
     Stage,
 )
-from schemas.documents import MAX_METADATA_CHARS, MAX_METADATA_FIELDS, Metadata
+from schemas.documents import MAX_METADATA_BYTES, MAX_METADATA_CHARS, MAX_METADATA_FIELDS, Metadata
 from services.extractor.parsers import UnextractableDocument, check_length
 from services.extractor.parts import into_parts
 from services.extractor.settings import ExtractorSettings
@@ -38,7 +39,9 @@ def merged_metadata(given: Metadata, extracted: dict[str, str]) -> Metadata:
     merged = dict(given)
     for key, value in extracted.items():
         if key not in merged and len(merged) < MAX_METADATA_FIELDS:
-            merged[key] = value[:MAX_METADATA_CHARS]
+            candidate = {**merged, key: value[:MAX_METADATA_CHARS]}
+            if len(orjson.dumps(candidate)) <= MAX_METADATA_BYTES:
+                merged = candidate
     return merged
 
 

@@ -158,10 +158,12 @@ class Indexer(Handler):
 
     def _remove_overtaken_writes(self, written: Iterable[tuple[str, int]]) -> None:
         """A revision that went stale or closed while its chunks were being written (a newer
-        revision, a delete or a cancel overtook it): remove what was written, by id."""
+        revision, a delete or a cancel overtook it): remove what was written, by id. Only that
+        revision: an older one may still be what search serves, until the newer revision completes
+        (which removes all older ones) or a retraction removes and withdraws it."""
         for key, revision in written:
             if self.context.revisions.verdict(key, revision) in (Verdict.STALE, Verdict.CLOSED):
-                self._remove(key, lambda r, revision=revision: r <= revision)
+                self._remove(key, lambda r, revision=revision: r == revision)
 
     def _complete(self, batch: EmbeddedBatch, parts: list[RegisteredPart]) -> None:
         segment_count = sum(p.segments for p in parts)

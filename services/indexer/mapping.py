@@ -9,6 +9,7 @@ from typing import Any
 from elasticsearch import BadRequestError, Elasticsearch
 
 BM25_ONLY = "bm25"
+ADDED_FIELDS = ("content", "name", "title", "metadata")  # added to indices made before them
 
 
 def index_name(prefix: str, model: str | None) -> str:
@@ -48,9 +49,11 @@ def mapping(dims: int | None) -> dict[str, Any]:
 
 def ensure_index(es: Elasticsearch, name: str, dims: int | None) -> None:
     if es.indices.exists(index=name):
-        # Fields added since the index was made (the english subfields) are added in place; on
-        # Elasticsearch they cover chunks written from then on, older ones match through `content`.
-        es.indices.put_mapping(index=name, properties=mapping(dims)["properties"])
+        # Fields added since the index was made (the english subfields, title, metadata) are added
+        # in place; on Elasticsearch they cover chunks written from then on, older ones match
+        # through `content`. Only those: a field's type or vector options cannot change in place.
+        properties = mapping(dims)["properties"]
+        es.indices.put_mapping(index=name, properties={f: properties[f] for f in ADDED_FIELDS})
         return
     try:
         es.indices.create(index=name, mappings=mapping(dims), settings={"number_of_shards": 1})
