@@ -9,7 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.embedder.providers import CohereEmbeddings, EmbeddingProvider, MiniLM, UniversalSentenceEncoder
 
-MINILM_TOKENIZER = Path(__file__).parent / "resources" / "all-minilm-l6-v2.tokenizer.json"
 COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
                "embed-english-light-v3.0": 384, "embed-multilingual-light-v3.0": 384}
 
@@ -20,6 +19,8 @@ class EmbeddingSettings(BaseSettings):
     #: The deployment's default model, for documents that name none.
     default_model: str = UniversalSentenceEncoder.name
     threads: int = 2
+    #: Where local models built at first use (MiniLM's int8 graph) are kept, shared by processes.
+    model_cache_dir: Path = Path.home() / ".cache" / "indexflow" / "models"
     cache_ttl_seconds: int = 30 * 24 * 3600
     cohere_api_key: str = Field(default="", validation_alias=AliasChoices("CO_API_KEY", "INDEXFLOW_EMBEDDING_COHERE_API_KEY"))
     cohere_base_url: str | None = None
@@ -30,8 +31,9 @@ class EmbeddingSettings(BaseSettings):
     })
 
 
-def local_models(threads: int = 2) -> list[EmbeddingProvider]:
-    return [UniversalSentenceEncoder(threads), MiniLM(MINILM_TOKENIZER, threads)]
+def local_models(settings: EmbeddingSettings | None = None) -> list[EmbeddingProvider]:
+    settings = settings or EmbeddingSettings()
+    return [UniversalSentenceEncoder(settings.threads), MiniLM(settings.model_cache_dir, settings.threads)]
 
 
 def known_models() -> list[str]:
@@ -46,7 +48,7 @@ def check_model(name: str) -> None:
 
 def load_provider(name: str, settings: EmbeddingSettings) -> EmbeddingProvider:
     check_model(name)
-    for model in local_models(settings.threads):
+    for model in local_models(settings):
         if model.name == name:
             return model
     model = name.removeprefix("cohere-")

