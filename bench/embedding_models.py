@@ -24,14 +24,15 @@ def main() -> None:
     args = parser.parse_args()
     beds = load_testbeds(args.testbeds)
     rule = ProcessRule()
-    chunks = {
-        bed.name: [(doc, piece.text) for doc, text in bed.documents.items() for piece in split(clean(text, rule), rule)]
-        for bed in beds
-    }
-    total = sum(len(c) for c in chunks.values())
-    print(f"{len(beds)} testbeds, {sum(len(b.queries) for b in beds)} queries, {total} chunks")
-    print(f"{'model':28} {'dims':>5} {'nDCG@10':>8} {'chunks/s':>9}")
+    print(f"{len(beds)} testbeds, {sum(len(b.queries) for b in beds)} queries")
+    print(f"{'model':28} {'dims':>5} {'chunk tokens':>12} {'chunks':>7} {'nDCG@10':>8} {'chunks/s':>9}")
     for model in local_models():
+        chunks = {  # as the pipeline chunks for this model
+            bed.name: [(doc, piece.text) for doc, text in bed.documents.items()
+                       for piece in split(clean(text, rule), rule, model.automatic_chunk_tokens)]
+            for bed in beds
+        }
+        total = sum(len(c) for c in chunks.values())
         scores, seconds = [], 0.0
         for bed in beds:
             docs, texts = zip(*chunks[bed.name])
@@ -47,7 +48,8 @@ def main() -> None:
                     best[doc] = max(best.get(doc, -1.0), float(sim))
                 ranked = sorted(best, key=best.get, reverse=True)
                 scores.append(ndcg_at_10(ranked, query.relevance))
-        print(f"{model.name:28} {model.dims:>5} {np.mean(scores):>8.4f} {total / seconds:>9.1f}", flush=True)
+        print(f"{model.name:28} {model.dims:>5} {model.automatic_chunk_tokens:>12} {total:>7} "
+              f"{np.mean(scores):>8.4f} {total / seconds:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,11 +44,11 @@ class Chunk:
     text: str
 
 
-def chunk_testbed(bed: Testbed, rule: ProcessRule) -> list[Chunk]:
+def chunk_testbed(bed: Testbed, rule: ProcessRule, automatic_tokens: int) -> list[Chunk]:
     return [
         Chunk(name, title_of(text), piece.text)
         for name, text in bed.documents.items()
-        for piece in split(clean(text, rule), rule)
+        for piece in split(clean(text, rule), rule, automatic_tokens)
     ]
 
 
@@ -134,15 +134,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--testbeds", type=int, default=None)
     parser.add_argument("--model", default=EmbeddingSettings().default_model)
-    parser.add_argument("--max-tokens", type=int, default=500)
-    parser.add_argument("--overlap", type=int, default=50)
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="custom rule: paragraphs split at this size (default: automatic, the model's size)")
+    parser.add_argument("--overlap", type=int, default=20)
     parser.add_argument("--titled", action="store_true", help="also embed each chunk under its title line")
     args = parser.parse_args()
     settings = Settings()
     es = elasticsearch_client(settings, request_timeout=300)
     model = load_provider(args.model, EmbeddingSettings())
     cache = VectorCache(settings.state_dir / "bench-cache" / f"{args.model}.pickle")
-    rule = ProcessRule(mode="custom", segmentation=Segmentation(max_tokens=args.max_tokens, chunk_overlap=args.overlap))
+    rule = ProcessRule(mode="custom", segmentation=Segmentation(max_tokens=args.max_tokens, chunk_overlap=args.overlap)) \
+        if args.max_tokens else ProcessRule()
     beds = load_testbeds(args.testbeds)
 
     scores: dict[str, list[float]] = {}
@@ -151,7 +153,7 @@ def main() -> None:
         scores.setdefault(name, []).append(ndcg_at_10([d for d, _ in documents], relevance))
 
     for bed in beds:
-        chunks = chunk_testbed(bed, rule)
+        chunks = chunk_testbed(bed, rule, model.automatic_chunk_tokens)
         index = f"lab-{bed.name}"
         index_testbed(es, index, chunks)
         variants = {"plain": cache.embed(model, [c.text for c in chunks])}
@@ -177,7 +179,7 @@ def main() -> None:
         print(f"{bed.name}: {len(chunks)} chunks", flush=True)
 
     print(f"\n{len(next(iter(scores.values())))} queries, model {args.model}, "
-          f"chunks of {args.max_tokens} tokens, overlap {args.overlap}")
+          f"chunks of {args.max_tokens or model.automatic_chunk_tokens} tokens ({rule.mode})")
     print(f"{'ranking':72} {'nDCG@10':>8}")
     for name, values in scores.items():
         print(f"{name:72} {np.mean(values):>8.4f}")

@@ -30,7 +30,7 @@ def estimate(gateway: Gateway, **body) -> dict:
 
 def test_an_estimate_matches_indexing_and_persists_nothing(gateway: Gateway):
     answer = estimate(gateway, name="harbour.txt", text=TEXT, process_rule=CUSTOM)
-    assert answer["total_price"] == 0 and answer["model"] == "use-multilingual-v3"
+    assert answer["total_price"] == 0 and answer["model"] == "all-minilm-l6-v2-int8"
     assert len(answer["preview"]) == 10 and answer["preview"][0]["content"].startswith("Section 0.")
     assert gateway.http.get(f"/v1/datasets/{gateway.dataset}/documents").json()["data"] == []
 

@@ -11,7 +11,7 @@ from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import ALPHA, BETA, chunks
 
-MINILM = "all-minilm-l6-v2-int8"
+OTHER_MODEL = "use-multilingual-v3"  # not the deployment default
 TEXTS = {"aurora.txt": ALPHA, "bread.txt": BETA, "tides.txt": "Tides rise and fall twice a day along the harbour."}
 
 
@@ -46,11 +46,11 @@ def test_switching_a_datasets_model_keeps_search_answering(pipeline: Settings):
     searcher.start()
     try:
         answered(4)  # searching before the switch ...
-        response = gateway.http.post("/v1/datasets/switching/embedding-model", json={"embedding_model": MINILM})
+        response = gateway.http.post("/v1/datasets/switching/embedding-model", json={"embedding_model": OTHER_MODEL})
         assert response.status_code == 200, response.text
-        assert response.json() == {"embedding_model": MINILM, "documents": 3}
+        assert response.json() == {"embedding_model": OTHER_MODEL, "documents": 3}
         deadline = time.monotonic() + 120
-        while not all(c["model"] == MINILM for d in documents.values() for c in chunks(pipeline, d, tenant="switch")):
+        while not all(c["model"] == OTHER_MODEL for d in documents.values() for c in chunks(pipeline, d, tenant="switch")):
             assert time.monotonic() < deadline, "documents not re-embedded"
             time.sleep(0.3)
         answered(len(answers) + 4)  # ... through it, and after it
@@ -64,4 +64,4 @@ def test_switching_a_datasets_model_keeps_search_answering(pipeline: Settings):
     # New documents of the dataset take the new model.
     later = gateway.create_text("later.txt", "Later text.")
     gateway.wait(later["document_id"], later["revision"])
-    assert {c["model"] for c in chunks(pipeline, later["document_id"], tenant="switch")} == {MINILM}
+    assert {c["model"] for c in chunks(pipeline, later["document_id"], tenant="switch")} == {OTHER_MODEL}

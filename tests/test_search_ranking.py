@@ -7,7 +7,7 @@ import pytest
 
 from services.extractor.titles import title_of
 from services.runtime.settings import Settings
-from services.search.fusion import rrf, vector_weighted, weighted_minmax
+from services.search.fusion import corroborated, rrf, vector_weighted, weighted_minmax
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import chunks
 
@@ -55,6 +55,16 @@ def test_fusions():
     assert [k for k, _ in vector_weighted(0.9)([bm25, knn])][:2] == ["c", "a"]
     # Two kNN rankings (two models) share the vector weight.
     assert dict(vector_weighted(0.4)([bm25, knn, knn]))["c"] == pytest.approx(0.6 * (0.0) + 0.4)
+
+
+def test_a_document_matching_in_two_places_outranks_one_matching_as_well_once():
+    ranking = [("once", 1.0), ("twice-a", 0.98), ("twice-b", 0.5), ("other", 0.2)]
+    document_of = {"once": "A", "twice-a": "B", "twice-b": "B", "other": "C"}
+    raised = corroborated(ranking, document_of, 0.3)
+    assert [key for key, _ in raised] == ["twice-a", "once", "twice-b", "other"]
+    assert dict(raised) == pytest.approx({"twice-a": 0.98 + 0.3 * 0.5, "once": 1.0 + 0.3 * 0.2,
+                                          "twice-b": 0.5 + 0.3 * 0.98, "other": 0.2 + 0.3 * 0.2})
+    assert corroborated(ranking, document_of, 0.0) == ranking
 
 
 def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from schemas import ExtractedContent, IndexingSpec, Page, PreProcessingRule, ProcessRule, Segmentation
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
+from services.embedder.models import EmbeddingSettings
 from services.splitter.handler import make_segments
 from services.splitter.splitting import FULL_DOC_MAX_TOKENS, split
 
@@ -38,6 +39,21 @@ def test_automatic_merges_paragraphs_up_to_500_tokens_with_overlap():
     assert sizes[0] > 300, "neighbouring paragraphs are merged"
 
 
+def test_automatic_chunks_fit_the_embedding_models_window():
+    """MiniLM reads 256 word pieces: automatic chunks for it are 200 tokens, so none is cut; a
+    model with a long window (and economy, with none) keeps Dify's 500."""
+    def automatic_sizes(**indexing) -> list[int]:
+        content = ExtractedContent(
+            tenant_id="t", dataset_id="d", document_id="doc", revision=1, name="x.txt", part=0, parts=1,
+            indexing=IndexingSpec(**indexing), pages=[Page(text="\n\n".join(PARAGRAPH for _ in range(8)))],
+        )
+        return [s.tokens for s in make_segments(content, EmbeddingSettings(default_model="all-minilm-l6-v2-int8"))]
+
+    assert max(automatic_sizes()) <= 200 and len(automatic_sizes()) >= 8  # the default model's window
+    assert max(automatic_sizes(embedding_model="cohere-embed-english-v3.0")) > 300
+    assert max(automatic_sizes(indexing_technique="economy")) > 300
+
+
 def test_custom_keeps_each_separated_piece_and_splits_only_long_ones():
     text = "short one\n***\nshort two\n***\n" + PARAGRAPH
     pieces = [p.text for p in split(text, custom(max_tokens=60, overlap=10, separator="\\n***\\n"))]
@@ -67,12 +83,12 @@ def test_segments_carry_ids_hashes_counts_and_pages():
         indexing=IndexingSpec(process_rule=ProcessRule(mode="hierarchical"), doc_form="hierarchical_model"),
         pages=[Page(number=13, text="alpha line\nbeta line"), Page(number=14, text="gamma")],
     )
-    segments = make_segments(content)
+    segments = make_segments(content, EmbeddingSettings())
     assert [(s.kind, s.page, s.position) for s in segments] == [
         ("parent", 13, 0), ("child", 13, 1), ("child", 13, 2), ("parent", 14, 3), ("child", 14, 4)
     ]
     assert segments[1].parent_id == segments[0].segment_id
-    assert segments == make_segments(content), "deterministic: a redelivery produces the same ids"
+    assert segments == make_segments(content, EmbeddingSettings()), "deterministic: a redelivery produces the same ids"
     assert segments[1].tokens == count_tokens("alpha line") and segments[1].word_count == 2
-    other_revision = make_segments(content.model_copy(update={"revision": 5}))
+    other_revision = make_segments(content.model_copy(update={"revision": 5}), EmbeddingSettings())
     assert not {s.segment_id for s in segments} & {s.segment_id for s in other_revision}

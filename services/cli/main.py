@@ -262,7 +262,7 @@ def estimate(path: Path, mode: str, model: str | None, economy: bool, as_json: b
     )
     sandbox = ExtractorSettings().sandbox()
     try:
-        answer = Estimator(sandbox, embedding.prices).from_file(path.name, path, indexing)
+        answer = Estimator(sandbox, embedding).from_file(path.name, path, indexing)
     except UnextractableDocument as exc:
         _fail(f"cannot estimate {path}: {exc}")
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -62,8 +63,16 @@ def _save(model, path: Path) -> None:
 def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul"])
+    # onnxruntime logs shape pre-processing advice on the root logger at every build; noise here.
+    root = logging.getLogger()
+    advice = logging.Filter()
+    advice.filter = lambda record: "pre-processing before quantization" not in record.getMessage()
+    root.addFilter(advice)
+    try:
+        quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"])
+    finally:
+        root.removeFilter(advice)
 
 
 def _encoder_graph(w: dict[str, np.ndarray], config: dict):

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import IndexingSpec
 from services.embedder.providers import CohereEmbeddings, EmbeddingProvider, MiniLM, UniversalSentenceEncoder
 
 COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
@@ -16,8 +17,10 @@ COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingu
 class EmbeddingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INDEXFLOW_EMBEDDING_", extra="ignore", populate_by_name=True)
 
-    #: The deployment's default model, for documents that name none.
-    default_model: str = UniversalSentenceEncoder.name
+    #: The deployment's default model, for documents that name none. MiniLM ranks better on the
+    #: judged testbeds (semantic nDCG@10 0.69 against USE's 0.61) and, built here, embeds as fast;
+    #: USE is the local choice for other languages than English.
+    default_model: str = MiniLM.name
     threads: int = 2
     #: Where local models built at first use (MiniLM's int8 graph) are kept, shared by processes.
     model_cache_dir: Path = Path.home() / ".cache" / "indexflow" / "models"
@@ -44,6 +47,16 @@ def check_model(name: str) -> None:
     """Raise ValueError naming the known models unless ``name`` is one (no model is loaded)."""
     if name not in known_models():
         raise ValueError(f"unknown embedding model {name!r}; known: {', '.join(known_models())}")
+
+
+def automatic_chunk_tokens(indexing: IndexingSpec, settings: EmbeddingSettings) -> int:
+    """The automatic rule's chunk size for a document: its embedding model's (None: the default
+    model's); without embeddings (economy), the general one."""
+    if indexing.indexing_technique == "economy":
+        return EmbeddingProvider.automatic_chunk_tokens
+    name = indexing.embedding_model or settings.default_model
+    return next((m.automatic_chunk_tokens for m in local_models(settings) if m.name == name),
+                EmbeddingProvider.automatic_chunk_tokens)
 
 
 def load_provider(name: str, settings: EmbeddingSettings) -> EmbeddingProvider:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from schemas import ExtractedContent, IndexingSpec, Page
+from services.embedder.models import EmbeddingSettings
 from services.extractor.parsers import UnextractableDocument
 from services.extractor.sandbox import Sandbox
 from services.extractor.titles import document_title
@@ -32,9 +33,9 @@ class Estimate:
 
 
 class Estimator:
-    def __init__(self, sandbox: Sandbox, prices: dict[str, float]):
+    def __init__(self, sandbox: Sandbox, embedding: EmbeddingSettings):
         self.sandbox = sandbox
-        self.prices = prices  # model -> USD per million tokens
+        self.embedding = embedding  # chunk sizes by model, and prices
         self._lock = threading.Lock()  # one document at a time through the sandbox's pipe
 
     def from_text(self, name: str, text: str, indexing: IndexingSpec) -> Estimate:
@@ -53,7 +54,7 @@ class Estimator:
             tenant_id="estimate", dataset_id="estimate", document_id="estimate", revision=1, name=name,
             title=document_title(metadata, pages), indexing=indexing, part=0, parts=1, pages=pages,
         )
-        segments = make_segments(content)
+        segments = make_segments(content, self.embedding)
         counted = [s for s in segments if s.kind != "child"]
         embedded = [s for s in segments if s.kind != "parent"]
         model = indexing.embedding_model if indexing.indexing_technique == "high_quality" else None
@@ -67,7 +68,7 @@ class Estimator:
             total_segments=len(counted),
             tokens=sum(s.tokens for s in counted),
             embedding_tokens=embedding_tokens,
-            total_price=round(embedding_tokens * self.prices.get(model or "", 0.0) / 1_000_000, 8),
+            total_price=round(embedding_tokens * self.embedding.prices.get(model or "", 0.0) / 1_000_000, 8),
             preview=[
                 {"content": s.content, "child_chunks": children.get(s.segment_id, [])}
                 for s in counted[:PREVIEW_SEGMENTS]

@@ -152,7 +152,7 @@ class Services:
 
     @cached_property
     def estimator(self) -> Estimator:
-        return Estimator(ExtractorSettings().sandbox(), self.embedding.prices)
+        return Estimator(ExtractorSettings().sandbox(), self.embedding)
 
     @cached_property
     def search(self) -> HybridSearch:
@@ -163,7 +163,7 @@ class Services:
                                       self.embedding.cohere_base_url, search.rerank_timeout_seconds)
         return HybridSearch(
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
-            search.fuse(), reranker,
+            search.fuse(), reranker, search.corroboration,
         )
 
     @cached_property

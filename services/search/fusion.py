@@ -3,11 +3,33 @@ own RRF needs a paid licence. A ranking is a list of (key, score), best first.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 Ranking = Sequence[tuple[str, float]]
 Fusion = Callable[[list[Ranking]], list[tuple[str, float]]]
 RRF_K = 60
+
+
+def corroborated(ranking: Ranking, document_of: Mapping[str, str], weight: float) -> list[tuple[str, float]]:
+    """Each chunk's score raised by ``weight`` times its document's best other chunk in the same
+    ranking (by the ranking's lowest score when no other chunk is in it): a document that matches
+    in two places outranks one that matches as well once. Measured on the judged testbeds
+    (bench/ranking_lab.py, best chunk per document): weight 0.3 lifts BM25 by 0.01 to 0.02 and
+    MiniLM's ranking by 0.01 to 0.015 nDCG@10; 0.1 by less than 0.005."""
+    if not ranking or weight == 0:
+        return list(ranking)
+    floor = min(score for _, score in ranking)
+    best: dict[str, list[float]] = {}  # document -> its two best scores
+    for key, score in ranking:
+        top = best.setdefault(document_of[key], [])
+        if len(top) < 2:
+            top.append(score)
+    raised = []
+    for key, score in ranking:
+        first, *second = best[document_of[key]]
+        other = first if score < first else second[0] if second else floor
+        raised.append((key, score + weight * other))
+    return sorted(raised, key=lambda item: item[1], reverse=True)
 
 
 def rrf(rankings: list[Ranking], k: int = RRF_K) -> list[tuple[str, float]]:

@@ -7,15 +7,17 @@ import hashlib
 from confluent_kafka import Message
 
 from schemas import DocumentRetracted, DocumentStatus, ExtractedContent, Segment, SegmentBatch, Stage, segment_id
-from services.runtime.handler import Handler
+from services.embedder.models import EmbeddingSettings, automatic_chunk_tokens
+from services.runtime.handler import Context, Handler
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
 from topics.catalog import EXTRACTED, SEGMENTS
 
 
-def make_segments(content: ExtractedContent) -> list[Segment]:
+def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> list[Segment]:
     rule = content.indexing.process_rule
+    automatic_tokens = automatic_chunk_tokens(content.indexing, embedding)
     segments: list[Segment] = []
 
     def add(text: str, page: int | None, kind: str, parent_id: str | None = None) -> str:
@@ -36,7 +38,7 @@ def make_segments(content: ExtractedContent) -> list[Segment]:
         return sid
 
     for page in content.pages:
-        for piece in split(clean(page.text, rule), rule):
+        for piece in split(clean(page.text, rule), rule, automatic_tokens):
             if piece.children:
                 parent = add(piece.text, page.number, "parent")
                 for child in piece.children:
@@ -52,6 +54,10 @@ class Splitter(Handler):
     retractions_to = SEGMENTS
     batch_size = 20
 
+    def __init__(self, context: Context, embedding: EmbeddingSettings | None = None):
+        super().__init__(context)
+        self.embedding = embedding or EmbeddingSettings()  # the default model sizes automatic chunks
+
     def handle(self, message: Message) -> None:
         content = EXTRACTED.codec.decode(message.value())
         if isinstance(content, DocumentRetracted):
@@ -66,6 +72,6 @@ class Splitter(Handler):
             SEGMENTS,
             SegmentBatch(
                 **content.part_of(),
-                segments=make_segments(content),
+                segments=make_segments(content, self.embedding),
             ),
         )

@@ -11,7 +11,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from schemas import ProcessRule, Segmentation
 from services.runtime.tokens import count_tokens, encoding
 
-AUTOMATIC = Segmentation(separator="\n\n", max_tokens=500, chunk_overlap=50)
+AUTOMATIC_MAX_TOKENS = 500  # Dify's; a model with a shorter window asks for less
 # As Dify: a full-document parent is the document's first 10,000 tokens.
 FULL_DOC_MAX_TOKENS = 10_000
 FALLBACK_SEPARATORS = ["\n\n", "。", ". ", " ", ""]
@@ -57,10 +57,15 @@ def _clean(chunks: list[str]) -> list[str]:
     return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
-def split(text: str, rule: ProcessRule) -> list[Piece]:
+def automatic(max_tokens: int = AUTOMATIC_MAX_TOKENS) -> Segmentation:
+    """The automatic rule's chunks: merged up to ``max_tokens``, overlapping by a tenth (as Dify's 500/50)."""
+    return Segmentation(separator="\n\n", max_tokens=max_tokens, chunk_overlap=max_tokens // 10)
+
+
+def split(text: str, rule: ProcessRule, automatic_tokens: int = AUTOMATIC_MAX_TOKENS) -> list[Piece]:
     """Flat chunks, or parents each with its children for the hierarchical mode."""
     if rule.mode == "automatic":
-        return [Piece(chunk) for chunk in merge_split(text, AUTOMATIC)]
+        return [Piece(chunk) for chunk in merge_split(text, automatic(automatic_tokens))]
     if rule.mode == "custom":
         return [Piece(chunk) for chunk in fixed_split(text, rule.segmentation)]
     if rule.parent_mode == "full_doc":
