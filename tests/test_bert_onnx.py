@@ -16,6 +16,7 @@ def test_a_text_embeds_the_same_alone_and_padded_in_a_batch(tmp_path):
     padded = np.asarray(model.embed_documents([short, "word " * 200])[0])  # short is padded to ~200 tokens
     # Not exactly 1: int8 activations share one scale per batch. Attending to padding would cost far more.
     assert float(alone @ padded) > 0.98
+    assert model.embed_documents([]) == []
 
 
 def test_the_graph_is_built_once_per_cache_directory(tmp_path):

@@ -103,6 +103,8 @@ class MiniLM(EmbeddingProvider):
         return tokenizer
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        if not texts:  # onnxruntime refuses an empty batch (rank-1 input)
+            return []
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
