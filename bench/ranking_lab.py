@@ -27,7 +27,7 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
-from services.search.fusion import Fusion, rrf, vector_weighted
+from services.search.fusion import Fusion, corroborated, rrf, vector_weighted
 from services.search.hybrid import bm25_query
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
@@ -112,22 +112,19 @@ def best_chunk_per_document(ranking: Ranking, chunks: list[Chunk]) -> Ranking:
     return list(best.items())
 
 
-def with_runner_up(weight: float) -> Callable[[Ranking, list[Chunk]], Ranking]:
-    """A document scored by its best chunk plus ``weight`` times its second best: a document that
-    matches in two places beats one that matches once as well."""
+def corroborated_per_document(weight: float) -> Callable[[Ranking, list[Chunk]], Ranking]:
+    """Documents by their best chunk once every chunk is corroborated by its document's next best
+    (services/search/fusion.py, as the gateway ranks)."""
 
     def aggregate(ranking: Ranking, chunks: list[Chunk]) -> Ranking:
-        found: dict[str, list[float]] = {}
-        for key, score in ranking:
-            found.setdefault(chunks[int(key)].document, []).append(score)
-        floor = min((score for _, score in ranking), default=0.0)  # an unseen second chunk scores below the depth
-        scored = {d: s[0] + weight * (s[1] if len(s) > 1 else floor) for d, s in found.items()}
-        return sorted(scored.items(), key=lambda item: item[1], reverse=True)
+        document_of = {key: chunks[int(key)].document for key, _ in ranking}
+        return best_chunk_per_document(corroborated(ranking, document_of, weight), chunks)
 
     return aggregate
 
 
-AGGREGATIONS = {"best": best_chunk_per_document, **{f"best+{w}*second": with_runner_up(w) for w in (0.1, 0.3)}}
+AGGREGATIONS = {"best": best_chunk_per_document,
+                **{f"best+{w}*second": corroborated_per_document(w) for w in (0.1, 0.3)}}
 
 
 def main() -> None:

@@ -34,13 +34,17 @@ class EmbeddingSettings(BaseSettings):
     })
 
 
+# Names and chunk sizes are class attributes: asking for them loads no model and reads no settings.
+LOCAL_MODELS: tuple[type[EmbeddingProvider], ...] = (UniversalSentenceEncoder, MiniLM)
+
+
 def local_models(settings: EmbeddingSettings | None = None) -> list[EmbeddingProvider]:
     settings = settings or EmbeddingSettings()
     return [UniversalSentenceEncoder(settings.threads), MiniLM(settings.model_cache_dir, settings.threads)]
 
 
 def known_models() -> list[str]:
-    return [m.name for m in local_models()] + [f"cohere-{m}" for m in COHERE_DIMS]
+    return [m.name for m in LOCAL_MODELS] + [f"cohere-{m}" for m in COHERE_DIMS]
 
 
 def check_model(name: str) -> None:
@@ -55,7 +59,7 @@ def automatic_chunk_tokens(indexing: IndexingSpec, settings: EmbeddingSettings) 
     if indexing.indexing_technique == "economy":
         return EmbeddingProvider.automatic_chunk_tokens
     name = indexing.embedding_model or settings.default_model
-    return next((m.automatic_chunk_tokens for m in local_models(settings) if m.name == name),
+    return next((m.automatic_chunk_tokens for m in LOCAL_MODELS if m.name == name),
                 EmbeddingProvider.automatic_chunk_tokens)
 
 

