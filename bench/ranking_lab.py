@@ -27,8 +27,9 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
-from services.search.fusion import Fusion, corroborated, rrf, vector_weighted
+from services.search.fusion import Fusion, corroborated, fused_with_documents, rrf, vector_weighted
 from services.search.hybrid import bm25_query
+from services.search.settings import SearchSettings
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
 from services.extractor.titles import title_of
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--titled", action="store_true", help="also embed each chunk under its title line")
     args = parser.parse_args()
     settings = Settings()
+    search = SearchSettings()
     es = elasticsearch_client(settings, request_timeout=300)
     model = load_provider(args.model, EmbeddingSettings())
     cache = VectorCache(settings.state_dir / "bench-cache" / f"{args.model}.pickle")
@@ -172,6 +174,15 @@ def main() -> None:
                         score(f"hybrid {fusion_name} chunks ({sem}) [{aggregation}]", aggregate(fuse(pair), chunks), query.relevance)
                         pair = [documents["bm25 pipeline"], documents[f"semantic {sem}"]]
                         score(f"hybrid {fusion_name} documents ({sem}) [{aggregation}]", fuse(pair), query.relevance)
+            # As the gateway ranks: each ranking corroborated, then fused per document and chunk.
+            document_of = {str(i): c.document for i, c in enumerate(chunks)}
+            for fusion_name, fuse in FUSIONS.items():
+                for sem in variants:
+                    pair = [corroborated(r, document_of, search.corroboration)
+                            for r in (lexical["pipeline"], semantic[sem])]
+                    fused = fused_with_documents(pair, document_of, fuse, search.chunk_weight)
+                    score(f"hybrid {fusion_name} as the gateway ({sem})", best_chunk_per_document(fused, chunks),
+                          query.relevance)
         es.indices.delete(index=index)
         print(f"{bed.name}: {len(chunks)} chunks", flush=True)
 

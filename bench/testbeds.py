@@ -39,9 +39,12 @@ def load_testbeds(limit: int | None = None) -> list[Testbed]:
 
 
 def ndcg_at_10(ranked: list[str], relevance: dict[str, int]) -> float:
-    gains = [2 ** relevance.get(doc, 0) - 1 for doc in ranked[:10]]
+    """nDCG@10 with the grade itself as the gain (trec_eval's and scikit-learn's), the measure the
+    issue's reference figures use: a Lucene-like whole-document BM25 scores 0.684 with it here
+    against their 0.682, and 0.650 with the exponential gain 2^grade - 1."""
+    gains = [relevance.get(doc, 0) for doc in ranked[:10]]
     dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
-    ideal = sorted((2**r - 1 for r in relevance.values()), reverse=True)[:10]
+    ideal = sorted(relevance.values(), reverse=True)[:10]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
 

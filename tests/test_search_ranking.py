@@ -7,7 +7,7 @@ import pytest
 
 from services.extractor.titles import title_of
 from services.runtime.settings import Settings
-from services.search.fusion import corroborated, rrf, vector_weighted, weighted_minmax
+from services.search.fusion import corroborated, fused_with_documents, rrf, vector_weighted, weighted_minmax
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import chunks
 
@@ -65,6 +65,21 @@ def test_a_document_matching_in_two_places_outranks_one_matching_as_well_once():
     assert dict(raised) == pytest.approx({"twice-a": 0.98 + 0.3 * 0.5, "once": 1.0 + 0.3 * 0.2,
                                           "twice-b": 0.5 + 0.3 * 0.98, "other": 0.2 + 0.3 * 0.2})
     assert corroborated(ranking, document_of, 0.0) == ranking
+
+
+def test_a_document_matching_each_mode_in_another_chunk_outranks_one_matching_both_less_well():
+    # A's first chunk is BM25's best, its second kNN's best; B's one chunk is second in both.
+    bm25 = [("a1", 10.0), ("b1", 6.0), ("x", 0.0)]
+    knn = [("a2", 0.9), ("b1", 0.75), ("y", 0.5)]
+    document_of = {"a1": "A", "a2": "A", "b1": "B", "x": "X", "y": "Y"}
+    fuse = vector_weighted(0.5)
+    assert [key for key, _ in fuse([bm25, knn])][0] == "b1"  # chunk by chunk, B wins
+    fused = fused_with_documents([bm25, knn], document_of, fuse, chunk_weight=0.5)
+    assert {key for key, _ in fused[:2]} == {"a1", "a2"} and fused[2][0] == "b1"
+    # The document's fused score (1.0 for A), plus half the chunk's own, scaled back to 0..1.
+    assert dict(fused)["a1"] == pytest.approx((1.0 + 0.5 * 0.5) / 1.5)
+    assert dict(fused)["b1"] == pytest.approx(0.6125)
+    assert fused_with_documents([bm25, knn], document_of, fuse, chunk_weight=0.0)[0][1] == pytest.approx(1.0)
 
 
 def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):

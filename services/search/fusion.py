@@ -32,6 +32,31 @@ def corroborated(ranking: Ranking, document_of: Mapping[str, str], weight: float
     return sorted(raised, key=lambda item: item[1], reverse=True)
 
 
+def fused_with_documents(
+    rankings: list[Ranking], document_of: Mapping[str, str], fusion: Fusion, chunk_weight: float
+) -> list[tuple[str, float]]:
+    """Chunks ranked by their document's fused score plus ``chunk_weight`` times their own, scaled
+    back to the fusion's range. A document is scored by its best chunk in each ranking, so one whose
+    BM25 and kNN matches are different chunks is not split into two half-scored candidates.
+    Measured on the judged testbeds (bench/ranking_lab.py, nDCG@10, linear gain): chunks fused
+    alone 0.746, documents alone 0.754, documents + 0.5 x chunk 0.755 (RRF 0.745, 0.746, 0.748)."""
+    documents = [_best_per_document(ranking, document_of) for ranking in rankings]
+    document_score = dict(fusion(documents))
+    chunks = fusion(rankings)
+    scaled = [
+        (key, (document_score[document_of[key]] + chunk_weight * score) / (1.0 + chunk_weight))
+        for key, score in chunks
+    ]
+    return sorted(scaled, key=lambda item: item[1], reverse=True)
+
+
+def _best_per_document(ranking: Ranking, document_of: Mapping[str, str]) -> list[tuple[str, float]]:
+    best: dict[str, float] = {}
+    for key, score in ranking:
+        best[document_of[key]] = max(score, best.get(document_of[key], score))
+    return sorted(best.items(), key=lambda item: item[1], reverse=True)
+
+
 def rrf(rankings: list[Ranking], k: int = RRF_K) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: ranks only, scores ignored."""
     fused: dict[str, float] = {}
