@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import AfterValidator, Field, model_validator
 
-from schemas.envelope import Contract, Envelope
+from schemas.envelope import ContentHash, Contract, Envelope
 
 # Inline text travels in the record; anything larger belongs in the blob store.
 MAX_INLINE_TEXT_BYTES = 256 * 1024
@@ -85,7 +85,6 @@ class BlobSource(Contract):
     kind: Literal["blob"] = "blob"
     uri: str = Field(pattern=r"^(file|s3)://.+", description="file:// (embedded) or s3:// (production)")
     size: int | None = Field(default=None, ge=0)
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 Source = Annotated[InlineSource | BlobSource, Field(discriminator="kind")]
@@ -117,6 +116,10 @@ class DocumentUpserted(Envelope):
     metadata: Metadata = Field(default_factory=dict)
     indexing: IndexingSpec = Field(default_factory=IndexingSpec)
     attempt: int = Field(default=1, ge=1, description="1, plus one for every retry or re-drive")
+    content_hash: ContentHash | None = Field(
+        default=None, description="SHA-256 of the source's bytes (text as UTF-8), hex: the gateway answers an "
+        "upsert of unchanged content, name, metadata and indexing with the document's state, not a new revision",
+    )
 
 
 class DocumentDeleted(Envelope):

@@ -12,6 +12,7 @@ SCHEMA_VERSION = 1
 
 # No "/" in ids: the record key "tenant/document" must split unambiguously.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+ContentHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 def utc_now() -> datetime:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.envelope import Envelope
+from schemas.envelope import ContentHash, Envelope
 
 
 class DocumentStatus(StrEnum):
@@ -50,6 +50,7 @@ class StatusEvent(Envelope):
     token_count: int | None = Field(default=None, ge=0)
     attempts: int | None = Field(default=None, ge=0)
     error: str | None = None
+    content_hash: ContentHash | None = None  # the revision's source, reported when it is accepted
 
 
 class DocumentState(Envelope):
@@ -57,6 +58,7 @@ class DocumentState(Envelope):
 
     type: Literal["document.state"] = "document.state"
     name: str | None = None
+    content_hash: ContentHash | None = Field(default=None, description="SHA-256 of the revision's source")
     status: DocumentStatus
     stage: Stage
     progress: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -1,23 +1,50 @@
-"""Upload files through the gateway and follow them until every document is terminal."""
+"""Sync files into a dataset through the gateway, then follow them until every document is terminal.
+
+Each file is one document whose id derives from the dataset and the file's path under the folder
+given (its name, for a file given alone), so a second run finds the same documents: a file whose
+content its document already has is skipped without a request, a changed one is uploaded as an
+update of its document, and with ``prune`` every document of the dataset that no file stands for
+is deleted."""
 
 from __future__ import annotations
 
+import hashlib
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 from schemas import TERMINAL_STATUSES
 from services.runtime.settings import Settings
 
+# A document whose revision ended so is uploaded again even when its file is unchanged: a retry.
+_RETRIED = {"error", "cancelled", "deleted"}
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+    relative: str  # the path under the folder given, "/"-separated
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
 
 @dataclass
 class IngestSummary:
-    documents: int = 0
+    documents: int = 0  # files
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0  # skipped: their documents already had this content
+    deleted: int = 0  # pruned: documents no file stands for any more
     completed: int = 0
     error: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -26,50 +53,97 @@ class IngestSummary:
     states: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
-        return {k: getattr(self, k) for k in ("documents", "completed", "error", "errors", "segments", "seconds")}
+        return self.__dict__
 
 
-def collect_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
+def collect_files(paths: list[Path]) -> list[LocalFile]:
+    files: list[LocalFile] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.parts))
+            files += [
+                LocalFile(p, p.relative_to(path).as_posix()) for p in sorted(path.rglob("*"))
+                if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts)
+            ]
         elif path.is_file():
-            files.append(path)
+            files.append(LocalFile(path, path.name))
         else:
             raise FileNotFoundError(f"{path}: no such file or directory")
     return files
 
 
+def document_id_for(dataset: str, relative: str) -> str:
+    """The same file of the same dataset always names the same document (an id, so no paths in it)."""
+    return "f-" + hashlib.sha256(f"{dataset}\0{relative}".encode()).hexdigest()[:40]
+
+
 def ingest(
     settings: Settings,
-    files: list[Path],
+    files: list[LocalFile],
     dataset: str,
     tenant: str,
+    prune: bool = False,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     timeout: float = 3600.0,
 ) -> IngestSummary:
     started = time.monotonic()
-    batch = uuid.uuid4().hex
-    headers = {"X-Tenant-Id": tenant, "X-Batch-Id": batch}
+    summary = IngestSummary(documents=len(files))
     base = f"{settings.gateway_url}/v1/datasets/{dataset}"
-    with httpx.Client(timeout=120) as client:
-        for path in files:
-            with open(path, "rb") as f:
-                response = client.post(f"{base}/document/create-by-file", headers=headers, files={"file": (path.name, f)})
+    with httpx.Client(timeout=120, headers={"X-Tenant-Id": tenant}) as client:
+        existing = {s["document_id"]: s for s in _dataset_states(client, base)}
+        awaited: dict[str, int] = {}  # document -> the revision to wait for
+        for file in files:
+            document_id = document_id_for(dataset, file.relative)
+            state = existing.get(document_id)
+            if state and state.get("content_hash") == file.sha256() and state["status"] not in _RETRIED:
+                summary.unchanged += 1
+                awaited[document_id] = state["revision"]
+                continue
+            with open(file.path, "rb") as f:
+                response = client.post(f"{base}/document/create-by-file", files={"file": (file.path.name, f)},
+                                       data={"data": orjson.dumps({"document_id": document_id}).decode()})
             response.raise_for_status()
-        deadline = time.monotonic() + timeout
-        while True:
-            states = client.get(f"{base}/documents/{batch}/indexing-status", headers=headers).json()["data"]
-            done = sum(1 for s in states if s["status"] in TERMINAL_STATUSES)
-            on_progress(done, len(files))
-            if done >= len(files) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    summary = IngestSummary(documents=len(files), seconds=round(time.monotonic() - started, 2), states=states)
+            accepted = response.json()
+            awaited[document_id] = accepted["revision"]
+            if accepted["unchanged"]:
+                summary.unchanged += 1
+            elif state and state["status"] != "deleted":
+                summary.updated += 1
+            else:
+                summary.created += 1
+        if prune:
+            for document_id, state in existing.items():
+                if document_id not in awaited and state["status"] != "deleted":
+                    response = client.delete(f"{base}/documents/{document_id}")
+                    response.raise_for_status()
+                    awaited[document_id] = response.json()["revision"]
+                    summary.deleted += 1
+        states = _follow(client, base, awaited, on_progress, time.monotonic() + timeout)
+    summary.seconds = round(time.monotonic() - started, 2)
+    summary.states = states
     reasons = Counter(s.get("error") or "unknown" for s in states if s["status"] == "error")
     summary.completed = sum(1 for s in states if s["status"] == "completed")
     summary.error = sum(reasons.values())
     summary.errors = dict(reasons.most_common())
     summary.segments = sum(s.get("segment_count") or 0 for s in states if s["status"] == "completed")
     return summary
+
+
+def _dataset_states(client: httpx.Client, base: str) -> list[dict]:
+    response = client.get(f"{base}/documents")
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def _follow(
+    client: httpx.Client, base: str, awaited: dict[str, int], on_progress: Callable[[int, int], None],
+    deadline: float,
+) -> list[dict]:
+    """The documents' states once each has reached its awaited revision and a terminal status (or
+    at the deadline)."""
+    while True:
+        states = {s["document_id"]: s for s in _dataset_states(client, base) if s["document_id"] in awaited}
+        done = [s for i, s in states.items() if s["revision"] >= awaited[i] and s["status"] in TERMINAL_STATUSES]
+        on_progress(len(done), len(awaited))
+        if len(done) == len(awaited) or time.monotonic() > deadline:
+            return list(states.values())
+        time.sleep(0.5)

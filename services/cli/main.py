@@ -158,23 +158,28 @@ def _print_state(state: dict) -> None:
     console.print(table)
 
 
-def _run_ingest(settings: Settings, paths: list[Path], dataset: str, tenant: str, as_json: bool) -> IngestSummary:
+def _run_ingest(
+    settings: Settings, paths: list[Path], dataset: str, tenant: str, as_json: bool, prune: bool = False
+) -> IngestSummary:
     files = collect_files(paths)
-    if not files:
+    if not files and not prune:
         _fail("no files to ingest")
     with Progress(
         TextColumn("[bold]ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=Console(stderr=True), disable=as_json,
     ) as progress:
         task = progress.add_task("ingest", total=len(files))
-        summary = ingest(settings, files, dataset, tenant, lambda done, total: progress.update(task, completed=done))
+        summary = ingest(settings, files, dataset, tenant, prune,
+                         lambda done, total: progress.update(task, completed=done, total=total))
     return summary
 
 
 def _print_summary(summary: IngestSummary) -> None:
     console.print(
-        f"{summary.documents} documents: [green]{summary.completed} completed[/], "
-        f"[red]{summary.error} error[/], {summary.segments} segments, {summary.seconds:.1f}s"
+        f"{summary.documents} files: {summary.created} new, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.deleted} deleted; "
+        f"[green]{summary.completed} completed[/], [red]{summary.error} error[/], "
+        f"{summary.segments} segments, {summary.seconds:.1f}s"
     )
     table = Table("document", "status", "segments", "reason")
     for state in sorted(summary.states, key=lambda s: (s["status"], s.get("name") or "")):
@@ -192,12 +197,15 @@ def _print_summary(summary: IngestSummary) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--dataset", default="default", show_default=True)
 @click.option("--tenant", default="default", show_default=True)
+@click.option("--prune", is_flag=True, help="delete the dataset's documents that no file stands for any more")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
-def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, as_json: bool) -> None:
-    """Upload files and folders; follow them until every document is completed or in error."""
+def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, prune: bool, as_json: bool) -> None:
+    """Sync files and folders into a dataset: each file is one document (its id from the dataset and
+    the file's path), unchanged files are skipped, changed ones updated; follow them until every
+    document is completed or in error."""
     settings = Settings()
     try:
-        summary = _run_ingest(settings, list(paths), dataset, tenant, as_json)
+        summary = _run_ingest(settings, list(paths), dataset, tenant, as_json, prune)
     except httpx.HTTPError as exc:
         _fail(f"gateway {settings.gateway_url}: {exc} (is `indexflow up` running?)")
     if as_json:

@@ -28,7 +28,7 @@ from services.extractor.settings import ExtractorSettings
 from services.extractor.parsers import UnextractableDocument
 from services.gateway.api_keys import ApiKeys
 from services.gateway.body_limit import BodyLimit
-from services.gateway.publisher import DocumentPublisher
+from services.gateway.publisher import DocumentPublisher, Upsert
 from services.gateway.settings import GatewaySettings
 from services.projector.store import StateStore
 from services.runtime.datasets import DatasetModels
@@ -86,6 +86,9 @@ class Accepted(BaseModel):
     revision: int
     status: str = "waiting"
     batch: str
+    unchanged: bool = Field(default=False, description="the document already had this content and options: "
+                            "no new revision, the current one's status")
+    content_hash: str | None = None
 
 
 class RetrieveRequest(BaseModel):
@@ -119,7 +122,7 @@ class Services:
 
     @cached_property
     def publisher(self) -> DocumentPublisher:
-        return DocumentPublisher(self.settings)
+        return DocumentPublisher(self.settings, self.states)
 
     @cached_property
     def api_keys(self) -> ApiKeys:
@@ -244,11 +247,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         s: Services = Depends(deps),
     ) -> Accepted:
         claim_id(s, tenant, dataset_id, body.document_id)
-        event = s.publisher.upsert(
+        upsert = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
             indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
         )
-        return _accepted(event, batch)
+        return _accepted(upsert, batch)
 
     @app.post("/v1/datasets/{dataset_id}/document/estimate")
     async def estimate(
@@ -306,11 +309,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Accepted:
         require_document(s, tenant, dataset_id, document_id)
         name = body.name or _current_name(s, tenant, document_id)
-        event = s.publisher.upsert(
+        upsert = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
             indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
         )
-        return _accepted(event, batch)
+        return _accepted(upsert, batch)
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-file", response_model=Accepted)
     def update_by_file(
@@ -421,13 +424,13 @@ def _upload(
     limit = s.gateway.max_upload_bytes
     if file.size is not None and file.size > limit:
         raise HTTPException(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
-    event = s.publisher.upsert(
+    upsert = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
         indexing=_indexing(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch,
         file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
     )
-    return _accepted(event, batch)
+    return _accepted(upsert, batch)
 
 
 def _retrieve(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
@@ -490,5 +493,8 @@ def _indexing(
     return spec.model_copy(update={"embedding_model": model})
 
 
-def _accepted(event, batch: str) -> Accepted:
-    return Accepted(document_id=event.document_id, revision=event.revision, batch=batch)
+def _accepted(upsert: Upsert, batch: str) -> Accepted:
+    event = upsert.event
+    status = upsert.state.status if upsert.state is not None and upsert.state.revision == event.revision else "waiting"
+    return Accepted(document_id=event.document_id, revision=event.revision, batch=batch,
+                    status=status, unchanged=upsert.unchanged, content_hash=event.content_hash)

@@ -3,13 +3,16 @@ and report ``waiting`` first so a document's states start where the user acted."
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from schemas import (
     BlobSource,
     DocumentCommand,
     DocumentDeleted,
+    DocumentState,
     DocumentStatus,
     DocumentUpserted,
     IndexingSpec,
@@ -18,6 +21,7 @@ from schemas import (
     document_key,
 )
 from schemas.documents import MAX_INLINE_TEXT_BYTES, Metadata
+from services.projector.store import StateStore
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
@@ -28,10 +32,19 @@ from services.runtime.status import StatusEmitter
 from topics.catalog import DOCUMENTS
 
 BATCH_TTL_SECONDS = 7 * 24 * 3600
+# A revision that ended here is run again by an upsert of the same content: the upsert is a retry.
+_RETRIED = frozenset({DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED})
+
+
+@dataclass(frozen=True)
+class Upsert:
+    event: DocumentUpserted  # the new revision, or the current one when unchanged
+    unchanged: bool
+    state: DocumentState | None  # the document's projected state, for an unchanged upsert
 
 
 class DocumentPublisher:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, states: StateStore):
         self.settings = settings
         self.producer = Producer(settings)
         self.status = StatusEmitter(self.producer, Stage.GATEWAY)
@@ -40,6 +53,7 @@ class DocumentPublisher:
         self.revisions = Revisions(self.redis, self.keys)
         self.blobs = BlobStore(settings)
         self.registry = DocumentRegistry(self.redis, self.keys, self.blobs)
+        self.states = states
 
     def batch_documents(self, tenant_id: str, batch: str) -> list[str]:
         return sorted(k.decode() for k in self.redis.smembers(self.keys.batch(tenant_id, batch)))
@@ -80,10 +94,20 @@ class DocumentPublisher:
         file: BinaryIO | None = None,
         size: int | None = None,
         mime_type: str | None = None,
-    ) -> DocumentUpserted:
-        """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store)."""
+    ) -> Upsert:
+        """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store).
+        Content, name, metadata and indexing all as the document's current revision has them: no new
+        revision, the current one is answered (unless it ended in error, cancelled or deleted)."""
         document_id = document_id or uuid.uuid4().hex
         key = document_key(tenant_id, document_id)
+        content_hash = _sha256_of(file) if file is not None else hashlib.sha256((text or "").encode()).hexdigest()
+        current = self.registry.newest_upsert(key)
+        if current is not None and (current.dataset_id, current.name, current.content_hash, current.metadata,
+                                    current.indexing) == (dataset_id, name, content_hash, metadata, indexing):
+            state = self.states.get(key)
+            if self.revisions.latest(key) == current.revision and (state is None or state.status not in _RETRIED):
+                self._add_to_batch(tenant_id, batch, key)
+                return Upsert(current, unchanged=True, state=state)
         revision = self.revisions.next_revision(key)
         if file is not None:
             source = BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, file), size=size)
@@ -94,15 +118,19 @@ class DocumentPublisher:
         event = DocumentUpserted(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision,
             name=name, mime_type=mime_type, source=source, metadata=metadata, indexing=indexing,
+            content_hash=content_hash,
         )
         self.registry.remember(event)
-        self.status.emit(event, DocumentStatus.WAITING, name=name, progress=0.0)
+        self.status.emit(event, DocumentStatus.WAITING, name=name, content_hash=content_hash, progress=0.0)
         self.producer.publish_and_wait(DOCUMENTS, event)
+        self._add_to_batch(tenant_id, batch, key)
+        return Upsert(event, unchanged=False, state=None)
+
+    def _add_to_batch(self, tenant_id: str, batch: str, key: str) -> None:
         with self.redis.pipeline() as pipe:
             pipe.sadd(self.keys.batch(tenant_id, batch), key)
             pipe.expire(self.keys.batch(tenant_id, batch), BATCH_TTL_SECONDS)
             pipe.execute()
-        return event
 
     def delete(self, tenant_id: str, dataset_id: str, document_id: str) -> DocumentDeleted:
         key = document_key(tenant_id, document_id)
@@ -118,3 +146,12 @@ class DocumentPublisher:
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision, command=command
         )
         self.producer.publish_and_wait(DOCUMENTS, event)
+
+
+def _sha256_of(file: BinaryIO) -> str:
+    """Hash a seekable upload (Starlette spools it to disk) and rewind it for the blob store."""
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()

@@ -45,6 +45,8 @@ def apply(state: DocumentState | None, event: StatusEvent) -> DocumentState | No
         **base,
         **event.identity(),
         "name": event.name or (state.name if state else None),
+        # Only the revision's own hash: a revision accepted without one (a producer's) has unknown content.
+        "content_hash": event.content_hash or (None if fresh else state.content_hash),
         "status": event.status,
         "stage": event.stage,
         "transitions": transitions,

@@ -99,6 +99,7 @@ def redrive(
     # Registered before it is published: if the record is lost on its way, the next re-drive counts
     # this attempt too, so attempts stay bounded.
     registry.remember(again)
-    status.emit(again, DocumentStatus.WAITING, name=again.name, progress=0.0, attempts=again.attempt)
+    status.emit(again, DocumentStatus.WAITING, name=again.name, content_hash=again.content_hash, progress=0.0,
+                attempts=again.attempt)
     producer.publish_and_wait(DOCUMENTS, again)
     return again
