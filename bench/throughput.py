@@ -1,0 +1,181 @@
+"""Throughput, freshness and re-ingest, measured side by side in one run on the running stack:
+
+- end to end: generated text files synced through the gateway, publish to `completed`, in chunks/s;
+- model limit: the default model alone on the exact chunks the pipeline indexed (read back from
+  Elasticsearch), with the embedder's batching and threads, while the pipeline idles; their ratio;
+- re-ingest of the unchanged files: wall time against the first ingest, model calls, new revisions;
+- one-page documents on the idle pipeline: publish -> `completed` and publish -> first search hit;
+- peak RSS per service after a small ingest (the shared corpus) and after the large one.
+
+    .venv/bin/indexflow up
+    .venv/bin/python -m bench.throughput [--files 300] [--one-page 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from schemas import TERMINAL_STATUSES
+from services.cli.ingest import IngestSummary, collect_files, ingest
+from services.cli.pipeline import services_status
+from services.embedder.batching import token_budget_batches
+from services.embedder.models import EmbeddingSettings, load_provider
+from services.indexer.mapping import all_chunk_indices
+from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents"
+
+
+def generated_files(folder: Path, count: int, seed: str) -> None:
+    """``count`` text files of about 700 words in paragraphs, unlike any earlier run's (so no
+    embedding was cached for them)."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ren", "tus", "or", "vel", "an", "dri", "po", "sen", "ta", "gu", "lin", "esh"]
+    words = list({"".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(4000)})
+    folder.mkdir(parents=True)
+    for i in range(count):
+        paragraphs = [" ".join(rng.choice(words) for _ in range(rng.randint(40, 120))) + "." for _ in range(9)]
+        (folder / f"generated-{i:05d}.txt").write_text("\n\n".join(paragraphs))
+
+
+def peak_rss_mb(settings: Settings) -> dict[str, float]:
+    """Each service's peak resident memory so far (VmHWM), in MB."""
+    peaks = {}
+    for name, info in services_status(settings).items():
+        try:
+            status = Path(f"/proc/{info['pid']}/status").read_text()
+        except (OSError, TypeError):
+            continue
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        peaks[name] = round(kb / 1024, 1)
+    return peaks
+
+
+def embedding_calls(settings: Settings) -> int:
+    return sum(int(v) for v in redis_client(settings).hgetall(settings.keys.embedding_calls).values())
+
+
+def run_ingest(settings: Settings, folder: Path, dataset: str, tenant: str) -> IngestSummary:
+    summary = ingest(settings, collect_files([folder]), dataset, tenant)
+    print(f"  {dataset}: {summary.documents} files, {summary.created} new, {summary.unchanged} unchanged, "
+          f"{summary.completed} completed, {summary.error} error, {summary.segments} segments, {summary.seconds} s",
+          flush=True)
+    return summary
+
+
+def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, float]:
+    """(chunks, seconds) for the default model alone on the dataset's indexed chunks."""
+    es = elasticsearch_client(settings, request_timeout=300)
+    query = {"bool": {"filter": [{"term": {"tenant_id": tenant}}, {"term": {"dataset_id": dataset}}],
+                      "must_not": [{"term": {"kind": "parent"}}]}}
+    hits = es.search(index=all_chunk_indices(settings.topic_prefix), query=query, size=10_000,
+                     _source=["content", "tokens"])["hits"]["hits"]
+    texts = [h["_source"]["content"] for h in hits]
+    tokens = [h["_source"].get("tokens") or 0 for h in hits]
+    config = EmbeddingSettings()
+    model = load_provider(config.default_model, config)
+    model.embed_documents(texts[:2])  # loaded and warm, as the embedder is
+    started = time.perf_counter()
+    for indices in token_budget_batches(tokens, model.max_batch_tokens, model.max_batch_texts):
+        model.embed_documents([texts[i] for i in indices])
+    return len(texts), time.perf_counter() - started
+
+
+def one_page_latencies(settings: Settings, tenant: str, count: int) -> tuple[list[float], list[float]]:
+    """Seconds from publishing a one-page document to `completed`, and to its first search hit."""
+    http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": tenant}, timeout=60)
+    completed, searchable = [], []
+    for i in range(count):
+        marker = f"zq{uuid.uuid4().hex[:10]}"
+        text = f"Page {i} about the {marker} survey. " + "The survey counted seabirds on the cliffs. " * 40
+        started = time.monotonic()
+        accepted = http.post("/v1/datasets/one-page/document/create-by-text", json={"name": f"{marker}.txt", "text": text}).json()
+        done_at = hit_at = None
+        while done_at is None or hit_at is None:
+            now = time.monotonic()
+            if now - started > 120:
+                raise RuntimeError(f"one-page document {accepted['document_id']} not searchable after 120 s")
+            if done_at is None:
+                state = http.get(f"/v1/datasets/one-page/documents/{accepted['document_id']}")
+                if state.status_code == 200 and state.json()["status"] in TERMINAL_STATUSES:
+                    done_at = now
+            if hit_at is None:
+                records = http.post("/v1/datasets/one-page/retrieve",
+                                    json={"query": marker, "mode": "full_text", "top_k": 1}).json()["records"]
+                if records:
+                    hit_at = now
+            time.sleep(0.02)
+        completed.append(done_at - started)
+        searchable.append(hit_at - started)
+        time.sleep(0.5)
+    return completed, searchable
+
+
+def percentiles(values: list[float]) -> str:
+    return f"p50 {statistics.median(values):.2f} s, p95 {float(np.percentile(values, 95)):.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=300, help="generated text files of the large ingest")
+    parser.add_argument("--one-page", type=int, default=20, help="one-page documents timed on the idle pipeline")
+    args = parser.parse_args()
+    settings = Settings()
+    run = uuid.uuid4().hex[:8]
+    tenant = f"bench-{run}"
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "generated"
+        generated_files(folder, args.files, run)
+        print(f"run {run}, tenant {tenant}", flush=True)
+        if CORPUS.is_dir():
+            run_ingest(settings, CORPUS, "small", tenant)
+        small_rss = peak_rss_mb(settings)
+        calls = embedding_calls(settings)
+        large = run_ingest(settings, folder, "large", tenant)
+        large_rss = peak_rss_mb(settings)
+        model_calls = embedding_calls(settings) - calls
+        again = run_ingest(settings, folder, "large", tenant)
+        reingest_calls = embedding_calls(settings) - calls - model_calls
+        new_revisions = sum(
+            after["revision"] != before["revision"]
+            for before, after in zip(sorted(large.states, key=lambda s: s["document_id"]),
+                                     sorted(again.states, key=lambda s: s["document_id"]))
+        )
+    chunks, model_seconds = model_limit(settings, "large", tenant)
+    completed, searchable = one_page_latencies(settings, tenant, args.one_page)
+
+    end_to_end = large.segments / large.seconds
+    limit = chunks / model_seconds
+    print(f"\nlarge ingest: {large.documents} files, {large.segments} chunks, {model_calls} texts embedded")
+    print(f"{'figure':44} {'value':>24}")
+    rows = [
+        ("end to end, publish -> completed", f"{end_to_end:.1f} chunks/s"),
+        ("model limit, same chunks and batching", f"{limit:.1f} chunks/s"),
+        ("end to end / model limit", f"{end_to_end / limit:.2f}"),
+        ("unchanged re-ingest, wall time", f"{again.seconds:.2f} s"),
+        ("first ingest / unchanged re-ingest", f"{large.seconds / again.seconds:.0f}x"),
+        ("re-ingest: model calls, new revisions", f"{reingest_calls}, {new_revisions}"),
+        ("one page, publish -> completed", percentiles(completed)),
+        ("one page, publish -> first search hit", percentiles(searchable)),
+    ]
+    for name, value in rows:
+        print(f"{name:44} {value:>24}")
+    print(f"\n{'peak RSS (MB)':14} {'small ingest':>14} {'large ingest':>14} {'ratio':>7}")
+    for service in sorted(large_rss):
+        before, after = small_rss.get(service), large_rss[service]
+        print(f"{service:14} {before or 0:>14.1f} {after:>14.1f} {after / before if before else 0:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
