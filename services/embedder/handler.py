@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, EmbeddedSegment, SegmentBatch, Stage
+from schemas import (
+    DocumentRetracted, DocumentStatus, EmbeddedBatch, EmbeddedSegment, MalformedRecord, Segment, SegmentBatch, Stage,
+)
 from services.embedder.batching import token_budget_batches
 from services.embedder.cache import EmbeddingCache
 from services.embedder.models import EmbeddingSettings, load_provider
@@ -14,6 +16,7 @@ from services.embedder.providers import EmbeddingProvider
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import cache_redis_client, redis_client
+from services.runtime.revisions import Verdict
 from topics.catalog import EMBEDDED, SEGMENTS
 
 
@@ -21,7 +24,10 @@ class Embedder(Handler):
     stage = Stage.EMBEDDER
     inputs = (SEGMENTS,)
     retractions_to = EMBEDDED
-    batch_size = 10
+    batch_size = 32
+    # What prepare() embeds ahead for a batch at most: past it, records embed their own texts as
+    # they are handled, so the batch's first documents are not held back behind a long one.
+    prepare_tokens = 16_384
 
     def __init__(self, context: Context, settings: EmbeddingSettings | None = None):
         super().__init__(context)
@@ -65,17 +71,48 @@ class Embedder(Handler):
         for piece in into_pieces(embedded, self.context.settings.max_record_bytes):
             self.context.producer.publish(EMBEDDED, piece)
 
+    def prepare(self, messages: list[Message]) -> None:
+        """Embed the texts no record of the batch finds in the cache in shared model calls, into the
+        cache: a batch of one-page documents makes a few full calls instead of one small call each."""
+        missing: dict[str, dict[str, Segment]] = {}  # model -> content hash -> segment
+        tokens = 0
+        for message in messages:
+            if tokens >= self.prepare_tokens:
+                break
+            try:
+                batch = SEGMENTS.codec.decode(message.value())
+                if isinstance(batch, DocumentRetracted) or batch.indexing.indexing_technique == "economy":
+                    continue
+                model = self.provider(batch.indexing.embedding_model)
+            except (MalformedRecord, PermanentError):
+                continue  # handle() dead-letters it
+            if self.context.revisions.check(batch) is Verdict.CURRENT:
+                segments = _embeddable(batch)
+                missing.setdefault(model.name, {}).update(segments)
+                tokens += sum(s.tokens for s in segments.values())
+        for name, segments in missing.items():
+            cached = self.cache.get_many(name, list(segments))
+            self._embed(self._providers[name], [s for h, s in segments.items() if h not in cached])
+
     def _vectors(self, model: EmbeddingProvider, batch: SegmentBatch) -> dict[str, list[float]]:
-        wanted = {s.content_hash: s for s in batch.segments if s.kind != "parent"}
+        wanted = _embeddable(batch)
         vectors = self.cache.get_many(model.name, list(wanted))
-        missing = [s for h, s in wanted.items() if h not in vectors]
-        for indices in token_budget_batches(
-            [s.tokens for s in missing], model.max_batch_tokens, model.max_batch_texts
-        ):
-            texts = [missing[i].content for i in indices]
-            computed = model.embed_documents(texts)
-            self.redis.hincrby(self._calls_key, model.name, len(texts))
-            fresh = {missing[i].content_hash: vector for i, vector in zip(indices, computed)}
+        vectors.update(self._embed(model, [s for h, s in wanted.items() if h not in vectors]))
+        return vectors
+
+    def _embed(self, model: EmbeddingProvider, segments: list[Segment]) -> dict[str, list[float]]:
+        """Vectors from the model, cached; texts of similar length batched together (less padding)."""
+        ordered = sorted(segments, key=lambda s: s.tokens)
+        vectors: dict[str, list[float]] = {}
+        for indices in token_budget_batches([s.tokens for s in ordered], model.max_batch_tokens, model.max_batch_texts):
+            computed = model.embed_documents([ordered[i].content for i in indices])
+            self.redis.hincrby(self._calls_key, model.name, len(indices))
+            fresh = {ordered[i].content_hash: vector for i, vector in zip(indices, computed)}
             self.cache.put_many(model.name, fresh)
             vectors.update(fresh)
         return vectors
+
+
+def _embeddable(batch: SegmentBatch) -> dict[str, Segment]:
+    """The segments search matches, by content hash (parents are returned, never matched)."""
+    return {s.content_hash: s for s in batch.segments if s.kind != "parent"}

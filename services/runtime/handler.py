@@ -50,6 +50,10 @@ class Handler(ABC):
     def __init__(self, context: Context):
         self.context = context
 
+    def prepare(self, messages: list[Message]) -> None:
+        """Work the batch's records share, done once before each is handled (one model call for
+        all of them, say). Only an optimisation: if it fails, each record is handled on its own."""
+
     @abstractmethod
     def handle(self, message: Message) -> None: ...
 

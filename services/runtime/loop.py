@@ -75,7 +75,7 @@ class ConsumerLoop:
         try:
             while not self._stopping:
                 self.heartbeat.beat()
-                batch = self.consumer.consume(self.batch_size, timeout=0.5)
+                batch = self._next_batch()
                 if batch:
                     self._process(batch)
         finally:
@@ -85,6 +85,15 @@ class ConsumerLoop:
             self.consumer.close()  # leaves the group now, so partitions move without a session timeout
             self.producer.flush()
 
+    def _next_batch(self) -> list[Message]:
+        """The first record to arrive, with whatever else is already fetched (up to the batch size).
+        consume(n, timeout) would hold a lone record until n arrive or the timeout ends: half a
+        second at every stage for a document published to an idle pipeline."""
+        first = self.consumer.poll(0.5)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)] if self.batch_size > 1 else [first]
+
     def _process(self, batch: list[Message]) -> None:
         records = [m for m in batch if not m.error() or self._on_consume_error(m.error())]
         # Where to rewind every partition of the batch to, should any part of it fail.
@@ -92,6 +101,7 @@ class ConsumerLoop:
         for message in records:
             first.setdefault((message.topic(), message.partition()), message.offset())
         done: Offsets = {}
+        self._prepare(records)
         try:
             for message in records:
                 self._handle(message)
@@ -106,6 +116,12 @@ class ConsumerLoop:
             self._recover(first, {}, exc)  # the batch's effects may be missing: redo all of it
             return
         self._outage_backoff = self.retry_backoff
+
+    def _prepare(self, records: list[Message]) -> None:
+        try:
+            self._while_polling(lambda: self.handler.prepare(records))
+        except Exception:  # noqa: BLE001 - each record is still handled, and fails there if it must
+            log.warning("preparing the batch failed; its records are handled one by one", exc_info=True)
 
     def _recover(self, first: Offsets, done: Offsets, outage: DependencyUnavailable) -> None:
         """Commit ``done`` if its effects can still be made durable, rewind the rest, back off."""
