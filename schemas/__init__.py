@@ -26,7 +26,7 @@ from schemas.envelope import SCHEMA_VERSION, Envelope, document_key
 from schemas.errors import MalformedRecord
 from schemas.retraction import DocumentRetracted
 from schemas.segments import EmbeddedBatch, EmbeddedSegment, Segment, SegmentBatch, segment_id
-from schemas.status import TERMINAL_STATUSES, DocumentState, DocumentStatus, Stage, StatusEvent
+from schemas.status import RERUN_STATUSES, TERMINAL_STATUSES, DocumentState, DocumentStatus, Stage, StatusEvent
 
 DOCUMENT_EVENTS: Codec[DocumentUpserted | DocumentDeleted | DocumentCommand] = Codec("documents", DocumentEvent)
 # Downstream topics carry a document's content and, in the same order, its retractions.
@@ -45,6 +45,7 @@ DEAD_LETTERS: Codec[DeadLetter] = Codec("dlq", DeadLetter)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "RERUN_STATUSES",
     "TERMINAL_STATUSES",
     "BlobSource",
     "Codec",

@@ -24,6 +24,8 @@ class DocumentStatus(StrEnum):
     DELETED = "deleted"
 
 
+# A revision that ended so is run again by an upsert of the same content (a retry, not a no-op).
+RERUN_STATUSES = frozenset({DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED})
 TERMINAL_STATUSES = frozenset(
     {DocumentStatus.COMPLETED, DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED}
 )

@@ -18,11 +18,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from schemas import TERMINAL_STATUSES
+from schemas import RERUN_STATUSES, TERMINAL_STATUSES
 from services.runtime.settings import Settings
-
-# A document whose revision ended so is uploaded again even when its file is unchanged: a retry.
-_RETRIED = {"error", "cancelled", "deleted"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,7 @@ def ingest(
         for file in files:
             document_id = document_id_for(dataset, file.relative)
             state = existing.get(document_id)
-            if state and state.get("content_hash") == file.sha256() and state["status"] not in _RETRIED:
+            if state and state.get("content_hash") == file.sha256() and state["status"] not in RERUN_STATUSES:
                 summary.unchanged += 1
                 awaited[document_id] = state["revision"]
                 continue

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from schemas import (
+    RERUN_STATUSES,
     BlobSource,
     DocumentCommand,
     DocumentDeleted,
@@ -32,8 +33,6 @@ from services.runtime.status import StatusEmitter
 from topics.catalog import DOCUMENTS
 
 BATCH_TTL_SECONDS = 7 * 24 * 3600
-# A revision that ended here is run again by an upsert of the same content: the upsert is a retry.
-_RETRIED = frozenset({DocumentStatus.ERROR, DocumentStatus.CANCELLED, DocumentStatus.DELETED})
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,8 @@ class DocumentPublisher:
         if current is not None and (current.dataset_id, current.name, current.content_hash, current.metadata,
                                     current.indexing) == (dataset_id, name, content_hash, metadata, indexing):
             state = self.states.get(key)
-            if self.revisions.latest(key) == current.revision and (state is None or state.status not in _RETRIED):
+            rerun = state is not None and state.status in RERUN_STATUSES
+            if self.revisions.latest(key) == current.revision and not rerun:
                 self._add_to_batch(tenant_id, batch, key)
                 return Upsert(current, unchanged=True, state=state)
         revision = self.revisions.next_revision(key)

@@ -15,7 +15,8 @@ def corroborated(ranking: Ranking, document_of: Mapping[str, str], weight: float
     ranking (by the ranking's lowest score when no other chunk is in it): a document that matches
     in two places outranks one that matches as well once. Measured on the judged testbeds
     (bench/ranking_lab.py, best chunk per document): weight 0.3 lifts BM25 by 0.01 to 0.02 and
-    MiniLM's ranking by 0.01 to 0.015 nDCG@10; 0.1 by less than 0.005."""
+    MiniLM's ranking by 0.01 to 0.015 nDCG@10 (linear gain: 0.700 -> 0.713, 0.726 -> 0.735); 0.1
+    by less than 0.005."""
     if not ranking or weight == 0:
         return list(ranking)
     floor = min(score for _, score in ranking)
