@@ -27,7 +27,7 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
-from services.search.fusion import Fusion, corroborated, fused_with_documents, rrf, vector_weighted
+from services.search.fusion import Fusion, ranked_by_documents, rrf, vector_weighted
 from services.search.hybrid import bm25_query
 from services.search.settings import SearchSettings
 from services.splitter.cleaning import clean
@@ -114,12 +114,12 @@ def best_chunk_per_document(ranking: Ranking, chunks: list[Chunk]) -> Ranking:
 
 
 def corroborated_per_document(weight: float) -> Callable[[Ranking, list[Chunk]], Ranking]:
-    """Documents by their best chunk once every chunk is corroborated by its document's next best
-    (services/search/fusion.py, as the gateway ranks)."""
+    """Documents by their best chunk raised by ``weight`` times their next best (the gateway's
+    ranking of one mode, services/search/fusion.py)."""
 
     def aggregate(ranking: Ranking, chunks: list[Chunk]) -> Ranking:
         document_of = {key: chunks[int(key)].document for key, _ in ranking}
-        return best_chunk_per_document(corroborated(ranking, document_of, weight), chunks)
+        return best_chunk_per_document(ranked_by_documents([ranking], document_of, rrf, weight), chunks)
 
     return aggregate
 
@@ -174,14 +174,13 @@ def main() -> None:
                         score(f"hybrid {fusion_name} chunks ({sem}) [{aggregation}]", aggregate(fuse(pair), chunks), query.relevance)
                         pair = [documents["bm25 pipeline"], documents[f"semantic {sem}"]]
                         score(f"hybrid {fusion_name} documents ({sem}) [{aggregation}]", fuse(pair), query.relevance)
-            # As the gateway ranks: each ranking corroborated, then fused per document and chunk.
+            # As the gateway ranks, the documents of the top 50 chunks (bench.retrieval_quality's top_k).
             document_of = {str(i): c.document for i, c in enumerate(chunks)}
             for fusion_name, fuse in FUSIONS.items():
                 for sem in variants:
-                    pair = [corroborated(r, document_of, search.corroboration)
-                            for r in (lexical["pipeline"], semantic[sem])]
-                    fused = fused_with_documents(pair, document_of, fuse, search.chunk_weight)
-                    score(f"hybrid {fusion_name} as the gateway ({sem})", best_chunk_per_document(fused, chunks),
+                    fused = ranked_by_documents([lexical["pipeline"], semantic[sem]], document_of, fuse,
+                                                search.corroboration)
+                    score(f"hybrid {fusion_name} as the gateway ({sem})", best_chunk_per_document(fused[:50], chunks),
                           query.relevance)
         es.indices.delete(index=index)
         print(f"{bed.name}: {len(chunks)} chunks", flush=True)

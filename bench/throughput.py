@@ -5,7 +5,9 @@
   Elasticsearch), with the embedder's batching and threads, while the pipeline idles; their ratio;
 - re-ingest of the unchanged files: wall time against the first ingest, model calls, new revisions;
 - one-page documents on the idle pipeline: publish -> `completed` and publish -> first search hit;
-- peak RSS per service after a small ingest (the shared corpus) and after the large one.
+- stage figures: CPU seconds of every service and embedded server over the large ingest, per chunk;
+- peak RSS per service over a small ingest and a 10x one (generated files, after the shared corpus
+  warmed every stage up; the peak is reset between them).
 
     .venv/bin/indexflow up
     .venv/bin/python -m bench.throughput [--files 300] [--one-page 20]
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -26,6 +29,7 @@ import numpy as np
 
 from schemas import TERMINAL_STATUSES
 from services.cli.ingest import IngestSummary, collect_files, ingest
+from deploy.process import ManagedProcess
 from services.cli.pipeline import services_status
 from services.embedder.batching import token_budget_batches
 from services.embedder.models import EmbeddingSettings, load_provider
@@ -35,6 +39,7 @@ from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents"
+SERVERS = ("kafka", "elasticsearch", "redis", "redis-cache")  # the embedded stack's, by pid file
 
 
 def generated_files(folder: Path, count: int, seed: str) -> None:
@@ -49,17 +54,48 @@ def generated_files(folder: Path, count: int, seed: str) -> None:
         (folder / f"generated-{i:05d}.txt").write_text("\n\n".join(paragraphs))
 
 
-def peak_rss_mb(settings: Settings) -> dict[str, float]:
-    """Each service's peak resident memory so far (VmHWM), in MB."""
+def processes(settings: Settings) -> dict[str, int]:
+    """The pid of every service and embedded server running."""
+    pids = {name: info["pid"] for name, info in services_status(settings).items() if info.get("pid")}
+    for name in SERVERS:
+        pid = ManagedProcess(name, settings.state_dir / "run", settings.state_dir / "logs").pid()
+        if pid is not None:
+            pids[name] = pid
+    return pids
+
+
+def peak_rss_mb(pids: dict[str, int]) -> dict[str, float]:
+    """Each process's peak resident memory since its peak was last reset (VmHWM), in MB."""
     peaks = {}
-    for name, info in services_status(settings).items():
+    for name, pid in pids.items():
         try:
-            status = Path(f"/proc/{info['pid']}/status").read_text()
-        except (OSError, TypeError):
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
         kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
         peaks[name] = round(kb / 1024, 1)
     return peaks
+
+
+def reset_peak_rss(pids: dict[str, int]) -> None:
+    for pid in pids.values():
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+        except OSError:
+            pass
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """Each process's CPU time so far (user + system), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
 
 
 def embedding_calls(settings: Settings) -> int:
@@ -74,8 +110,8 @@ def run_ingest(settings: Settings, folder: Path, dataset: str, tenant: str) -> I
     return summary
 
 
-def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, float]:
-    """(chunks, seconds) for the default model alone on the dataset's indexed chunks."""
+def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, float, float]:
+    """(chunks, seconds, CPU seconds) for the default model alone on the dataset's indexed chunks."""
     es = elasticsearch_client(settings, request_timeout=300)
     query = {"bool": {"filter": [{"term": {"tenant_id": tenant}}, {"term": {"dataset_id": dataset}}],
                       "must_not": [{"term": {"kind": "parent"}}]}}
@@ -86,10 +122,10 @@ def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, flo
     config = EmbeddingSettings()
     model = load_provider(config.default_model, config)
     model.embed_documents(texts[:2])  # loaded and warm, as the embedder is
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for indices in token_budget_batches(tokens, model.max_batch_tokens, model.max_batch_texts):
         model.embed_documents([texts[i] for i in indices])
-    return len(texts), time.perf_counter() - started
+    return len(texts), time.perf_counter() - started, time.process_time() - cpu
 
 
 def one_page_latencies(settings: Settings, tenant: str, count: int) -> tuple[list[float], list[float]]:
@@ -134,15 +170,21 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     tenant = f"bench-{run}"
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "generated"
+        small_folder, folder = Path(scratch) / "small", Path(scratch) / "generated"
+        generated_files(small_folder, max(args.files // 10, 1), f"{run}-small")
         generated_files(folder, args.files, run)
         print(f"run {run}, tenant {tenant}", flush=True)
         if CORPUS.is_dir():
-            run_ingest(settings, CORPUS, "small", tenant)
-        small_rss = peak_rss_mb(settings)
-        calls = embedding_calls(settings)
+            run_ingest(settings, CORPUS, "corpus", tenant)  # every stage warm, every format seen
+        pids = processes(settings)
+        reset_peak_rss(pids)
+        run_ingest(settings, small_folder, "small", tenant)
+        small_rss = peak_rss_mb(pids)
+        reset_peak_rss(pids)
+        calls, cpu_before = embedding_calls(settings), cpu_seconds(pids)
         large = run_ingest(settings, folder, "large", tenant)
-        large_rss = peak_rss_mb(settings)
+        cpu_used = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in cpu_seconds(pids).items()}
+        large_rss = peak_rss_mb(pids)
         model_calls = embedding_calls(settings) - calls
         again = run_ingest(settings, folder, "large", tenant)
         reingest_calls = embedding_calls(settings) - calls - model_calls
@@ -151,7 +193,7 @@ def main() -> None:
             for before, after in zip(sorted(large.states, key=lambda s: s["document_id"]),
                                      sorted(again.states, key=lambda s: s["document_id"]))
         )
-    chunks, model_seconds = model_limit(settings, "large", tenant)
+    chunks, model_seconds, model_cpu = model_limit(settings, "large", tenant)
     completed, searchable = one_page_latencies(settings, tenant, args.one_page)
 
     end_to_end = large.segments / large.seconds
@@ -170,6 +212,13 @@ def main() -> None:
     ]
     for name, value in rows:
         print(f"{name:44} {value:>24}")
+    cores = os.cpu_count() or 1
+    print(f"\nCPU over the large ingest ({large.seconds:.0f} s x {cores} cores; the model alone: "
+          f"{model_cpu / chunks * 1000:.1f} ms per chunk)")
+    print(f"{'process':14} {'CPU s':>8} {'share':>7} {'ms/chunk':>9}")
+    for name, seconds in sorted(cpu_used.items(), key=lambda item: item[1], reverse=True):
+        print(f"{name:14} {seconds:>8.1f} {seconds / (large.seconds * cores):>7.1%} "
+              f"{seconds / max(large.segments, 1) * 1000:>9.1f}")
     print(f"\n{'peak RSS (MB)':14} {'small ingest':>14} {'large ingest':>14} {'ratio':>7}")
     for service in sorted(large_rss):
         before, after = small_rss.get(service), large_rss[service]

@@ -7,7 +7,7 @@ import pytest
 
 from services.extractor.titles import title_of
 from services.runtime.settings import Settings
-from services.search.fusion import corroborated, fused_with_documents, rrf, vector_weighted, weighted_minmax
+from services.search.fusion import ranked_by_documents, rrf, vector_weighted, weighted_minmax
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import chunks
 
@@ -60,11 +60,13 @@ def test_fusions():
 def test_a_document_matching_in_two_places_outranks_one_matching_as_well_once():
     ranking = [("once", 1.0), ("twice-a", 0.98), ("twice-b", 0.5), ("other", 0.2)]
     document_of = {"once": "A", "twice-a": "B", "twice-b": "B", "other": "C"}
-    raised = corroborated(ranking, document_of, 0.3)
-    assert [key for key, _ in raised] == ["twice-a", "once", "twice-b", "other"]
-    assert dict(raised) == pytest.approx({"twice-a": 0.98 + 0.3 * 0.5, "once": 1.0 + 0.3 * 0.2,
-                                          "twice-b": 0.5 + 0.3 * 0.98, "other": 0.2 + 0.3 * 0.2})
-    assert corroborated(ranking, document_of, 0.0) == ranking
+    ranked = ranked_by_documents([ranking], document_of, rrf, corroboration=0.3)
+    assert [key for key, _ in ranked] == ["twice-a", "once", "twice-b", "other"]
+    # A document's best chunk carries the document's score (raised by its next best, or the
+    # ranking's lowest); every other chunk keeps its own.
+    assert dict(ranked) == pytest.approx({"twice-a": 0.98 + 0.3 * 0.5, "once": 1.0 + 0.3 * 0.2,
+                                          "twice-b": 0.5, "other": 0.2 + 0.3 * 0.2})
+    assert ranked_by_documents([ranking], document_of, rrf, corroboration=0.0) == ranking
 
 
 def test_a_document_matching_each_mode_in_another_chunk_outranks_one_matching_both_less_well():
@@ -74,12 +76,25 @@ def test_a_document_matching_each_mode_in_another_chunk_outranks_one_matching_bo
     document_of = {"a1": "A", "a2": "A", "b1": "B", "x": "X", "y": "Y"}
     fuse = vector_weighted(0.5)
     assert [key for key, _ in fuse([bm25, knn])][0] == "b1"  # chunk by chunk, B wins
-    fused = fused_with_documents([bm25, knn], document_of, fuse, chunk_weight=0.5)
-    assert {key for key, _ in fused[:2]} == {"a1", "a2"} and fused[2][0] == "b1"
-    # The document's fused score (1.0 for A), plus half the chunk's own, scaled back to 0..1.
-    assert dict(fused)["a1"] == pytest.approx((1.0 + 0.5 * 0.5) / 1.5)
-    assert dict(fused)["b1"] == pytest.approx(0.6125)
-    assert fused_with_documents([bm25, knn], document_of, fuse, chunk_weight=0.0)[0][1] == pytest.approx(1.0)
+    fused = ranked_by_documents([bm25, knn], document_of, fuse, corroboration=0.0)
+    assert document_of[fused[0][0]] == "A" and fused[1][0] == "b1"
+    # A's best chunk in each ranking makes A's fused score (1.0); B's is its one chunk's.
+    assert fused[0][1] == pytest.approx(1.0)
+    assert dict(fused)["b1"] == pytest.approx(0.5 * 0.6 + 0.5 * 0.625)
+
+
+def test_a_documents_other_chunks_rank_on_their_own_match_not_on_the_document():
+    # A's best chunk leads both rankings; its other chunks match weakly. B's one chunk is second.
+    # Documents with many chunks must not fill the top_k with their weak ones (seen through the
+    # pipeline: the top 50 chunks of a hybrid search covered 12.6 documents on average).
+    bm25 = [("a1", 10.0), ("b1", 8.0), ("a2", 5.0), ("a3", 4.0), ("x", 0.0)]
+    knn = [("a1", 0.9), ("b1", 0.8), ("a2", 0.7), ("a3", 0.65), ("y", 0.5)]
+    document_of = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "x": "X", "y": "Y"}
+    for fuse in (vector_weighted(0.5), rrf):
+        fused = ranked_by_documents([bm25, knn], document_of, fuse, corroboration=0.3)
+        assert [key for key, _ in fused][:4] == ["a1", "b1", "a2", "a3"]
+    single = ranked_by_documents([bm25], document_of, rrf, corroboration=0.3)
+    assert [key for key, _ in single][:3] == ["a1", "b1", "a2"]
 
 
 def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):

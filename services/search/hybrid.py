@@ -21,7 +21,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import all_chunk_indices, index_name
-from services.search.fusion import Fusion, corroborated, fused_with_documents, rrf
+from services.search.fusion import Fusion, ranked_by_documents, rrf
 from services.search.rerank import CohereReranker, RerankUnavailable
 
 # Dify's names; "bm25" is the older name of "full_text".
@@ -119,12 +119,11 @@ class HybridSearch:
     def __init__(
         self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
         searchable: SearchableRevisions, fusion: Fusion = rrf, reranker: CohereReranker | None = None,
-        corroboration: float = 0.0, chunk_weight: float = 0.5,
+        corroboration: float = 0.0,
     ):
         self.es = es
         self.fusion = fusion
         self.corroboration = corroboration
-        self.chunk_weight = chunk_weight
         self.reranker = reranker
         self.prefix = prefix
         self.providers = providers
@@ -196,12 +195,10 @@ class HybridSearch:
         rankings = ([lexical] if with_lexical else []) + semantic
         hits = {h["_id"]: h for ranking in rankings for h in ranking}
         document_of = {key: h["_source"]["document_key"] for key, h in hits.items()}
-        scored_rankings = [
-            corroborated([(h["_id"], h["_score"]) for h in ranking], document_of, self.corroboration)
-            for ranking in rankings
-        ]
-        scored = scored_rankings[0] if len(scored_rankings) == 1 else fused_with_documents(
-            scored_rankings, document_of, self.fusion, self.chunk_weight)
+        scored = ranked_by_documents(
+            [[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings], document_of, self.fusion,
+            self.corroboration,
+        )
         reranked, rerank_error, relevance = None, None, {}
         if rerank:
             with timings.spent_on("rerank_ms"):

@@ -23,12 +23,9 @@ class SearchSettings(BaseSettings):
     # Cohere rerank model (e.g. rerank-v3.5) for requests that ask for reranking; unset: none.
     # Credentials and endpoint are Cohere's (CO_API_KEY, INDEXFLOW_EMBEDDING_COHERE_BASE_URL).
     rerank_model: str | None = None
-    # A chunk's score plus this share of its document's best other chunk, in every ranking
-    # (services/search/fusion.py corroborated); 0 ranks chunks on their own.
+    # A document's score in each ranking is its best chunk's plus this share of its next best
+    # (services/search/fusion.py ranked_by_documents); 0 ranks documents by their best chunk alone.
     corroboration: float = Field(default=0.3, ge=0.0, le=1.0)
-    # Hybrid: a chunk's score is its document's fused score plus this share of its own (fusion.py
-    # fused_with_documents); a large value ranks chunks on their own.
-    chunk_weight: float = Field(default=0.5, ge=0.0)
     rerank_timeout_seconds: float = Field(default=5.0, gt=0)
 
     def fuse(self) -> Fusion:
