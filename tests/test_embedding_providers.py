@@ -4,6 +4,7 @@ and the local models that ship in PyPI packages."""
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from services.embedder.batching import token_budget_batches
@@ -61,3 +62,11 @@ def test_token_budget_batches():
     assert list(token_budget_batches([5, 5, 5, 20, 1], max_tokens=10, max_items=10)) == [[0, 1], [2], [3], [4]]
     assert list(token_budget_batches([1] * 5, max_tokens=100, max_items=2)) == [[0, 1], [2, 3], [4]]
     assert list(token_budget_batches([], 10, 10)) == []
+
+
+def test_local_vectors_are_exact_float32_in_their_shortest_decimals():
+    model = load_provider("all-minilm-l6-v2-int8", EmbeddingSettings())
+    vector = model.embed_documents(["Seabirds nest on the cliffs."])[0]
+    as_float32 = np.asarray(vector, dtype=np.float32)
+    assert [float(str(x)) for x in as_float32] == vector  # e.g. -0.030274253, no float64 tail
+    assert len(orjson.dumps(vector)) < 0.65 * len(orjson.dumps(as_float32.tolist()))

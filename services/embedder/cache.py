@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import redis
 
+from services.embedder.vectors import short_floats
 from services.runtime.keys import RedisKeys
 
 
@@ -21,7 +22,7 @@ class EmbeddingCache:
         if not hashes:
             return {}
         raw = self._redis.mget([self._key(model, h) for h in hashes])
-        return {h: np.frombuffer(r, dtype="<f4").tolist() for h, r in zip(hashes, raw) if r is not None}
+        return {h: short_floats(np.frombuffer(r, dtype="<f4")) for h, r in zip(hashes, raw) if r is not None}
 
     def put_many(self, model: str, vectors: dict[str, list[float]]) -> None:
         with self._redis.pipeline(transaction=False) as pipe:

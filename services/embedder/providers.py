@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from services.embedder.vectors import short_floats
 from services.runtime.errors import DependencyUnavailable, PermanentError
 from services.splitter.splitting import AUTOMATIC_MAX_TOKENS
 
@@ -50,7 +51,7 @@ class UniversalSentenceEncoder(EmbeddingProvider):
     def _encode(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
             vectors = np.asarray(self._model.encode(texts), dtype=np.float32)
-        return vectors.tolist()
+        return short_floats(vectors)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts)
@@ -120,7 +121,7 @@ class MiniLM(EmbeddingProvider):
         summed = (hidden * mask[..., None]).sum(axis=1)
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return pooled.astype(np.float32).tolist()
+        return short_floats(pooled)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts)

@@ -22,6 +22,7 @@ from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage
 from schemas.envelope import utc_now
 from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
 from services.indexer.mapping import ensure_index, index_name
+from services.indexer.refresh import RefreshPacer
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
@@ -60,6 +61,7 @@ class Indexer(Handler):
         self.prefix = settings.topic_prefix
         self._indices: set[str] = set()
         self._pending = _Pending()
+        self.refreshes = RefreshPacer(self._refresh, settings.refresh_interval_seconds, settings.refresh_budget)
 
     # -- per record ---------------------------------------------------------------------------
 
@@ -131,9 +133,9 @@ class Indexer(Handler):
                 whole.append((batch, parts))
             else:
                 self._progress(batch, registered)
-        # A batch that completes a revision waits for the next scheduled refresh (no forced
-        # refresh, no tiny segments): "completed" then means searchable.
-        rejected = self._bulk(pending.actions, refresh="wait_for" if whole else False)
+        rejected = self._bulk(pending.actions)
+        # "Completed" means searchable: the indices holding every part of what completes.
+        self.refreshes.refresh(part.index for _, parts in whole for part in parts)
         for message, batch, _ in pending.parts:
             reasons = [rejected[s.segment_id] for s in batch.segments if s.segment_id in rejected]
             if reasons:
@@ -197,17 +199,21 @@ class Indexer(Handler):
             for p in doomed
             for chunk_id in p.chunk_ids(key)
         ]
-        self._bulk(actions, refresh=False)
+        self._bulk(actions)
         self.redis.hdel(self.keys.chunks(key), *(p.field for p in doomed))
 
-    def _bulk(self, actions: list[dict[str, Any]], refresh: str | bool) -> dict[str, str]:
+    def _refresh(self, indices: list[str]) -> None:
+        try:
+            self.es.indices.refresh(index=",".join(indices))
+        except ApiError as exc:
+            raise DependencyUnavailable(f"Elasticsearch refresh failed: {exc}") from exc
+
+    def _bulk(self, actions: list[dict[str, Any]]) -> dict[str, str]:
         """Run the actions; return the ids Elasticsearch rejected for the document's own fault."""
         if not actions:
             return {}
         try:
-            _, errors = helpers.bulk(
-                self.es, actions, raise_on_error=False, raise_on_exception=False, refresh=refresh
-            )
+            _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False)
         except ApiError as exc:
             raise DependencyUnavailable(f"Elasticsearch bulk failed: {exc}") from exc
         rejected = {}

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # The largest record value a service sends; below Kafka's default 1 MB message.max.bytes
     # (broker and topic), with room for key, headers and batch framing.
     max_record_bytes: int = Field(default=900_000, ge=16_384)
+    # The refreshes that make completed documents searchable (services/indexer/refresh.py): at
+    # most one per interval, and spaced further when they take more than the budget's share of the
+    # time (the embedded server scans its whole index on each).
+    refresh_interval_seconds: float = Field(default=1.0, ge=0)
+    refresh_budget: float = Field(default=0.1, gt=0, le=1)
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:

@@ -1,0 +1,39 @@
+"""Refreshes that make completed documents searchable, paced so they cannot eat the pipeline.
+
+"Completed" means searchable, so a batch that completes a revision refreshes the indices it wrote
+before saying so. Refreshes are spaced by at least ``interval`` (Elasticsearch's own default
+refresh interval, 1 s), and by more when they are costly, so that they take at most ``budget`` of
+the time: a refresh is cheap on Elasticsearch but scans the whole index on the embedded server
+(0.14 s of CPU at 10,000 chunks; refreshing for every completed document cost it 8 ms of CPU per
+chunk indexed, a fifth of the machine). On an idle pipeline a document refreshes at once; under
+load each refresh covers every revision completed since the last one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+
+class RefreshPacer:
+    def __init__(
+        self, refresh: Callable[[list[str]], None], interval: float, budget: float,
+        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._refresh = refresh
+        self._interval = interval
+        self._budget = budget
+        self._clock = clock
+        self._sleep = sleep
+        self._not_before = float("-inf")
+
+    def refresh(self, indices: Iterable[str]) -> None:
+        names = sorted(set(indices))
+        if not names:
+            return
+        wait = self._not_before - self._clock()
+        if wait > 0:
+            self._sleep(wait)  # what completes meanwhile waits in Kafka, then comes as one batch
+        started = self._clock()
+        self._refresh(names)
+        took = self._clock() - started
+        self._not_before = started + max(self._interval, took / self._budget)

@@ -1,0 +1,75 @@
+"""The indexer's refreshes ("completed" means searchable) are spaced by their own cost, so a server
+that scans its whole index on each (the embedded one) cannot spend the pipeline's CPU on them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.indexer.refresh import RefreshPacer
+from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.settings import Settings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_refreshes_take_at_most_their_budget_of_the_time():
+    clock = FakeClock()
+    refreshed: list[list[str]] = []
+
+    def slow_refresh(indices: list[str]) -> None:
+        refreshed.append(indices)
+        clock.now += 0.2  # what a refresh of a large index costs on the embedded server
+
+    pacer = RefreshPacer(slow_refresh, interval=1.0, budget=0.05, clock=clock, sleep=clock.sleep)
+    pacer.refresh(["b", "a", "a"])
+    assert refreshed == [["a", "b"]] and clock.slept == []  # idle: at once
+    started = clock.now - 0.2
+    for _ in range(10):
+        pacer.refresh(["a"])
+    # A busy indexer: one refresh of 0.2 s every 4 s, 5% of its time.
+    assert clock.slept == pytest.approx([3.8] * 10)
+    assert clock.now - started == pytest.approx(10 * 4.0 + 0.2)
+    pacer.refresh([])
+    assert len(refreshed) == 11  # nothing completed, nothing refreshed
+    clock.now += 10.0
+    pacer.refresh(["a"])
+    assert len(clock.slept) == 10  # quiet for longer than the spacing: at once again
+
+
+def test_cheap_refreshes_come_at_most_once_an_interval():
+    clock = FakeClock()
+    pacer = RefreshPacer(lambda names: None, interval=1.0, budget=0.1, clock=clock, sleep=clock.sleep)
+    pacer.refresh(["a"])
+    clock.now += 0.3
+    pacer.refresh(["a"])
+    assert clock.slept == pytest.approx([0.7])
+
+
+def test_a_cheap_refresh_is_not_held_back(settings: Settings):
+    es = elasticsearch_client(settings)
+    index = f"{settings.topic_prefix}pacing-{uuid.uuid4().hex[:8]}"
+    es.indices.create(index=index)
+    es.index(index=index, id="1", document={"text": "written"}, refresh=False)
+    slept: list[float] = []
+    pacer = RefreshPacer(lambda names: es.indices.refresh(index=",".join(names)), interval=0.0, budget=0.05,
+                         sleep=slept.append)
+    pacer.refresh([index])
+    assert es.count(index=index)["count"] == 1  # searchable once refresh() returns
+    es.index(index=index, id="2", document={"text": "written"}, refresh=False)
+    pacer.refresh([index])
+    assert es.count(index=index)["count"] == 2
+    assert all(seconds < 1.0 for seconds in slept)  # spaced by what the refresh cost, a few ms here
+    es.indices.delete(index=index)
