@@ -67,6 +67,7 @@ def test_a_document_matching_in_two_places_outranks_one_matching_as_well_once():
     assert dict(ranked) == pytest.approx({"twice-a": 0.98 + 0.3 * 0.5, "once": 1.0 + 0.3 * 0.2,
                                           "twice-b": 0.5, "other": 0.2 + 0.3 * 0.2})
     assert ranked_by_documents([ranking], document_of, rrf, corroboration=0.0) == ranking
+    assert ranked_by_documents([], {}, rrf, corroboration=0.3) == []  # semantic search, no vectors yet
 
 
 def test_a_document_matching_each_mode_in_another_chunk_outranks_one_matching_both_less_well():
