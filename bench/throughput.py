@@ -29,7 +29,7 @@ import numpy as np
 
 from schemas import TERMINAL_STATUSES
 from services.cli.ingest import IngestSummary, collect_files, ingest
-from deploy.process import ManagedProcess
+from deploy.process import ManagedProcess, proc_stat
 from services.cli.pipeline import services_status
 from services.embedder.batching import token_budget_batches
 from services.embedder.models import EmbeddingSettings, load_provider
@@ -90,11 +90,9 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
     for name, pid in pids.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        fields = proc_stat(pid)
+        if fields is not None:
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return used
 
 

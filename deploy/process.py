@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def _proc_stat(pid: int) -> list[str] | None:
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat from the third (state) on; None once the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -20,12 +21,12 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 
 def _start_ticks(pid: int) -> str | None:
-    fields = _proc_stat(pid)
+    fields = proc_stat(pid)
     return fields[19] if fields else None  # field 22 of /proc/PID/stat: start time
 
 
 def _alive(pid: int) -> bool:
-    fields = _proc_stat(pid)
+    fields = proc_stat(pid)
     return fields is not None and fields[0] not in ("Z", "X")
 
 

@@ -73,3 +73,15 @@ def test_a_cheap_refresh_is_not_held_back(settings: Settings):
     assert es.count(index=index)["count"] == 2
     assert all(seconds < 1.0 for seconds in slept)  # spaced by what the refresh cost, a few ms here
     es.indices.delete(index=index)
+
+
+def test_a_very_slow_refresh_never_holds_a_batch_past_kafkas_poll_interval():
+    clock = FakeClock()
+
+    def glacial(indices: list[str]) -> None:
+        clock.now += 20.0
+
+    pacer = RefreshPacer(glacial, interval=1.0, budget=0.1, clock=clock, sleep=clock.sleep)
+    pacer.refresh(["a"])
+    pacer.refresh(["a"])
+    assert clock.slept == pytest.approx([10.0])  # 30 s after the first started, not 200 s

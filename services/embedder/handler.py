@@ -38,6 +38,7 @@ class Embedder(Handler):
         )
         self._providers: dict[str, EmbeddingProvider] = {}
         self._calls_key = context.settings.keys.embedding_calls
+        self._prepared: dict[str, dict[str, list[float]]] = {}  # model -> content hash -> vector
 
     def provider(self, name: str | None) -> EmbeddingProvider:
         name = name or self.config.default_model
@@ -72,8 +73,9 @@ class Embedder(Handler):
             self.context.producer.publish(EMBEDDED, piece)
 
     def prepare(self, messages: list[Message]) -> None:
-        """Embed the texts no record of the batch finds in the cache in shared model calls, into the
-        cache: a batch of one-page documents makes a few full calls instead of one small call each."""
+        """Embed the texts no record of the batch finds in the cache in shared model calls, kept for
+        handle(): a batch of one-page documents makes a few full calls instead of one small call each."""
+        self._prepared = {}
         missing: dict[str, dict[str, Segment]] = {}  # model -> content hash -> segment
         tokens = 0
         for message in messages:
@@ -90,12 +92,17 @@ class Embedder(Handler):
                 segments = _embeddable(batch)
                 missing.setdefault(model.name, {}).update(segments)
                 tokens += sum(s.tokens for s in segments.values())
-        for name, segments in missing.items():
-            cached = self.cache.get_many(name, list(segments))
-            self._embed(self._providers[name], [s for h, s in segments.items() if h not in cached])
+        self._prepared = {name: self._cached_or_embedded(self._providers[name], segments)
+                           for name, segments in missing.items()}
 
     def _vectors(self, model: EmbeddingProvider, batch: SegmentBatch) -> dict[str, list[float]]:
         wanted = _embeddable(batch)
+        prepared = self._prepared.get(model.name, {})  # by content hash: any batch's are right
+        vectors = {h: prepared[h] for h in wanted if h in prepared}
+        vectors.update(self._cached_or_embedded(model, {h: s for h, s in wanted.items() if h not in vectors}))
+        return vectors
+
+    def _cached_or_embedded(self, model: EmbeddingProvider, wanted: dict[str, Segment]) -> dict[str, list[float]]:
         vectors = self.cache.get_many(model.name, list(wanted))
         vectors.update(self._embed(model, [s for h, s in wanted.items() if h not in vectors]))
         return vectors

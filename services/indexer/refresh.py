@@ -13,6 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+# The longest a batch is held for a refresh: far inside Kafka's max.poll.interval.ms (300 s), past
+# which the indexer would be taken for dead; a server this slow to refresh gets more than the budget.
+MAX_SPACING_SECONDS = 30.0
+
 
 class RefreshPacer:
     def __init__(
@@ -36,4 +40,4 @@ class RefreshPacer:
         started = self._clock()
         self._refresh(names)
         took = self._clock() - started
-        self._not_before = started + max(self._interval, took / self._budget)
+        self._not_before = started + min(max(self._interval, took / self._budget), MAX_SPACING_SECONDS)

@@ -14,9 +14,9 @@ class SearchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INDEXFLOW_SEARCH_", extra="ignore")
 
     # How hybrid search fuses BM25 with the kNN rankings. On the judged testbeds (MiniLM over
-    # 200-token chunks, English BM25, chunks corroborated by their document, fused per document;
-    # bench/ranking_lab.py) nDCG@10 (linear gain): weighted min-max 0.752 at a vector weight of 0.4,
-    # 0.754 at 0.5, 0.752 at 0.6; RRF 0.746. (With USE, the weaker model, 0.3 was best.)
+    # 200-token chunks, English BM25, documents ranked as fusion.ranked_by_documents does; the
+    # pipeline's own rankings fused offline) nDCG@10 (linear gain): weighted min-max 0.742 at a
+    # vector weight of 0.5, 0.744 at 0.6; RRF 0.736. (With USE, the weaker model, 0.3 was best.)
     fusion: Literal["rrf", "weighted"] = "weighted"
     # weighted only: the share of the kNN rankings (RAGFlow's default is 0.3), BM25 has the rest.
     vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
