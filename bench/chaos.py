@@ -206,12 +206,12 @@ def main() -> None:
     from services.runtime.redis_client import redis_client
     from services.runtime.settings import Settings
     from services.watchdog.service import build
-    from topics import CATALOG, apply_topics
+    from topics import TOPICS, apply_topics
 
     settings = Settings()
     stack = Stack(settings)
     stack.up()
-    apply_topics(admin_client(settings), CATALOG, settings)
+    apply_topics(admin_client(settings), TOPICS, settings)
     start_services(settings, timeout=180)
     workload = Workload.make(args.documents)
     es = elasticsearch_client(settings)

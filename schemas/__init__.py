@@ -22,7 +22,7 @@ from schemas.documents import (
     ProcessRule,
     Segmentation,
 )
-from schemas.envelope import SCHEMA_VERSION, Envelope, document_key
+from schemas.envelope import SCHEMA_VERSION, Envelope, Priority, document_key
 from schemas.errors import MalformedRecord
 from schemas.retraction import DocumentRetracted
 from schemas.segments import EmbeddedBatch, EmbeddedSegment, Segment, SegmentBatch, segment_id
@@ -66,6 +66,7 @@ __all__ = [
     "InlineSource",
     "MalformedRecord",
     "Page",
+    "Priority",
     "PreProcessingRule",
     "ProcessRule",
     "Segment",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
@@ -13,6 +14,13 @@ SCHEMA_VERSION = 1
 # No "/" in ids: the record key "tenant/document" must split unambiguously.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 ContentHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Priority(StrEnum):
+    """The lane a document's records travel on. Every stage serves interactive records first."""
+
+    INTERACTIVE = "interactive"  # someone waits for this document (an edit, a single upload)
+    BULK = "bulk"  # imports, re-indexes, model switches, replays and re-drives
 
 
 def utc_now() -> datetime:
@@ -39,6 +47,10 @@ class Envelope(Contract):
     document_id: Id
     revision: int = Field(ge=0, description="Grows with every upsert of the document.")
     produced_at: datetime = Field(default_factory=utc_now)
+    priority: Priority = Field(
+        default=Priority.INTERACTIVE,
+        description="interactive (the default) or bulk; the lane every stage keeps for the document's records",
+    )
 
     @property
     def key(self) -> str:
@@ -51,4 +63,5 @@ class Envelope(Contract):
             "dataset_id": self.dataset_id,
             "document_id": self.document_id,
             "revision": self.revision,
+            "priority": self.priority,
         }

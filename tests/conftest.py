@@ -14,7 +14,7 @@ import pytest
 from deploy.stack import Stack
 from services.runtime.kafka import admin_client
 from services.runtime.settings import Settings
-from topics import CATALOG, apply_topics
+from topics import TOPICS, apply_topics
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -65,7 +65,7 @@ def settings(stack_settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture
 def pipeline_topics(settings: Settings) -> Settings:
-    report = apply_topics(admin_client(settings), CATALOG, settings)
+    report = apply_topics(admin_client(settings), TOPICS, settings)
     assert report.ok, report.mismatches
     return settings
 
@@ -89,7 +89,7 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     settings = Settings()
-    report = apply_topics(admin_client(settings), CATALOG, settings)
+    report = apply_topics(admin_client(settings), TOPICS, settings)
     assert report.ok, report.mismatches
     start_services(settings, timeout=120)
     try:

@@ -90,14 +90,14 @@ def test_durable_mode_keeps_topics_records_and_offsets_across_a_restart(
 
     from services.runtime.kafka import admin_client
     from tests.support.kafka import committed, produce, read_topic
-    from topics import CATALOG, apply_topics
+    from topics import TOPICS, apply_topics
 
     monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "s3")
     settings = Settings()
     stack = Stack(settings)
     try:
         assert [s.name for s in stack.up()] == ["bucket", "kafka", "elasticsearch", "redis", "redis-cache"]
-        assert apply_topics(admin_client(settings), CATALOG, settings).ok
+        assert apply_topics(admin_client(settings), TOPICS, settings).ok
         topic = settings.topic("documents")
         placed = produce(settings, topic, [(b"acme/d1", b"kept")])
         consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "g"})
@@ -107,7 +107,7 @@ def test_durable_mode_keeps_topics_records_and_offsets_across_a_restart(
         stack.down()
         stack.up()
 
-        report = apply_topics(admin_client(settings), CATALOG, settings)
+        report = apply_topics(admin_client(settings), TOPICS, settings)
         assert report.created == [] and report.ok
         [record] = read_topic(settings, topic, until=lambda ms: len(ms) == 1, timeout=20)
         assert record.value() == b"kept"

@@ -9,17 +9,17 @@ from click.testing import CliRunner
 from services.cli.main import cli
 from services.runtime.kafka import admin_client
 from services.runtime.settings import Settings
-from topics import CATALOG, apply_topics
+from topics import TOPICS, apply_topics
 
 
 def test_apply_twice(settings: Settings):
     admin = admin_client(settings)
-    names = sorted(settings.topic(spec.name) for spec in CATALOG)
+    names = sorted(settings.topic(spec.name) for spec in TOPICS)
 
-    first = apply_topics(admin, CATALOG, settings)
+    first = apply_topics(admin, TOPICS, settings)
     assert sorted(first.created) == names and first.ok
 
-    second = apply_topics(admin, CATALOG, settings)
+    second = apply_topics(admin, TOPICS, settings)
     assert second.created == [] and sorted(second.unchanged) == names and second.ok
 
     on_broker = admin.list_topics(timeout=10).topics
@@ -31,7 +31,7 @@ def test_mismatch_is_reported(settings: Settings):
     wrong = settings.topic("status")
     admin.create_topics([NewTopic(wrong, num_partitions=2, replication_factor=1)])[wrong].result()
 
-    report = apply_topics(admin, CATALOG, settings)
+    report = apply_topics(admin, TOPICS, settings)
 
     assert not report.ok
     [line] = report.mismatches
@@ -44,7 +44,7 @@ def test_cli_topics_apply_exit_codes(settings: Settings):
     runner = CliRunner()
     ok = runner.invoke(cli, ["topics", "apply"])
     assert ok.exit_code == 0, ok.output
-    assert ok.output.count("created") == len(CATALOG)
+    assert ok.output.count("created") == len(TOPICS)
 
     admin = admin_client(settings)
     stray = Settings(topic_prefix=f"{settings.topic_prefix}x.")
@@ -56,11 +56,11 @@ def test_cli_topics_apply_exit_codes(settings: Settings):
 
 def test_replication_and_min_insync_are_checked_against_the_cluster(settings: Settings):
     admin = admin_client(settings)
-    assert apply_topics(admin, CATALOG, settings).ok  # created with one replica, the cluster's default ISR
+    assert apply_topics(admin, TOPICS, settings).ok  # created with one replica, the cluster's default ISR
 
     durable = settings.model_copy(update={"replication_factor": 3, "min_insync_replicas": 2})
-    report = apply_topics(admin, CATALOG, durable)
-    assert len(report.mismatches) == len(CATALOG)
+    report = apply_topics(admin, TOPICS, durable)
+    assert len(report.mismatches) == len(TOPICS)
     assert all("1 replicas on the broker, replication factor 3 declared" in m for m in report.mismatches)
     assert all("min.insync.replicas=None on the broker, 2 declared" in m for m in report.mismatches)
 
@@ -68,6 +68,6 @@ def test_replication_and_min_insync_are_checked_against_the_cluster(settings: Se
 def test_min_insync_replicas_is_set_on_creation(settings: Settings):
     admin = admin_client(settings)
     declared = settings.model_copy(update={"min_insync_replicas": 1})
-    assert apply_topics(admin, CATALOG, declared).created
-    again = apply_topics(admin, CATALOG, declared)
-    assert again.ok and len(again.unchanged) == len(CATALOG)
+    assert apply_topics(admin, TOPICS, declared).created
+    again = apply_topics(admin, TOPICS, declared)
+    assert again.ok and len(again.unchanged) == len(TOPICS)

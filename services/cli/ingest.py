@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from schemas import RERUN_STATUSES, TERMINAL_STATUSES
+from schemas import RERUN_STATUSES, TERMINAL_STATUSES, Priority
 from services.runtime.settings import Settings
 
 
@@ -85,7 +85,9 @@ def ingest(
     started = time.monotonic()
     summary = IngestSummary(documents=len(files))
     base = f"{settings.gateway_url}/v1/datasets/{dataset}"
-    with httpx.Client(timeout=120, headers={"X-Tenant-Id": tenant}) as client:
+    # An import: its documents take the bulk lane, so whoever edits one document meanwhile waits
+    # for no backlog.
+    with httpx.Client(timeout=120, headers={"X-Tenant-Id": tenant, "X-Priority": Priority.BULK.value}) as client:
         existing = {s["document_id"]: s for s in _dataset_states(client, base)}
         awaited: dict[str, int] = {}  # document -> the revision to wait for
         for file in files:

@@ -33,7 +33,7 @@ from services.search.hybrid import Mode
 from services.watchdog.dead_letter_replay import Letter, read_letters
 from services.watchdog.dead_letter_replay import replayed as replayed_letters
 from services.watchdog.service import build as build_watchdog
-from topics import CATALOG, ApplyReport, apply_topics
+from topics import TOPICS, ApplyReport, apply_topics
 from topics.catalog import DLQ
 
 console = Console()
@@ -76,7 +76,7 @@ def _bring_up(settings: Settings) -> None:
         _fail(str(exc))
     console.print(_stack_table(statuses))
     console.print(f"stack ready in {time.monotonic() - started:.1f}s (state in {stack.state_dir})")
-    report = apply_topics(admin_client(settings), CATALOG, settings)
+    report = apply_topics(admin_client(settings), TOPICS, settings)
     console.print("topics:")
     _print_topic_report(report)
     if not report.ok:
@@ -455,7 +455,7 @@ def topics_apply() -> None:
     """Create missing topics; report any that differ from their declaration."""
     settings = Settings()
     try:
-        report = apply_topics(admin_client(settings), CATALOG, settings)
+        report = apply_topics(admin_client(settings), TOPICS, settings)
     except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not a traceback
         _fail(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}")
     _print_topic_report(report)

@@ -3,6 +3,8 @@ when the same text was embedded before, else from the model in token-budget batc
 
 from __future__ import annotations
 
+import threading
+
 from confluent_kafka import Message
 
 from schemas import (
@@ -92,8 +94,9 @@ class Embedder(Handler):
                 segments = _embeddable(batch)
                 missing.setdefault(model.name, {}).update(segments)
                 tokens += sum(s.tokens for s in segments.values())
-        self._prepared = {name: self._cached_or_embedded(self._providers[name], segments)
-                           for name, segments in missing.items()}
+        # Stops early when an interactive record waits: the batch stops at its next record too.
+        self._prepared = {name: self._cached_or_embedded(self._providers[name], segments, self.context.give_way)
+                          for name, segments in missing.items()}
 
     def _vectors(self, model: EmbeddingProvider, batch: SegmentBatch) -> dict[str, list[float]]:
         wanted = _embeddable(batch)
@@ -102,16 +105,23 @@ class Embedder(Handler):
         vectors.update(self._cached_or_embedded(model, {h: s for h, s in wanted.items() if h not in vectors}))
         return vectors
 
-    def _cached_or_embedded(self, model: EmbeddingProvider, wanted: dict[str, Segment]) -> dict[str, list[float]]:
+    def _cached_or_embedded(
+        self, model: EmbeddingProvider, wanted: dict[str, Segment], until: threading.Event | None = None
+    ) -> dict[str, list[float]]:
         vectors = self.cache.get_many(model.name, list(wanted))
-        vectors.update(self._embed(model, [s for h, s in wanted.items() if h not in vectors]))
+        vectors.update(self._embed(model, [s for h, s in wanted.items() if h not in vectors], until))
         return vectors
 
-    def _embed(self, model: EmbeddingProvider, segments: list[Segment]) -> dict[str, list[float]]:
-        """Vectors from the model, cached; texts of similar length batched together (less padding)."""
+    def _embed(
+        self, model: EmbeddingProvider, segments: list[Segment], until: threading.Event | None = None
+    ) -> dict[str, list[float]]:
+        """Vectors from the model, cached; texts of similar length batched together (less padding).
+        Once ``until`` is set, what is left is not embedded (between model calls)."""
         ordered = sorted(segments, key=lambda s: s.tokens)
         vectors: dict[str, list[float]] = {}
         for indices in token_budget_batches([s.tokens for s in ordered], model.max_batch_tokens, model.max_batch_texts):
+            if until is not None and until.is_set():
+                break
             computed = model.embed_documents([ordered[i].content for i in indices])
             self.redis.hincrby(self._calls_key, model.name, len(indices))
             fresh = {ordered[i].content_hash: vector for i, vector in zip(indices, computed)}

@@ -133,7 +133,8 @@ class Extractor(Handler):
             revisions.forget_parked(command, len(parked))
             status.emit(command, DocumentStatus.WAITING)
         elif command.command == "retry":
-            again = redrive(self.registry, revisions, self.context.producer, status, command.key)
+            again = redrive(self.registry, revisions, self.context.producer, status, command.key,
+                            priority=command.priority)
             if again is None:
                 raise PermanentError(f"nothing to retry: no upsert of {command.key} is known")
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from schemas import DocumentState, DocumentStatus, IndexingSpec, ProcessRule, document_key
+from schemas import DocumentState, DocumentStatus, IndexingSpec, Priority, ProcessRule, document_key
 from schemas.documents import Metadata, MetadataKey
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, check_model, load_provider
@@ -190,6 +190,14 @@ def batch_header(x_batch_id: Annotated[str | None, Header(max_length=64)] = None
 Batch = Annotated[str, Depends(batch_header)]
 
 
+def priority_header(x_priority: Annotated[Priority, Header()] = Priority.INTERACTIVE) -> Priority:
+    """The lane of a write: interactive unless the caller's X-Priority says bulk (an import)."""
+    return x_priority
+
+
+RequestPriority = Annotated[Priority, Depends(priority_header)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings or Settings(), GatewaySettings())
     app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
@@ -243,13 +251,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-text", response_model=Accepted)
     def create_by_text(
-        dataset_id: Id, body: CreateByText, batch: Batch, tenant: str = Depends(tenant_header),
+        dataset_id: Id, body: CreateByText, batch: Batch, priority: RequestPriority, tenant: str = Depends(tenant_header),
         s: Services = Depends(deps),
     ) -> Accepted:
         claim_id(s, tenant, dataset_id, body.document_id)
         upsert = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
             indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
+            priority=priority,
         )
         return _accepted(upsert, batch)
 
@@ -295,55 +304,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
     def create_by_file(
-        dataset_id: Id, batch: Batch, file: UploadFile = File(...), data: str = Form("{}"),
+        dataset_id: Id, batch: Batch, priority: RequestPriority, file: UploadFile = File(...), data: str = Form("{}"),
         tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         options = _parse_options(data, FileOptions)
         claim_id(s, tenant, dataset_id, options.document_id)
-        return _upload(s, tenant, dataset_id, options.document_id, file, options, batch)
+        return _upload(s, tenant, dataset_id, options.document_id, file, options, batch, priority)
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-text", response_model=Accepted)
     def update_by_text(
-        dataset_id: Id, document_id: Id, body: UpdateByText, batch: Batch, tenant: str = Depends(tenant_header),
-        s: Services = Depends(deps),
+        dataset_id: Id, document_id: Id, body: UpdateByText, batch: Batch, priority: RequestPriority,
+        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         require_document(s, tenant, dataset_id, document_id)
         name = body.name or _current_name(s, tenant, document_id)
         upsert = s.publisher.upsert(
             tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
             indexing=_indexing(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
+            priority=priority,
         )
         return _accepted(upsert, batch)
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/update-by-file", response_model=Accepted)
     def update_by_file(
-        dataset_id: Id, document_id: Id, batch: Batch, file: UploadFile = File(...), data: str = Form("{}"),
-        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
+        dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, file: UploadFile = File(...),
+        data: str = Form("{}"), tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         require_document(s, tenant, dataset_id, document_id)
-        return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), batch)
+        return _upload(s, tenant, dataset_id, document_id, file, _parse_options(data, FileOptions), batch, priority)
 
     @app.delete("/v1/datasets/{dataset_id}/documents/{document_id}")
     def delete_document(
-        dataset_id: Id, document_id: Id, tenant: str = Depends(tenant_header), s: Services = Depends(deps)
+        dataset_id: Id, document_id: Id, priority: RequestPriority, tenant: str = Depends(tenant_header),
+        s: Services = Depends(deps),
     ) -> dict:
         require_document(s, tenant, dataset_id, document_id)
-        event = s.publisher.delete(tenant, dataset_id, document_id)
+        event = s.publisher.delete(tenant, dataset_id, document_id, priority)
         return {"result": "success", "document_id": document_id, "revision": event.revision}
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/{command}")
     def document_command(
-        dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"],
+        dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"], priority: RequestPriority,
         tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> dict:
         require_document(s, tenant, dataset_id, document_id)
         if command == "retry":
-            again = s.publisher.retry(tenant, document_id)
+            again = s.publisher.retry(tenant, document_id, priority)
             if again is None:
                 raise HTTPException(404, f"document {document_id} not found in dataset {dataset_id}")
             return {"result": "accepted", "command": command, "revision": again.revision}
         revision = s.publisher.latest_revision(tenant, document_id)
-        s.publisher.command(tenant, dataset_id, document_id, revision, command)
+        s.publisher.command(tenant, dataset_id, document_id, revision, command, priority)
         return {"result": "accepted", "command": command, "revision": revision}
 
     @app.get("/v1/datasets/{dataset_id}/documents/{document_id}", response_model=DocumentState)
@@ -414,7 +425,7 @@ def _current_name(s: Services, tenant: str, document_id: str) -> str:
 
 def _upload(
     s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
-    batch: str,
+    batch: str, priority: Priority,
 ) -> Accepted:
     name = file.filename or "upload"
     if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
@@ -429,6 +440,7 @@ def _upload(
         indexing=_indexing(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch,
         file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
+        priority=priority,
     )
     return _accepted(upsert, batch)
 

@@ -18,6 +18,7 @@ from schemas import (
     DocumentUpserted,
     IndexingSpec,
     InlineSource,
+    Priority,
     Stage,
     document_key,
 )
@@ -65,19 +66,23 @@ class DocumentPublisher:
     def latest_revision(self, tenant_id: str, document_id: str) -> int | None:
         return self.revisions.latest(document_key(tenant_id, document_id))
 
-    def retry(self, tenant_id: str, document_id: str) -> DocumentUpserted | None:
+    def retry(self, tenant_id: str, document_id: str, priority: Priority) -> DocumentUpserted | None:
         """Run the document again from its newest upsert, as a new revision."""
-        return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id))
+        return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
+                       priority=priority)
 
     def reembed(self, tenant_id: str, document_id: str, model: str) -> bool:
-        """Run the document again, embedded with ``model``, as a new revision; its current revision
-        stays searchable until the new one completes. False for a document that embeds nothing."""
+        """Run the document again, embedded with ``model``, as a new revision (on the bulk lane: a
+        dataset moves as a whole); its current revision stays searchable until the new one
+        completes. False for a document that embeds nothing."""
         key = document_key(tenant_id, document_id)
         upsert = self.registry.newest_upsert(key)
         if upsert is None or upsert.indexing.indexing_technique == "economy":
             return False
         indexing = upsert.indexing.model_copy(update={"embedding_model": model})
-        return redrive(self.registry, self.revisions, self.producer, self.status, key, indexing) is not None
+        return redrive(
+            self.registry, self.revisions, self.producer, self.status, key, indexing, priority=Priority.BULK
+        ) is not None
 
     def upsert(
         self,
@@ -93,6 +98,7 @@ class DocumentPublisher:
         file: BinaryIO | None = None,
         size: int | None = None,
         mime_type: str | None = None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> Upsert:
         """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store).
         Content, name, metadata and indexing all as the document's current revision has them: no new
@@ -118,7 +124,7 @@ class DocumentPublisher:
         event = DocumentUpserted(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision,
             name=name, mime_type=mime_type, source=source, metadata=metadata, indexing=indexing,
-            content_hash=content_hash,
+            content_hash=content_hash, priority=priority,
         )
         self.registry.remember(event)
         self.status.emit(event, DocumentStatus.WAITING, name=name, content_hash=content_hash, progress=0.0)
@@ -132,18 +138,21 @@ class DocumentPublisher:
             pipe.expire(self.keys.batch(tenant_id, batch), BATCH_TTL_SECONDS)
             pipe.execute()
 
-    def delete(self, tenant_id: str, dataset_id: str, document_id: str) -> DocumentDeleted:
+    def delete(self, tenant_id: str, dataset_id: str, document_id: str,
+               priority: Priority = Priority.INTERACTIVE) -> DocumentDeleted:
         key = document_key(tenant_id, document_id)
         event = DocumentDeleted(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id,
-            revision=self.revisions.next_revision(key),
+            revision=self.revisions.next_revision(key), priority=priority,
         )
         self.producer.publish_and_wait(DOCUMENTS, event)
         return event
 
-    def command(self, tenant_id: str, dataset_id: str, document_id: str, revision: int, command: str) -> None:
+    def command(self, tenant_id: str, dataset_id: str, document_id: str, revision: int, command: str,
+                priority: Priority = Priority.INTERACTIVE) -> None:
         event = DocumentCommand(
-            tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision, command=command
+            tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision, command=command,
+            priority=priority,
         )
         self.producer.publish_and_wait(DOCUMENTS, event)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from confluent_kafka import Message
@@ -23,13 +24,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Context:
     """What the runtime hands a stage: its settings, the producer for its outputs, its status
-    emitter, the shared view of which revisions are still worth processing, and the DLQ."""
+    emitter, the shared view of which revisions are still worth processing, and the DLQ.
+    ``give_way`` is set while a bulk batch is worked on and an interactive record waits: work done
+    ahead for the batch (``prepare``) may stop early, as the batch stops at its next record."""
 
     settings: Settings
     producer: Producer
     status: StatusEmitter
     revisions: Revisions
     dead_letters: DeadLetters
+    give_way: threading.Event = field(default_factory=threading.Event)
 
 
 class Handler(ABC):

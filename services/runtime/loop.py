@@ -4,21 +4,25 @@ acknowledged, so a crash at any point replays uncommitted records and loses none
 
 Handling and flushing run on a helper thread while this thread keeps polling with the partitions
 paused: a slow record (a long extraction, a slow bulk) never exceeds ``max.poll.interval.ms``, so
-the consumer keeps its partitions instead of being evicted and having the work redone elsewhere."""
+the consumer keeps its partitions instead of being evicted and having the work redone elsewhere.
+
+Two lanes, each its own consumer (group): interactive records are served first, and a bulk batch
+gives way between records as soon as an interactive one arrives; what it finished is committed,
+the rest rewound and read again later."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from schemas import MalformedRecord
+from schemas import MalformedRecord, Priority
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.errors import DependencyUnavailable, PermanentError, as_outage
 from services.runtime.handler import Context, Handler
@@ -36,6 +40,8 @@ Offsets = dict[tuple[str, int], int]
 T = TypeVar("T")
 # Work that finishes within this long runs without pausing the partitions (the common case).
 _FAST_WORK_SECONDS = 1.0
+# How often the interactive lane is looked at while bulk work runs.
+_WATCH_SECONDS = 0.05
 
 
 class ConsumerLoop:
@@ -52,14 +58,18 @@ class ConsumerLoop:
         status = StatusEmitter(self.producer, handler_class.stage)
         revisions = Revisions(redis_client(settings), settings.keys)
         self.dead_letters = DeadLetters(self.producer, status, revisions, handler_class.retractions_to)
-        self.handler = handler_class(Context(settings, self.producer, status, revisions, self.dead_letters))
-        self.group_id = settings.group(handler_class.stage.value)
-        self.topics = [settings.topic(spec.name) for spec in handler_class.inputs]
+        self.context = Context(settings, self.producer, status, revisions, self.dead_letters)
+        self.handler = handler_class(self.context)
         self.batch_size = handler_class.batch_size
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
-        self.consumer = Consumer(consumer_config(settings, self.group_id))
+        self.interactive = Lane(settings, Priority.INTERACTIVE, handler_class)
+        self.bulk = Lane(settings, Priority.BULK, handler_class)
+        self.lanes = tuple(lane for lane in (self.interactive, self.bulk) if lane.topics)
+        # An interactive record polled while a bulk batch ran: the first of the next batch.
+        self._waiting: Message | None = None
+        self._serving: Lane | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{handler_class.stage.value}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
@@ -70,52 +80,80 @@ class ConsumerLoop:
         self._stopping = True
 
     def run(self) -> None:
-        self.consumer.subscribe(self.topics, on_assign=self._on_assign)
-        log.info("%s consuming %s as group %s", self.handler.__class__.__name__, self.topics, self.group_id)
+        for lane in self.lanes:
+            lane.consumer.subscribe(
+                lane.topics,
+                on_assign=lambda _consumer, partitions, lane=lane: self._on_assign(lane, partitions),
+                on_revoke=self._on_revoke,
+            )
+            log.info("%s consuming %s as group %s", self.handler.__class__.__name__, lane.topics, lane.group_id)
         try:
             while not self._stopping:
                 self.heartbeat.beat()
-                batch = self._next_batch()
+                lane, batch = self._next_batch()
                 if batch:
-                    self._process(batch)
+                    self._process(lane, batch)
         finally:
             self._worker.shutdown()
             self.heartbeat.stop()
             self.handler.close()
-            self.consumer.close()  # leaves the group now, so partitions move without a session timeout
+            for lane in self.lanes:
+                lane.consumer.close()  # leaves the group now, so partitions move without a session timeout
             self.producer.flush()
 
-    def _next_batch(self) -> list[Message]:
-        """The first record to arrive, with whatever else is already fetched (up to the batch size).
+    def _next_batch(self) -> tuple[Lane, list[Message]]:
+        """Interactive records while any wait; bulk ones otherwise; when both lanes are idle, wait
+        for an interactive record (a bulk one waits at most that long)."""
+        if self._waiting is not None:
+            first, self._waiting = self._waiting, None
+            return self.interactive, self._batch_from(self.interactive, first)
+        for lane in self.lanes:
+            if (first := lane.consumer.poll(0)) is not None:
+                return lane, self._batch_from(lane, first)
+        first = self.interactive.consumer.poll(0.25)
+        return self.interactive, ([] if first is None else self._batch_from(self.interactive, first))
+
+    def _batch_from(self, lane: Lane, first: Message) -> list[Message]:
+        """``first`` with whatever else the lane already fetched (up to the batch size).
         consume(n, timeout) holds a lone record until n arrive or a wait ends (the whole timeout in
         librdkafka, a 200 ms slice in confluent-kafka 2.16), at every stage a document passes."""
-        first = self.consumer.poll(0.5)
-        if first is None:
-            return []
-        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)] if self.batch_size > 1 else [first]
+        return [first, *lane.consumer.consume(self.batch_size - 1, timeout=0)] if self.batch_size > 1 else [first]
 
-    def _process(self, batch: list[Message]) -> None:
+    def _process(self, lane: Lane, batch: list[Message]) -> None:
         records = [m for m in batch if not m.error() or self._on_consume_error(m.error())]
-        # Where to rewind every partition of the batch to, should any part of it fail.
-        first: Offsets = {}
-        for message in records:
-            first.setdefault((message.topic(), message.partition()), message.offset())
+        first = first_offsets(records)  # where to rewind to, should any part of the batch fail
         done: Offsets = {}
+        self._serving = lane
+        self.context.give_way.clear()
         self._prepare(records)
+        handled = 0
         try:
             for message in records:
+                if lane is self.bulk and self._interactive_waiting():
+                    break
                 self._handle(message)
                 done[(message.topic(), message.partition())] = message.offset() + 1
+                handled += 1
         except DependencyUnavailable as exc:
             # Keep what finished before the outage, so it isn't redone.
-            self._recover(first, done, exc)
+            self._recover(lane, first, done, exc)
             return
         try:
-            self._settle(done)
+            self._settle(lane, done)
         except DependencyUnavailable as exc:
-            self._recover(first, {}, exc)  # the batch's effects may be missing: redo all of it
+            self._recover(lane, first, {}, exc)  # the batch's effects may be missing: redo all of it
             return
         self._outage_backoff = self.retry_backoff
+        if handled < len(records):
+            # Gave way to the interactive lane: read the rest of the batch again afterwards.
+            self._rewind(lane, first_offsets(records[handled:]))
+
+    def _interactive_waiting(self) -> bool:
+        if self._waiting is None:
+            message = self.interactive.consumer.poll(0)
+            if message is not None and (not message.error() or self._on_consume_error(message.error())):
+                self._waiting = message
+        return self._waiting is not None
 
     def _prepare(self, records: list[Message]) -> None:
         try:
@@ -123,21 +161,21 @@ class ConsumerLoop:
         except Exception:  # noqa: BLE001 - each record is still handled, and fails there if it must
             log.warning("preparing the batch failed; its records are handled one by one", exc_info=True)
 
-    def _recover(self, first: Offsets, done: Offsets, outage: DependencyUnavailable) -> None:
+    def _recover(self, lane: Lane, first: Offsets, done: Offsets, outage: DependencyUnavailable) -> None:
         """Commit ``done`` if its effects can still be made durable, rewind the rest, back off."""
         log.warning("dependency unavailable, will retry from the first unfinished record: %s", outage)
         resume_at = first
         if done:
             try:
-                self._settle(done)
+                self._settle(lane, done)
                 resume_at = {**first, **done}
             except DependencyUnavailable:
                 pass
-        self._rewind(resume_at)
+        self._rewind(lane, resume_at)
         self._pause_for(outage.retry_after or self._outage_backoff)
         self._outage_backoff = min(self._outage_backoff * 2, self.max_backoff)
 
-    def _settle(self, done: Offsets) -> None:
+    def _settle(self, lane: Lane, done: Offsets) -> None:
         """Make the handled records' effects durable, then commit their offsets."""
         try:
             self._while_polling(self.handler.flush)
@@ -151,34 +189,56 @@ class ConsumerLoop:
             raise outage from exc
         self.producer.flush()
         if done:
-            self._commit(done)
+            self._commit(lane, done)
 
     def _while_polling(self, work: Callable[[], T]) -> T:
-        """Run ``work`` on the helper thread. If it takes long, pause every partition and keep
-        polling meanwhile: the group keeps this consumer, and no record is fetched."""
+        """Run ``work`` on the helper thread. If it takes long, pause the partitions and keep
+        polling meanwhile: the group keeps this consumer, and no record is fetched. While a bulk
+        batch runs, the interactive lane is watched throughout; a record arriving there raises
+        ``give_way`` for the handler (see Context)."""
         future = self._worker.submit(work)
-        try:
-            return future.result(timeout=_FAST_WORK_SECONDS)
-        except FutureTimeout:
-            pass
-        self.consumer.pause(self.consumer.assignment())
+        started = time.monotonic()
+        paused = False
         try:
             while True:
                 try:
-                    return future.result(timeout=0.2)
+                    return future.result(timeout=_WATCH_SECONDS)
                 except FutureTimeout:
+                    pass
+                if self._serving is self.bulk and self._interactive_waiting():
+                    self.context.give_way.set()
+                if not paused and time.monotonic() - started >= _FAST_WORK_SECONDS:
+                    self._pause_all(watching=self._serving is self.bulk)
+                    paused = True
+                if paused:
                     self._poll_paused()
         finally:
-            self.consumer.resume(self.consumer.assignment())
+            if paused:
+                self._resume_all()
+
+    def _pause_all(self, watching: bool = False) -> None:
+        """Pause every lane's partitions; ``watching`` leaves the interactive lane fetching."""
+        for lane in self.lanes:
+            if not (watching and lane is self.interactive):
+                lane.consumer.pause(lane.consumer.assignment())
+
+    def _resume_all(self) -> None:
+        for lane in self.lanes:
+            lane.consumer.resume(lane.consumer.assignment())
 
     def _poll_paused(self) -> None:
         self.heartbeat.beat()
-        message = self.consumer.poll(0)
-        if message is not None and not message.error():
+        for lane in self.lanes:
+            if lane is self.interactive and self._waiting is None:
+                self._interactive_waiting()  # a record polled now starts the next batch
+                continue
+            message = lane.consumer.poll(0)
+            if message is None or message.error():
+                continue
             # A partition assigned meanwhile delivered a record: put it back for later.
             tp = TopicPartition(message.topic(), message.partition(), message.offset())
-            self.consumer.seek(tp)
-            self.consumer.pause([tp])
+            lane.consumer.seek(tp)
+            lane.consumer.pause([tp])
 
     def _handle(self, message: Message) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -206,37 +266,50 @@ class ConsumerLoop:
         log.warning("consume error: %s", error)
         return False
 
-    def _commit(self, following: Offsets) -> None:
+    def _commit(self, lane: Lane, following: Offsets) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in following.items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            lane.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # Typically a rebalance took the partitions: the new owner replays from the last
             # committed offset, and the effects are idempotent.
             log.warning("commit failed, records will be redelivered: %s", exc)
 
-    def _rewind(self, offsets: Offsets) -> None:
+    def _rewind(self, lane: Lane, offsets: Offsets) -> None:
+        if lane is self.interactive:
+            self._forget_waiting(offsets)
         for (topic, partition), offset in offsets.items():
             try:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
+                lane.consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException as exc:
                 log.info("not rewinding %s[%d]: %s", topic, partition, exc)  # revoked meanwhile
 
     def _pause_for(self, seconds: float) -> None:
         """Back off without blocking the poll loop: pause every partition and keep polling, so the
         consumer stays in its group (max.poll.interval.ms) while no record is fetched."""
-        assignment = self.consumer.assignment()
-        self.consumer.pause(assignment)
+        self._pause_all()
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             self._poll_paused()
-        self.consumer.resume(self.consumer.assignment())
+        self._resume_all()
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # A waiting interactive record of a partition now revoked is its new owner's to read.
+        self._forget_waiting({(p.topic, p.partition) for p in partitions})
+
+    def _forget_waiting(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Drop the waiting interactive record if it is of one of ``partitions``: it will be read
+        again, in its place (the partition was rewound or moved)."""
+        waiting = self._waiting
+        if waiting is not None and (waiting.topic(), waiting.partition()) in set(partitions):
+            self._waiting = None
+
+    def _on_assign(self, lane: Lane, partitions: list[TopicPartition]) -> None:
         """Say so, loudly, when retention deleted records this group had not processed yet: the
         committed offset lies below the partition's first offset, and the consumer is about to jump
         over them. The documents they carried stay unfinished until the watchdog re-drives them."""
+        consumer = lane.consumer
         try:
             committed = consumer.committed(partitions, timeout=10)
         except KafkaException as exc:
@@ -254,8 +327,26 @@ class ConsumerLoop:
                 log.error(
                     "%s[%d]: records %d..%d were deleted by retention before %s processed them; "
                     "their documents will be re-driven by the watchdog",
-                    tp.topic, tp.partition, lost[0], lost[1], self.group_id,
+                    tp.topic, tp.partition, lost[0], lost[1], lane.group_id,
                 )
+
+
+class Lane:
+    """One lane's consumer: its own group, reading the lane's topic of each of the stage's inputs."""
+
+    def __init__(self, settings: Settings, priority: Priority, handler_class: type[Handler]):
+        self.group_id = settings.group(handler_class.stage.value, priority)
+        self.topics = [settings.topic(spec.lane(priority).name) for spec in handler_class.inputs
+                       if spec.laned or priority is Priority.INTERACTIVE]
+        self.consumer = Consumer(consumer_config(settings, self.group_id))
+
+
+def first_offsets(records: list[Message]) -> Offsets:
+    """Each partition's first offset among ``records``."""
+    offsets: Offsets = {}
+    for message in records:
+        offsets.setdefault((message.topic(), message.partition()), message.offset())
+    return offsets
 
 
 def skipped_by_retention(committed: int, first_available: int) -> tuple[int, int] | None:

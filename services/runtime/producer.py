@@ -10,7 +10,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import confluent_kafka
 
-from schemas import Envelope
+from schemas import Envelope, Priority
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.kafka import producer_config
 from services.runtime.settings import Settings
@@ -37,8 +37,8 @@ class Producer:
         self._producer.poll(0)
 
     def publish(self, spec: TopicSpec, event: Envelope) -> None:
-        """Encode ``event`` with its topic's contract and send it keyed by its document."""
-        self.send(self.settings.topic(spec.name), event.key, spec.codec.encode(event))
+        """Encode ``event`` with its topic's contract and send it keyed by its document, on its lane."""
+        self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event))
 
     def publish_and_wait(self, spec: TopicSpec, event: Envelope, timeout: float = 30.0) -> None:
         """Publish ``event`` and return once the broker acknowledged it; raise if it did not."""
@@ -50,7 +50,7 @@ class Producer:
             else:
                 delivered.set_exception(DependencyUnavailable(f"Kafka did not acknowledge: {error.str()}"))
 
-        self.send(self.settings.topic(spec.name), event.key, spec.codec.encode(event), on_delivery=on_delivery)
+        self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event), on_delivery=on_delivery)
         deadline = time.monotonic() + timeout
         while not delivered.done() and time.monotonic() < deadline:
             self._producer.poll(0.05)  # serves delivery reports, ours or another thread's
@@ -58,6 +58,10 @@ class Producer:
             delivered.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             raise DependencyUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s") from None
+
+    def _topic_of(self, spec: TopicSpec, event: Envelope) -> str:
+        lane = spec.lane(event.priority if self.settings.lanes else Priority.INTERACTIVE)
+        return self.settings.topic(lane.name)
 
     def _on_delivery(self, error: confluent_kafka.KafkaError | None, message: confluent_kafka.Message) -> None:
         if error is not None:

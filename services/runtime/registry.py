@@ -11,6 +11,7 @@ import redis
 
 from schemas import (
     DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, IndexingSpec, InlineSource,
+    Priority,
 )
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
@@ -78,7 +79,7 @@ class DocumentRegistry:
 
 def redrive(
     registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
-    indexing: IndexingSpec | None = None,
+    indexing: IndexingSpec | None = None, *, priority: Priority,
 ) -> DocumentUpserted | None:
     """Publish the document's newest upsert again as a new revision (one more attempt), so it runs
     through every stage afresh whatever became of the old one (errored, cancelled, stuck, lost).
@@ -93,6 +94,7 @@ def redrive(
             "revision": revisions.next_revision(key),
             "attempt": upsert.attempt + 1 if indexing is None else 1,
             "produced_at": utc_now(),
+            "priority": priority,
             **({"indexing": indexing} if indexing is not None else {}),
         }
     )

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import Priority
 from services.runtime.keys import RedisKeys
 
 
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     # time (the embedded server scans its whole index on each).
     refresh_interval_seconds: float = Field(default=1.0, ge=0)
     refresh_budget: float = Field(default=0.1, gt=0, le=1)
+    # Priority lanes: bulk records travel on "<topic>.bulk" and wait while interactive ones are
+    # served. Off, every record takes the interactive topic in arrival order (for comparison).
+    lanes: bool = True
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
@@ -115,9 +119,9 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
-    def group(self, service: str) -> str:
-        """A service's consumer group, in the deployment's namespace like its topics."""
-        return f"{self.topic_prefix}{service}"
+    def group(self, service: str, priority: Priority = Priority.INTERACTIVE) -> str:
+        """A service's consumer group (of one lane), in the deployment's namespace like its topics."""
+        return f"{self.topic_prefix}{service}" + (".bulk" if priority is Priority.BULK else "")
 
     @property
     def keys(self) -> RedisKeys:

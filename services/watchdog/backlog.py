@@ -13,7 +13,7 @@ from functools import cached_property
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from schemas import DocumentStatus, Stage
+from schemas import DocumentStatus, Priority, Stage
 from services.runtime.kafka import consumer_config, partition_of
 from services.runtime.settings import Settings
 from topics import TopicSpec
@@ -55,12 +55,18 @@ class Backlog:
         self._committed_now.clear()
         self._ends_now.clear()
 
-    def waits_behind(self, key: str, revision: int, status: DocumentStatus | None, now: datetime) -> str | None:
-        """What the document waits behind (None: nothing that moves; it is stuck)."""
+    def waits_behind(
+        self, key: str, revision: int, status: DocumentStatus | None, priority: Priority, now: datetime
+    ) -> str | None:
+        """What the document waits behind (None: nothing that moves; it is stuck). A bulk document
+        also waits while the interactive lane is served; it may be on either lane's topics (lanes
+        off put bulk records on the interactive ones)."""
         partition = partition_of(key, self.settings.partitions)
+        priorities = [Priority.INTERACTIVE] if priority is Priority.INTERACTIVE else list(Priority)
         lanes = [
-            (self.settings.group(stage.value), self.settings.topic(spec.name))
+            (self.settings.group(stage.value, lane), self.settings.topic(spec.lane(lane).name))
             for stage, spec in _PATH[_FIRST_STAGE.get(status, 0):]
+            for lane in priorities
         ] + [(self.settings.group("projector"), self.settings.topic(STATUS.name))]
         for group, topic in lanes:
             committed = self._committed(group, topic, partition, now)

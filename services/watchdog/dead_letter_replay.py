@@ -14,7 +14,7 @@ from typing import Literal
 import orjson
 import redis
 
-from schemas import DEAD_LETTERS, DeadLetter, DocumentStatus, MalformedRecord, document_key
+from schemas import DEAD_LETTERS, DeadLetter, DocumentStatus, MalformedRecord, Priority, document_key
 from schemas.envelope import utc_now
 from services.projector.store import StateStore
 from services.runtime.blobs import BlobStore
@@ -109,7 +109,8 @@ class DeadLetterReplay:
         if letter.letter.revision is not None and state.revision > letter.letter.revision:
             return Outcome(letter.position, "skipped", f"the document failed again at revision {state.revision}; "
                                                        "replay that letter")
-        again = redrive(self.registry, self.revisions, self.producer, self.status, letter.document)
+        again = redrive(self.registry, self.revisions, self.producer, self.status, letter.document,
+                        priority=Priority.BULK)
         if again is None:
             return Outcome(letter.position, "skipped", "no upsert of the document is known (deleted?)")
         return Outcome(letter.position, "redriven", f"revision {again.revision}, attempt {again.attempt}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import redis
 from elasticsearch import Elasticsearch, helpers
 
-from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus
+from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus, Priority
 from services.indexer.chunk_registry import RegisteredPart, registered_parts_of
 from services.indexer.mapping import all_chunk_indices
 from services.projector.store import StateStore
@@ -124,7 +124,7 @@ class Reconciler:
         if found.get(serving, 0) < expected:
             report.missing.append(Missing(state.key, serving, expected, found.get(serving, 0)))
             if repair and self._unchanged(state) and redrive(
-                self.registry, self.revisions, self.producer, self.status, state.key
+                self.registry, self.revisions, self.producer, self.status, state.key, priority=Priority.BULK
             ):
                 log.warning("%s revision %d: %d of %d chunks in the index; re-driven",
                             state.key, serving, found.get(serving, 0), expected)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus, DocumentUpserted
+from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus, DocumentUpserted, Priority
 from services.projector.store import StateStore
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.producer import Producer
@@ -78,7 +78,9 @@ class StallSweep:
             return False
         idle = int((now - last_move).total_seconds())
         key = upsert.key
-        behind = self.backlog.waits_behind(key, upsert.revision, state.status if current else None, now)
+        behind = self.backlog.waits_behind(
+            key, upsert.revision, state.status if current else None, upsert.priority, now
+        )
         if behind is not None:
             log.info("%s revision %d: no progress for %ds (%s), %s", key, upsert.revision, idle, where, behind)
             report.queued.append(key)
@@ -90,7 +92,7 @@ class StallSweep:
             self.producer.flush()
             report.failed.append(key)
         else:
-            again = redrive(self.registry, self.revisions, self.producer, self.status, key)
+            again = redrive(self.registry, self.revisions, self.producer, self.status, key, priority=Priority.BULK)
             log.warning("%s revision %d: no progress for %ds (%s); re-driven as revision %d",
                         key, upsert.revision, idle, where, again.revision if again else -1)
             report.redriven.append(key)

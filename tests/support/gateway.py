@@ -20,22 +20,24 @@ class Gateway:
         self.http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": tenant}, timeout=60)
         self.dataset = dataset
 
-    def create_text(self, name: str, text: str, **options) -> dict:
+    def create_text(self, name: str, text: str, priority: str | None = None, **options) -> dict:
         response = self.http.post(
-            f"/v1/datasets/{self.dataset}/document/create-by-text", json={"name": name, "text": text, **options}
+            f"/v1/datasets/{self.dataset}/document/create-by-text", json={"name": name, "text": text, **options},
+            headers=_lane(priority),
         )
         assert response.status_code == 200, response.text
         return response.json()
 
-    def update_text(self, document_id: str, text: str, **options) -> dict:
+    def update_text(self, document_id: str, text: str, priority: str | None = None, **options) -> dict:
         response = self.http.post(
-            f"/v1/datasets/{self.dataset}/documents/{document_id}/update-by-text", json={"text": text, **options}
+            f"/v1/datasets/{self.dataset}/documents/{document_id}/update-by-text", json={"text": text, **options},
+            headers=_lane(priority),
         )
         assert response.status_code == 200, response.text
         return response.json()
 
-    def delete(self, document_id: str) -> dict:
-        response = self.http.delete(f"/v1/datasets/{self.dataset}/documents/{document_id}")
+    def delete(self, document_id: str, priority: str | None = None) -> dict:
+        response = self.http.delete(f"/v1/datasets/{self.dataset}/documents/{document_id}", headers=_lane(priority))
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -59,6 +61,10 @@ class Gateway:
         )
         assert response.status_code == 200, response.text
         return response.json()["records"]
+
+
+def _lane(priority: str | None) -> dict[str, str]:
+    return {"X-Priority": priority} if priority else {}
 
 
 @contextmanager
