@@ -119,3 +119,21 @@ def test_an_interactive_delete_overtakes_its_bulk_revision(pipeline: Settings, g
     time.sleep(2)
     assert gateway.state(mine["document_id"])["status"] == "deleted"
     assert chunks(pipeline, mine["document_id"]) == []
+
+
+def test_a_small_import_is_not_held_behind_another_tenants_large_one(pipeline: Settings, request):
+    dataset = request.node.name.replace("_", "-")[:60]
+    large, small = Gateway(pipeline, "tenant-large", dataset), Gateway(pipeline, "tenant-small", dataset)
+    # More records than a batch at every stage, so arrival order alone would serve the small
+    # import after nearly all of the large one.
+    backlog = [large.create_text(f"import-{i}.txt", long_text(f"{dataset}-{i}", paragraphs=15), priority="bulk")
+               for i in range(40)]
+    mine = small.create_text("small.txt", BETA + f" {dataset}", priority="bulk")
+
+    state = small.wait(mine["document_id"], mine["revision"], timeout=240)
+    assert state["status"] == "completed"
+    # Served in turn with the large import's records, not after all of them.
+    pending = [b for b in backlog if large.state(b["document_id"])["status"] != "completed"]
+    assert len(pending) >= len(backlog) // 2, f"only {len(pending)} of the large import's documents still to do"
+    for accepted in backlog:
+        assert large.wait(accepted["document_id"], accepted["revision"], timeout=240)["status"] == "completed"

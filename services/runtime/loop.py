@@ -1,4 +1,4 @@
-"""The consumer loop every service runs: consume a batch, handle it, wait for acknowledgements,
+"""The consumer loop every service runs: take a batch, handle it, wait for acknowledgements,
 commit. At-least-once: an offset is committed only after everything its record produced is
 acknowledged, so a crash at any point replays uncommitted records and loses none.
 
@@ -6,28 +6,29 @@ Handling and flushing run on a helper thread while this thread keeps polling wit
 paused: a slow record (a long extraction, a slow bulk) never exceeds ``max.poll.interval.ms``, so
 the consumer keeps its partitions instead of being evicted and having the work redone elsewhere.
 
-Two lanes, each its own consumer (group): interactive records are served first, and a bulk batch
-gives way between records as soon as an interactive one arrives; what it finished is committed,
-the rest rewound and read again later."""
+Two lanes, each its own consumer group (services/runtime/lane.py): interactive records are served
+first, and a bulk batch gives way between records as soon as an interactive one arrives; what it
+finished is committed, the rest waits in the read-ahead. Within a lane, batches take the tenants
+in turn (services/runtime/read_ahead.py)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from schemas import MalformedRecord, Priority
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.errors import DependencyUnavailable, PermanentError, as_outage
 from services.runtime.handler import Context, Handler
 from services.runtime.heartbeat import Heartbeat
-from services.runtime.kafka import consumer_config
+from services.runtime.lane import Lane
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Revisions
@@ -36,12 +37,13 @@ from services.runtime.status import StatusEmitter
 
 log = logging.getLogger(__name__)
 
-Offsets = dict[tuple[str, int], int]
 T = TypeVar("T")
 # Work that finishes within this long runs without pausing the partitions (the common case).
 _FAST_WORK_SECONDS = 1.0
 # How often the interactive lane is looked at while bulk work runs.
 _WATCH_SECONDS = 0.05
+# How long an idle loop waits for an interactive record (a bulk one waits at most this long).
+_IDLE_WAIT_SECONDS = 0.25
 
 
 class ConsumerLoop:
@@ -64,16 +66,15 @@ class ConsumerLoop:
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
-        self.interactive = Lane(settings, Priority.INTERACTIVE, handler_class)
-        self.bulk = Lane(settings, Priority.BULK, handler_class)
+        stage, inputs = handler_class.stage.value, handler_class.inputs
+        self.interactive = Lane(settings, Priority.INTERACTIVE, stage, inputs)
+        self.bulk = Lane(settings, Priority.BULK, stage, inputs)
         self.lanes = tuple(lane for lane in (self.interactive, self.bulk) if lane.topics)
-        # An interactive record polled while a bulk batch ran: the first of the next batch.
-        self._waiting: Message | None = None
         self._serving: Lane | None = None
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{handler_class.stage.value}-work")
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{stage}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
-        self.heartbeat = Heartbeat(redis_client(settings), settings.keys, handler_class.stage.value)
+        self.heartbeat = Heartbeat(redis_client(settings), settings.keys, stage)
 
     def stop(self, *_: object) -> None:
         """Finish the batch in hand, commit it, leave the group."""
@@ -84,7 +85,7 @@ class ConsumerLoop:
             lane.consumer.subscribe(
                 lane.topics,
                 on_assign=lambda _consumer, partitions, lane=lane: self._on_assign(lane, partitions),
-                on_revoke=self._on_revoke,
+                on_revoke=lambda _consumer, partitions, lane=lane: lane.revoked(partitions),
             )
             log.info("%s consuming %s as group %s", self.handler.__class__.__name__, lane.topics, lane.group_id)
         try:
@@ -98,31 +99,20 @@ class ConsumerLoop:
             self.heartbeat.stop()
             self.handler.close()
             for lane in self.lanes:
-                lane.consumer.close()  # leaves the group now, so partitions move without a session timeout
+                lane.close()
             self.producer.flush()
 
     def _next_batch(self) -> tuple[Lane, list[Message]]:
         """Interactive records while any wait; bulk ones otherwise; when both lanes are idle, wait
-        for an interactive record (a bulk one waits at most that long)."""
-        if self._waiting is not None:
-            first, self._waiting = self._waiting, None
-            return self.interactive, self._batch_from(self.interactive, first)
+        a moment for an interactive record."""
         for lane in self.lanes:
-            if (first := lane.consumer.poll(0)) is not None:
-                return lane, self._batch_from(lane, first)
-        first = self.interactive.consumer.poll(0.25)
-        return self.interactive, ([] if first is None else self._batch_from(self.interactive, first))
+            lane.read()
+            if lane.queue:
+                return lane, lane.queue.take(self.batch_size)
+        self.interactive.read(timeout=_IDLE_WAIT_SECONDS)
+        return self.interactive, self.interactive.queue.take(self.batch_size)
 
-    def _batch_from(self, lane: Lane, first: Message) -> list[Message]:
-        """``first`` with whatever else the lane already fetched (up to the batch size).
-        consume(n, timeout) holds a lone record until n arrive or a wait ends (the whole timeout in
-        librdkafka, a 200 ms slice in confluent-kafka 2.16), at every stage a document passes."""
-        return [first, *lane.consumer.consume(self.batch_size - 1, timeout=0)] if self.batch_size > 1 else [first]
-
-    def _process(self, lane: Lane, batch: list[Message]) -> None:
-        records = [m for m in batch if not m.error() or self._on_consume_error(m.error())]
-        first = first_offsets(records)  # where to rewind to, should any part of the batch fail
-        done: Offsets = {}
+    def _process(self, lane: Lane, records: list[Message]) -> None:
         self._serving = lane
         self.context.give_way.clear()
         self._prepare(records)
@@ -132,28 +122,22 @@ class ConsumerLoop:
                 if lane is self.bulk and self._interactive_waiting():
                     break
                 self._handle(message)
-                done[(message.topic(), message.partition())] = message.offset() + 1
                 handled += 1
         except DependencyUnavailable as exc:
             # Keep what finished before the outage, so it isn't redone.
-            self._recover(lane, first, done, exc)
+            self._recover(lane, records, handled, exc)
             return
         try:
-            self._settle(lane, done)
+            self._settle(lane, records[:handled])
         except DependencyUnavailable as exc:
-            self._recover(lane, first, {}, exc)  # the batch's effects may be missing: redo all of it
+            self._recover(lane, records, 0, exc)  # the batch's effects may be missing: redo all of it
             return
         self._outage_backoff = self.retry_backoff
-        if handled < len(records):
-            # Gave way to the interactive lane: read the rest of the batch again afterwards.
-            self._rewind(lane, first_offsets(records[handled:]))
+        lane.queue.put_back(records[handled:])  # gave way to the interactive lane: served later
 
     def _interactive_waiting(self) -> bool:
-        if self._waiting is None:
-            message = self.interactive.consumer.poll(0)
-            if message is not None and (not message.error() or self._on_consume_error(message.error())):
-                self._waiting = message
-        return self._waiting is not None
+        self.interactive.read()
+        return bool(self.interactive.queue)
 
     def _prepare(self, records: list[Message]) -> None:
         try:
@@ -161,21 +145,20 @@ class ConsumerLoop:
         except Exception:  # noqa: BLE001 - each record is still handled, and fails there if it must
             log.warning("preparing the batch failed; its records are handled one by one", exc_info=True)
 
-    def _recover(self, lane: Lane, first: Offsets, done: Offsets, outage: DependencyUnavailable) -> None:
-        """Commit ``done`` if its effects can still be made durable, rewind the rest, back off."""
+    def _recover(self, lane: Lane, records: list[Message], handled: int, outage: DependencyUnavailable) -> None:
+        """Commit the first ``handled`` records if their effects can still be made durable, put the
+        rest back to be handled again, back off."""
         log.warning("dependency unavailable, will retry from the first unfinished record: %s", outage)
-        resume_at = first
-        if done:
+        if handled:
             try:
-                self._settle(lane, done)
-                resume_at = {**first, **done}
+                self._settle(lane, records[:handled])
             except DependencyUnavailable:
-                pass
-        self._rewind(lane, resume_at)
+                handled = 0
+        lane.queue.put_back(records[handled:])
         self._pause_for(outage.retry_after or self._outage_backoff)
         self._outage_backoff = min(self._outage_backoff * 2, self.max_backoff)
 
-    def _settle(self, lane: Lane, done: Offsets) -> None:
+    def _settle(self, lane: Lane, handled: list[Message]) -> None:
         """Make the handled records' effects durable, then commit their offsets."""
         try:
             self._while_polling(self.handler.flush)
@@ -188,8 +171,8 @@ class ConsumerLoop:
                 outage = DependencyUnavailable(f"flush failed: {type(exc).__name__}: {exc}")
             raise outage from exc
         self.producer.flush()
-        if done:
-            self._commit(lane, done)
+        if offsets := lane.queue.finish(handled):
+            lane.commit(offsets)
 
     def _while_polling(self, work: Callable[[], T]) -> T:
         """Run ``work`` on the helper thread. If it takes long, pause the partitions and keep
@@ -220,25 +203,18 @@ class ConsumerLoop:
         """Pause every lane's partitions; ``watching`` leaves the interactive lane fetching."""
         for lane in self.lanes:
             if not (watching and lane is self.interactive):
-                lane.consumer.pause(lane.consumer.assignment())
+                lane.pause()
 
     def _resume_all(self) -> None:
         for lane in self.lanes:
-            lane.consumer.resume(lane.consumer.assignment())
+            lane.resume()
 
     def _poll_paused(self) -> None:
+        """Keep every lane in its group; records of partitions assigned meanwhile wait in the
+        read-ahead like any other."""
         self.heartbeat.beat()
         for lane in self.lanes:
-            if lane is self.interactive and self._waiting is None:
-                self._interactive_waiting()  # a record polled now starts the next batch
-                continue
-            message = lane.consumer.poll(0)
-            if message is None or message.error():
-                continue
-            # A partition assigned meanwhile delivered a record: put it back for later.
-            tp = TopicPartition(message.topic(), message.partition(), message.offset())
-            lane.consumer.seek(tp)
-            lane.consumer.pause([tp])
+            lane.read()
 
     def _handle(self, message: Message) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -260,30 +236,6 @@ class ConsumerLoop:
                 log.warning("attempt %d failed (%s), retrying", attempt, exc)
                 time.sleep(self.retry_backoff * 2 ** (attempt - 1))
 
-    def _on_consume_error(self, error: KafkaError) -> bool:
-        if error.fatal():
-            raise KafkaException(error)
-        log.warning("consume error: %s", error)
-        return False
-
-    def _commit(self, lane: Lane, following: Offsets) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in following.items()]
-        try:
-            lane.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            # Typically a rebalance took the partitions: the new owner replays from the last
-            # committed offset, and the effects are idempotent.
-            log.warning("commit failed, records will be redelivered: %s", exc)
-
-    def _rewind(self, lane: Lane, offsets: Offsets) -> None:
-        if lane is self.interactive:
-            self._forget_waiting(offsets)
-        for (topic, partition), offset in offsets.items():
-            try:
-                lane.consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:
-                log.info("not rewinding %s[%d]: %s", topic, partition, exc)  # revoked meanwhile
-
     def _pause_for(self, seconds: float) -> None:
         """Back off without blocking the poll loop: pause every partition and keep polling, so the
         consumer stays in its group (max.poll.interval.ms) while no record is fetched."""
@@ -293,17 +245,6 @@ class ConsumerLoop:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             self._poll_paused()
         self._resume_all()
-
-    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # A waiting interactive record of a partition now revoked is its new owner's to read.
-        self._forget_waiting({(p.topic, p.partition) for p in partitions})
-
-    def _forget_waiting(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """Drop the waiting interactive record if it is of one of ``partitions``: it will be read
-        again, in its place (the partition was rewound or moved)."""
-        waiting = self._waiting
-        if waiting is not None and (waiting.topic(), waiting.partition()) in set(partitions):
-            self._waiting = None
 
     def _on_assign(self, lane: Lane, partitions: list[TopicPartition]) -> None:
         """Say so, loudly, when retention deleted records this group had not processed yet: the
@@ -329,24 +270,6 @@ class ConsumerLoop:
                     "their documents will be re-driven by the watchdog",
                     tp.topic, tp.partition, lost[0], lost[1], lane.group_id,
                 )
-
-
-class Lane:
-    """One lane's consumer: its own group, reading the lane's topic of each of the stage's inputs."""
-
-    def __init__(self, settings: Settings, priority: Priority, handler_class: type[Handler]):
-        self.group_id = settings.group(handler_class.stage.value, priority)
-        self.topics = [settings.topic(spec.lane(priority).name) for spec in handler_class.inputs
-                       if spec.laned or priority is Priority.INTERACTIVE]
-        self.consumer = Consumer(consumer_config(settings, self.group_id))
-
-
-def first_offsets(records: list[Message]) -> Offsets:
-    """Each partition's first offset among ``records``."""
-    offsets: Offsets = {}
-    for message in records:
-        offsets.setdefault((message.topic(), message.partition()), message.offset())
-    return offsets
 
 
 def skipped_by_retention(committed: int, first_available: int) -> tuple[int, int] | None:

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Priority lanes: bulk records travel on "<topic>.bulk" and wait while interactive ones are
     # served. Off, every record takes the interactive topic in arrival order (for comparison).
     lanes: bool = True
+    # How far each lane of a stage reads ahead of its processing, to serve the tenants in turn: a
+    # tenant whose records lie further behind another's waits until the backlog ahead shrinks.
+    read_ahead_bytes: int = Field(default=16 * 2**20, ge=2**20)
+    read_ahead_records: int = Field(default=5000, ge=100)
 
     @model_validator(mode="after")
     def _check_security(self) -> Settings:

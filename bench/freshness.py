@@ -1,0 +1,208 @@
+"""Freshness under load, with priority lanes off (one lane, arrival order) and on, side by side in
+one run on a stack of its own (one replica per service):
+
+- idle: one-page documents published through the gateway, publish -> `completed`;
+- a backfill alone: one tenant imports generated files of ~900 words (`indexflow ingest`, bulk);
+- the same backfill while an editor publishes a one-page document every 5 s: its publish ->
+  `completed` against the idle figure, and the backfill's wall time against the backfill alone;
+- two tenants: A imports the backfill, B imports 50 files 20 s later: when each completes, and
+  A's throughput while B runs against A's throughput alone.
+
+Every import is of files no earlier import had (no embedding is cached for them).
+
+    .venv/bin/python -m bench.freshness [--files 600] [--small 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.chaos import free_port
+from bench.throughput import generated_files
+from schemas import TERMINAL_STATUSES
+from schemas.envelope import utc_now
+from services.cli.ingest import collect_files, ingest
+
+EDIT_EVERY_SECONDS = 5.0
+B_STARTS_AFTER_SECONDS = 20.0
+
+
+@dataclass
+class Import:
+    """One tenant's import: its wall time from the first publish, and when each chunk completed."""
+
+    seconds: float
+    chunks: int
+    started: datetime
+    completions: list[tuple[datetime, int]] = field(default_factory=list)  # (completed at, chunks)
+
+    @property
+    def finished(self) -> datetime:
+        return max(at for at, _ in self.completions)
+
+    def throughput(self) -> float:
+        return self.chunks / self.seconds
+
+    def throughput_between(self, start: datetime, end: datetime) -> float:
+        done = sum(n for at, n in self.completions if start <= at <= end)
+        return done / max((end - start).total_seconds(), 1e-9)
+
+
+def run_import(settings, folder: Path, tenant: str, dataset: str) -> Import:
+    started = utc_now()
+    summary = ingest(settings, collect_files([folder]), dataset, tenant, timeout=3600)
+    completions = [(datetime.fromisoformat(s["transitions"]["completed"]), s.get("segment_count") or 0)
+                   for s in summary.states if s["status"] == "completed"]
+    if summary.completed != summary.documents:
+        raise RuntimeError(f"{tenant}: {summary.completed} of {summary.documents} completed ({summary.errors})")
+    return Import(summary.seconds, summary.segments, started, completions)
+
+
+def one_page(http: httpx.Client, dataset: str) -> float:
+    """Seconds from publishing a one-page document (interactive, the gateway's default) to `completed`."""
+    marker = uuid.uuid4().hex[:10]
+    text = f"Edit {marker}: the survey counted seabirds on the cliffs. " * 40
+    started = time.monotonic()
+    accepted = http.post(f"/v1/datasets/{dataset}/document/create-by-text",
+                         json={"name": f"{marker}.txt", "text": text}).json()
+    while True:
+        state = http.get(f"/v1/datasets/{dataset}/documents/{accepted['document_id']}")
+        if state.status_code == 200 and state.json()["status"] in TERMINAL_STATUSES:
+            return time.monotonic() - started
+        if time.monotonic() - started > 600:
+            raise RuntimeError(f"one-page document {accepted['document_id']} not completed after 600 s")
+        time.sleep(0.01)
+
+
+def editor(http: httpx.Client, stop: threading.Event, latencies: list[float]) -> None:
+    while not stop.is_set():
+        began = time.monotonic()
+        latencies.append(one_page(http, "edits"))
+        stop.wait(max(0.0, EDIT_EVERY_SECONDS - (time.monotonic() - began)))
+
+
+@dataclass
+class Figures:
+    idle: list[float]
+    alone: Import
+    with_edits: Import
+    edits: list[float]
+    a: Import
+    b: Import
+    b_started: datetime
+
+
+def measure(settings, scratch: Path, files: int, small: int, tag: str) -> Figures:
+    def fresh(name: str, count: int) -> Path:
+        folder = scratch / f"{tag}-{name}"
+        generated_files(folder, count, f"{tag}-{name}-{uuid.uuid4().hex}", paragraphs=11)
+        return folder
+
+    http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": "editor"}, timeout=60)
+    run_import(settings, fresh("warm", 5), "warm", "warm")  # every model loaded, every stage joined
+    idle = [one_page(http, "edits") for _ in range(10)]
+    print(f"  [{tag}] idle one page p50 {statistics.median(idle):.2f} s", flush=True)
+
+    alone = run_import(settings, fresh("alone", files), "alone", "backfill")
+    print(f"  [{tag}] backfill alone {alone.seconds:.0f} s, {alone.chunks} chunks", flush=True)
+
+    stop, edits = threading.Event(), []
+    thread = threading.Thread(target=editor, args=(http, stop, edits))
+    thread.start()
+    with_edits = run_import(settings, fresh("edited", files), "edited", "backfill")
+    stop.set()
+    thread.join()
+    print(f"  [{tag}] backfill with edits {with_edits.seconds:.0f} s, edits p50 {statistics.median(edits):.2f} s",
+          flush=True)
+
+    a_folder, b_folder = fresh("a", files), fresh("b", small)
+    results: dict[str, Import] = {}
+    a_thread = threading.Thread(target=lambda: results.__setitem__("a", run_import(settings, a_folder, "a", "backfill")))
+    a_thread.start()
+    time.sleep(B_STARTS_AFTER_SECONDS)
+    b_started = utc_now()
+    results["b"] = run_import(settings, b_folder, "b", "small")
+    a_thread.join()
+    print(f"  [{tag}] A {results['a'].seconds:.0f} s, B {results['b'].seconds:.0f} s", flush=True)
+    return Figures(idle, alone, with_edits, edits, results["a"], results["b"], b_started)
+
+
+def p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def rows_of(f: Figures) -> list[tuple[str, str]]:
+    idle50 = statistics.median(f.idle)
+    a_during_b = f.a.throughput_between(f.b_started, f.b.finished)
+    a_end = (f.a.finished - f.a.started).total_seconds()
+    b_end = (f.b.finished - f.a.started).total_seconds()
+    return [
+        ("one page idle, p50 / p95", f"{idle50:.2f} / {p(f.idle, 95):.2f} s"),
+        ("one page during backfill, p50 / p95", f"{statistics.median(f.edits):.2f} / {p(f.edits, 95):.2f} s"),
+        ("  / idle p50 (target p50 <= 2x, p95 <= 4x)",
+         f"{statistics.median(f.edits) / idle50:.1f}x / {p(f.edits, 95) / idle50:.1f}x"),
+        ("backfill alone", f"{f.alone.seconds:.0f} s, {f.alone.throughput():.1f} chunks/s"),
+        ("backfill with an edit every 5 s", f"{f.with_edits.seconds:.0f} s"),
+        ("  / alone (target <= 1.05x)", f"{f.with_edits.seconds / f.alone.seconds:.2f}x"),
+        ("A (backfill) completes, from A's start", f"{a_end:.0f} s"),
+        (f"B ({len(f.b.completions)} files, +{B_STARTS_AFTER_SECONDS:.0f} s) completes", f"{b_end:.0f} s"),
+        ("A's throughput while B runs / A alone", f"{a_during_b / f.alone.throughput():.2f}"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=600, help="generated files of each backfill")
+    parser.add_argument("--small", type=int, default=50, help="generated files of tenant B's import")
+    args = parser.parse_args()
+
+    state_dir = tempfile.mkdtemp(prefix="indexflow-freshness-")
+    os.environ.update({
+        "INDEXFLOW_STATE_DIR": state_dir,
+        **{f"INDEXFLOW_{n}_PORT": str(free_port())
+           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
+    })
+    from deploy.stack import Stack
+    from services.cli.pipeline import start_services, stop_services
+    from services.runtime.kafka import admin_client
+    from services.runtime.settings import Settings
+    from topics import TOPICS, apply_topics
+
+    stack = Stack(Settings())
+    stack.up()
+    figures: dict[str, Figures] = {}
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for lanes in ("off", "on"):
+                # Topics and indices of their own, so the second run starts with nothing queued.
+                os.environ.update({"INDEXFLOW_LANES": str(lanes == "on").lower(),
+                                   "INDEXFLOW_TOPIC_PREFIX": f"fresh-{lanes}."})
+                settings = Settings()
+                apply_topics(admin_client(settings), TOPICS, settings)
+                start_services(settings, timeout=180)
+                try:
+                    figures[lanes] = measure(settings, Path(scratch), args.files, args.small, f"lanes-{lanes}")
+                finally:
+                    stop_services(settings)
+    finally:
+        stack.down()
+
+    print(f"\n{'figure':48} {'lanes off':>18} {'lanes on':>18}")
+    for (name, off), (_, on) in zip(rows_of(figures["off"]), rows_of(figures["on"])):
+        print(f"{name:48} {off:>18} {on:>18}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""One priority lane of a stage: a consumer in a group of its own, reading the lane's topic of each
+of the stage's inputs into a read-ahead served round-robin across tenants. While the read-ahead is
+full the lane's partitions are paused (Kafka keeps the backlog, not this process's memory)."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from schemas import Priority
+from services.runtime.kafka import consumer_config
+from services.runtime.read_ahead import Offsets, Partition, ReadAhead, partition_of
+from services.runtime.settings import Settings
+from topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+_READ_AT_ONCE = 500
+
+
+class Lane:
+    def __init__(self, settings: Settings, priority: Priority, stage: str, inputs: tuple[TopicSpec, ...]):
+        self.priority = priority
+        self.group_id = settings.group(stage, priority)
+        self.topics = [settings.topic(spec.lane(priority).name) for spec in inputs
+                       if spec.laned or priority is Priority.INTERACTIVE]
+        self.consumer = Consumer(consumer_config(settings, self.group_id))
+        self.queue = ReadAhead(settings.read_ahead_bytes, settings.read_ahead_records)
+        self.held = False  # paused because the read-ahead is full
+
+    def read(self, timeout: float = 0.0) -> None:
+        """Move what the consumer has fetched into the read-ahead, waiting up to ``timeout`` for a
+        first record when it is empty. Also what keeps the consumer in its group: call it often."""
+        if timeout and not self.queue:
+            first = self.consumer.poll(timeout)
+            if first is not None:
+                self._add([first])
+        while True:
+            messages = self.consumer.consume(_READ_AT_ONCE, timeout=0)
+            self._add(messages)
+            if len(messages) < _READ_AT_ONCE or self.queue.full:
+                break
+        if self.queue.full and not self.held:
+            self.consumer.pause(self.consumer.assignment())
+            self.held = True
+        elif self.held and self.queue.low:
+            self.held = False
+            self.consumer.resume(self.consumer.assignment())
+
+    def _add(self, messages: list[Message]) -> None:
+        arrived: set[Partition] = set()
+        for message in messages:
+            if message.error():
+                if message.error().fatal():
+                    raise KafkaException(message.error())
+                log.warning("consume error: %s", message.error())
+                continue
+            self.queue.add(message)
+            arrived.add(partition_of(message))
+        if self.held and arrived:
+            # Partitions assigned while the lane was held: hold them too (read up to here).
+            self.consumer.pause([TopicPartition(t, p) for t, p in arrived])
+
+    def pause(self) -> None:
+        self.consumer.pause(self.consumer.assignment())
+
+    def resume(self) -> None:
+        if not self.held:
+            self.consumer.resume(self.consumer.assignment())
+
+    def commit(self, offsets: Offsets) -> None:
+        try:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
+        except KafkaException as exc:
+            # Typically a rebalance took the partitions: the new owner replays from the last
+            # committed offset, and the effects are idempotent.
+            log.warning("commit failed, records will be redelivered: %s", exc)
+
+    def revoked(self, partitions: list[TopicPartition]) -> None:
+        self.queue.drop((p.topic, p.partition) for p in partitions)
+
+    def close(self) -> None:
+        self.consumer.close()  # leaves the group now, so partitions move without a session timeout
