@@ -1,6 +1,7 @@
-"""Chaos run: the same workload (creates, then updates and deletes mixed in) indexed twice on one
-embedded stack, first undisturbed (control), then while a random service is SIGKILLed every few
-seconds and Elasticsearch and the state Redis are each killed and restarted once. Afterwards every
+"""Chaos run: the same workload (creates on the bulk lane, then updates and deletes mixed in on the
+interactive lane, overtaking them) indexed twice on one embedded stack, first undisturbed
+(control), then while a random service is SIGKILLed every few seconds and Elasticsearch and the
+state Redis are each killed and restarted once. Afterwards every
 document must be terminal, the chunk sets must be equal (0 missing, 0 extra, 0 stale) and the
 reconciler must find the states agreeing with the index.
 
@@ -95,8 +96,10 @@ def run_workload(client: Client, workload: Workload) -> dict[str, int]:
 
     half = workload.documents // 2
     for i in range(workload.documents):
+        # An import on the bulk lane; the edits above overtake it on the interactive one.
         send("POST", "/v1/datasets/bench/document/create-by-text", f"doc-{i}",
-             json={"name": f"doc-{i}.txt", "text": text_of(i, 0), "document_id": f"doc-{i}"})
+             json={"name": f"doc-{i}.txt", "text": text_of(i, 0), "document_id": f"doc-{i}"},
+             headers={"X-Priority": "bulk"})
         if i == half:  # the second half uploads while the first half's updates and deletes run
             update_and_delete(lambda j: j <= half)
     update_and_delete(lambda j: j > half)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from schemas import TERMINAL_STATUSES
 from schemas.envelope import utc_now
 from services.cli.ingest import collect_files, ingest
 
+WIKI = Path(__file__).resolve().parents[2] / "shared" / "eval" / "wiki-testbeds"
 EDIT_EVERY_SECONDS = 5.0
 B_STARTS_AFTER_SECONDS = 20.0
 
@@ -104,10 +106,24 @@ class Figures:
     b_started: datetime
 
 
+def english_words() -> list[str] | None:
+    """Words of the judged Wikipedia test beds, so generated files read (and tokenise) like English; None
+    (made-up words) where ../shared is absent."""
+    if not WIKI.is_dir():
+        return None
+    words: list[str] = []  # every occurrence: drawn at random, words come at their own frequency
+    for path in sorted(WIKI.glob("testbed1/document.*"))[:200]:
+        words += re.findall(r"[A-Za-z]+", path.read_text(errors="ignore"))
+    return words
+
+
 def measure(settings, scratch: Path, files: int, small: int, tag: str) -> Figures:
+    vocabulary = english_words()
+
     def fresh(name: str, count: int) -> Path:
         folder = scratch / f"{tag}-{name}"
-        generated_files(folder, count, f"{tag}-{name}-{uuid.uuid4().hex}", paragraphs=11)
+        # 11 paragraphs of about 80 words: ~900 words a file.
+        generated_files(folder, count, f"{tag}-{name}-{uuid.uuid4().hex}", paragraphs=11, vocabulary=vocabulary)
         return folder
 
     http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": "editor"}, timeout=60)

@@ -42,12 +42,14 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents"
 SERVERS = ("kafka", "elasticsearch", "redis", "redis-cache")  # the embedded stack's, by pid file
 
 
-def generated_files(folder: Path, count: int, seed: str, paragraphs: int = 9) -> None:
+def generated_files(folder: Path, count: int, seed: str, paragraphs: int = 9, vocabulary: list[str] | None = None,
+                    ) -> None:
     """``count`` text files of about 80 words per paragraph (700 words by default), unlike any
-    earlier run's (so no embedding was cached for them)."""
+    earlier run's (so no embedding was cached for them): words of ``vocabulary``, or made-up ones
+    (which split into about four times the tokens of English words)."""
     rng = random.Random(seed)
     syllables = ["ka", "lo", "mi", "ren", "tus", "or", "vel", "an", "dri", "po", "sen", "ta", "gu", "lin", "esh"]
-    words = list({"".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(4000)})
+    words = vocabulary or list({"".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(4000)})
     folder.mkdir(parents=True)
     for i in range(count):
         text = [" ".join(rng.choice(words) for _ in range(rng.randint(40, 120))) + "." for _ in range(paragraphs)]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from schemas import DOCUMENT_EVENTS, DocumentUpserted, InlineSource, Priority
 from services.cli.ingest import collect_files, ingest
+from services.cli.main import cli
 from services.runtime.producer import Producer
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
@@ -129,6 +131,10 @@ def test_a_small_import_is_not_held_behind_another_tenants_large_one(pipeline: S
     backlog = [large.create_text(f"import-{i}.txt", long_text(f"{dataset}-{i}", paragraphs=15), priority="bulk")
                for i in range(40)]
     mine = small.create_text("small.txt", BETA + f" {dataset}", priority="bulk")
+    status = CliRunner().invoke(cli, ["status", "--json"])
+    waiting = orjson.loads(status.output)["backlog"]["bulk"]  # what waits, and for whom
+    assert sum(waiting["tenant-large"].values()) > 0 and "tenant-large" not in orjson.loads(
+        status.output)["backlog"].get("interactive", {})
 
     state = small.wait(mine["document_id"], mine["revision"], timeout=240)
     assert state["status"] == "completed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 from typing import get_args
@@ -17,13 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deploy.stack import ComponentStatus, Stack, StackError
-from schemas import document_key
+from schemas import Priority, document_key
 from schemas.envelope import Id
 from services.cli.ingest import IngestSummary, collect_files, ingest
 from services.cli.pipeline import services_status, start_services, stop_services
 from services.cli.schemas_export import export_json_schemas
 from services.gateway.api_keys import ApiKeys
-from services.projector.store import StateStore
+from services.projector.store import Census, StateStore
 from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
@@ -128,13 +129,15 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
     stack = Stack(settings).status()
     services = services_status(settings)
     healthy = all(s.healthy for s in stack)
-    counts = StateStore(redis_client(settings), settings.keys).count_by_status() if healthy else {}
+    census = StateStore(redis_client(settings), settings.keys).census() if healthy else Census()
+    counts = dict(census.statuses)
     if as_json:
         _print_json(
             {
                 "stack": {s.name: {"port": s.port, "pid": s.pid, "healthy": s.healthy} for s in stack},
                 "services": services,
                 "documents": counts,
+                "backlog": census.backlog,
             }
         )
     else:
@@ -144,8 +147,20 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
             table.add_row(name, str(info["pid"] or "-"), str(info["restarts"]))
         console.print(table if services else "services: not running")
         console.print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+        if census.backlog:
+            console.print(_backlog_table(census.backlog))
     if not healthy:
         sys.exit(1)
+
+
+def _backlog_table(backlog: dict[str, dict[str, Counter]]) -> Table:
+    """What waits, and for whom: documents not yet terminal per lane and tenant."""
+    table = Table("lane", "tenant", "documents", "by status", title="backlog")
+    for lane in sorted(backlog, key=lambda name: name != Priority.INTERACTIVE):
+        for tenant, statuses in sorted(backlog[lane].items(), key=lambda item: -item[1].total()):
+            table.add_row(lane, tenant, str(statuses.total()),
+                          ", ".join(f"{status} {n}" for status, n in statuses.most_common()))
+    return table
 
 
 def _print_state(state: dict) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 import redis
 
-from schemas import STATE, DocumentState, StatusEvent
+from schemas import STATE, TERMINAL_STATUSES, DocumentState, Priority, StatusEvent
 from services.projector.state import apply
 from services.runtime.keys import RedisKeys
 
@@ -55,8 +55,16 @@ class StateStore:
         keys = sorted(k.decode() for k in self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
         return [s for s in self.get_many(keys) if s.dataset_id == dataset_id]
 
-    def count_by_status(self) -> dict[str, int]:
-        return dict(Counter(orjson.loads(raw)["status"] for raw in self._redis.hvals(self.states)))
+    def census(self) -> Census:
+        """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
+        census = Census()
+        for raw in self._redis.hvals(self.states):
+            state = orjson.loads(raw)
+            census.statuses[state["status"]] += 1
+            if state["status"] not in TERMINAL_STATUSES:
+                lane = census.backlog.setdefault(state.get("priority", Priority.INTERACTIVE), {})
+                lane.setdefault(state["tenant_id"], Counter())[state["status"]] += 1
+        return census
 
     def fold(self, event: StatusEvent, position: int) -> DocumentState | None:
         """Fold the status event at offset ``position`` into the stored state: the new state, or
@@ -105,6 +113,12 @@ class StateStore:
             ],
             args=[state.key, STATE.encode(state), position, expected],
         ))
+
+
+@dataclass
+class Census:
+    statuses: Counter[str] = field(default_factory=Counter)
+    backlog: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)  # lane -> tenant -> status -> n
 
 
 @dataclass(frozen=True)
