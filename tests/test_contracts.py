@@ -179,6 +179,7 @@ def test_json_schema_export(tmp_path: Path):
     assert sorted(p.name for p in written) == sorted(f"{spec.name}.v1.schema.json" for spec in CATALOG)
     documents = orjson.loads((tmp_path / "documents.v1.schema.json").read_bytes())
     assert documents["x-key"] == "tenant_id/document_id"
+    assert documents["x-bulk-topic"] == "documents.bulk"
     upsert = documents["$defs"]["DocumentUpserted"]
     assert {"tenant_id", "dataset_id", "document_id", "revision", "name", "source"} <= set(upsert["required"])
     status = orjson.loads((tmp_path / "status.v1.schema.json").read_bytes())

@@ -19,20 +19,21 @@ import pytest
 
 from services.runtime.kafka import admin_client
 from services.runtime.settings import Settings
-from tests.support.echo_service import ECHO_IN, ECHO_OUT, Echo
+from tests.support.echo_service import ECHO_IN, ECHO_LANED_IN, ECHO_OUT, Echo
 from tests.support.kafka import committed, produce, read_topic
+from schemas import Priority
 from topics import apply_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 600
 
 
-def start_worker(name: str, delay: float, log_dir: Path) -> subprocess.Popen:
+def start_worker(name: str, delay: float, log_dir: Path, laned: bool = False) -> subprocess.Popen:
     log = open(log_dir / f"echo-{name}.log", "wb")
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.echo_service"],
         cwd=ROOT,
-        env={**os.environ, "ECHO_WORKER": name, "ECHO_DELAY": str(delay)},
+        env={**os.environ, "ECHO_WORKER": name, "ECHO_DELAY": str(delay), "ECHO_LANED": "1" if laned else "0"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -116,6 +117,36 @@ def test_sigkill_mid_stream_loses_nothing_and_resumes_at_the_commit(echo_topics:
             c.wait(timeout=30)
         by_c = [(o["partition"], o["offset"]) for o in final if o["worker"] == "c"]
         assert sorted(by_c) == sorted(more), "the restarted worker redid old records or missed new ones"
+    finally:
+        for worker in (a, b):
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
+
+def test_two_lanes_two_workers_and_a_sigkill_lose_nothing(settings: Settings, tmp_path: Path):
+    """Each lane is a group of its own, with its own rebalances and commits: records of both lanes,
+    several tenants each, all handled when one of two workers is killed mid-stream."""
+    lanes = [ECHO_LANED_IN.lane(Priority.INTERACTIVE), ECHO_LANED_IN.lane(Priority.BULK)]
+    assert apply_topics(admin_client(settings), [*lanes, ECHO_OUT], settings).ok
+    expected = set()
+    for spec in lanes:
+        topic = settings.topic(spec.name)
+        placed = produce(settings, topic, [(f"tenant-{i % 5}/doc-{i % 97}".encode(), b"x") for i in range(N // 2)])
+        expected |= {(topic, p, o) for p, o in placed}
+
+    def seen(outs: list[dict]) -> set[tuple[str, int, int]]:
+        return {(o["topic"], o["partition"], o["offset"]) for o in outs}
+
+    a = start_worker("a", 0.02, tmp_path, laned=True)
+    b = start_worker("b", 0.02, tmp_path, laned=True)
+    try:
+        outputs(settings, until=lambda outs: {o["worker"] for o in outs} >= {"a", "b"})
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        everything = outputs(settings, until=lambda outs: seen(outs) >= expected)
+        missing = expected - seen(everything)
+        assert not missing, f"{len(missing)} records never processed"
     finally:
         for worker in (a, b):
             if worker.poll() is None:

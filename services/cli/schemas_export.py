@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from schemas import SCHEMA_VERSION
+from schemas import SCHEMA_VERSION, Priority
 from topics import CATALOG
 
 
@@ -21,6 +21,8 @@ def export_json_schemas(directory: Path) -> list[Path]:
             "x-topic": spec.name,
             "x-topic-description": spec.description,
             "x-key": spec.key,
+            # Where a producer sends events whose priority is bulk (imports, backfills).
+            **({"x-bulk-topic": spec.lane(Priority.BULK).name} if spec.laned else {}),
         }
         path = directory / f"{spec.name}.v{SCHEMA_VERSION}.schema.json"
         path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")

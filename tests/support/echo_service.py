@@ -1,7 +1,8 @@
 """A stage on the real runtime for the runtime tests: copies each input record to an output topic,
 noting which worker handled which input partition/offset and when.
 
-Run as ``python -m tests.support.echo_service``; ECHO_WORKER names it, ECHO_DELAY slows it."""
+Run as ``python -m tests.support.echo_service``; ECHO_WORKER names it, ECHO_DELAY slows it,
+ECHO_LANED=1 reads a topic with a bulk lane."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from topics import TopicSpec
 
 ECHO_IN = TopicSpec("echo-in", Codec("echo", dict), "runtime test input")
 ECHO_OUT = TopicSpec("echo-out", Codec("echo", dict), "runtime test output")
+ECHO_LANED_IN = TopicSpec("echo-laned", Codec("echo", dict), "runtime test input, two lanes", laned=True)
 
 
 class Echo(Handler):
@@ -30,6 +32,7 @@ class Echo(Handler):
         out = {
             "worker": os.environ.get("ECHO_WORKER", "?"),
             "partition": message.partition(),
+            "topic": message.topic(),
             "offset": message.offset(),
             "at": time.time(),
         }
@@ -37,5 +40,9 @@ class Echo(Handler):
         self.context.producer.send(settings.topic(ECHO_OUT.name), message.key(), orjson.dumps(out))
 
 
+class LanedEcho(Echo):
+    inputs = (ECHO_LANED_IN,)
+
+
 if __name__ == "__main__":
-    run_handler(Echo)
+    run_handler(LanedEcho if os.environ.get("ECHO_LANED") == "1" else Echo)
