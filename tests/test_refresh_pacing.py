@@ -49,6 +49,20 @@ def test_refreshes_take_at_most_their_budget_of_the_time():
     assert len(clock.slept) == 10  # quiet for longer than the spacing: at once again
 
 
+def test_an_interactive_completion_waits_for_the_interval_not_the_budget():
+    clock = FakeClock()
+
+    def slow_refresh(indices: list[str]) -> None:
+        clock.now += 0.2
+
+    pacer = RefreshPacer(slow_refresh, interval=1.0, budget=0.05, clock=clock, sleep=clock.sleep)
+    pacer.refresh(["a"])
+    pacer.refresh(["a"], urgent=True)  # someone waits for it: 0.8 s, not the budget's 3.8 s
+    assert clock.slept == pytest.approx([0.8])
+    pacer.refresh(["a"])  # its cost still counts: bulk refreshes keep to the budget after it
+    assert clock.slept == pytest.approx([0.8, 3.8])
+
+
 def test_cheap_refreshes_come_at_most_once_an_interval():
     clock = FakeClock()
     pacer = RefreshPacer(lambda names: None, interval=1.0, budget=0.1, clock=clock, sleep=clock.sleep)

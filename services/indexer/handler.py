@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import Message
 from elasticsearch import ApiError, helpers
 
-from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Stage
+from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Priority, Stage
 from schemas.envelope import utc_now
 from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
 from services.indexer.mapping import ensure_index, index_name
@@ -135,7 +135,8 @@ class Indexer(Handler):
                 self._progress(batch, registered)
         rejected = self._bulk(pending.actions)
         # "Completed" means searchable: the indices holding every part of what completes.
-        self.refreshes.refresh(part.index for _, parts in whole for part in parts)
+        self.refreshes.refresh((part.index for _, parts in whole for part in parts),
+                               urgent=any(batch.priority is Priority.INTERACTIVE for batch, _ in whole))
         for message, batch, _ in pending.parts:
             reasons = [rejected[s.segment_id] for s in batch.segments if s.segment_id in rejected]
             if reasons:

@@ -6,7 +6,9 @@ refresh interval, 1 s), and by more when they are costly, so that they take at m
 the time: a refresh is cheap on Elasticsearch but scans the whole index on the embedded server
 (0.14 s of CPU at 10,000 chunks; refreshing for every completed document cost it 8 ms of CPU per
 chunk indexed, a fifth of the machine). On an idle pipeline a document refreshes at once; under
-load each refresh covers every revision completed since the last one."""
+load each refresh covers every revision completed since the last one. A refresh someone waits for
+(an interactive document completes) waits out the interval only, not the budget: its cost still
+spaces the bulk refreshes after it."""
 
 from __future__ import annotations
 
@@ -29,15 +31,17 @@ class RefreshPacer:
         self._clock = clock
         self._sleep = sleep
         self._not_before = float("-inf")
+        self._last_started = float("-inf")
 
-    def refresh(self, indices: Iterable[str]) -> None:
+    def refresh(self, indices: Iterable[str], urgent: bool = False) -> None:
         names = sorted(set(indices))
         if not names:
             return
-        wait = self._not_before - self._clock()
+        not_before = min(self._not_before, self._last_started + self._interval) if urgent else self._not_before
+        wait = not_before - self._clock()
         if wait > 0:
             self._sleep(wait)  # what completes meanwhile waits in Kafka, then comes as one batch
-        started = self._clock()
+        started = self._last_started = self._clock()
         self._refresh(names)
         took = self._clock() - started
         self._not_before = started + min(max(self._interval, took / self._budget), MAX_SPACING_SECONDS)
