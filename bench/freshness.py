@@ -1,5 +1,5 @@
 """Freshness under load, with priority lanes off (one lane) and on, side by side in one run, each
-on a stack of its own (one replica per service):
+scenario on a fresh stack of its own (one replica per service):
 
 - idle: one-page documents published through the gateway, publish -> `completed`;
 - a backfill alone: one tenant imports generated files of ~900 words (`indexflow ingest`, bulk);
@@ -23,6 +23,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -117,8 +119,44 @@ def english_words() -> list[str] | None:
     return words
 
 
-def measure(settings, scratch: Path, files: int, small: int, tag: str) -> Figures:
+@contextmanager
+def fresh_pipeline(lanes: str) -> Iterator:
+    """Every service on an embedded stack of its own, warmed up (models loaded, groups joined). The
+    embedded Elasticsearch scans every index it holds on each refresh and search, so a scenario
+    run after another on the same servers would be slower for that alone."""
+    from deploy.stack import Stack
+    from services.cli.pipeline import start_services, stop_services
+    from services.runtime.kafka import admin_client
+    from services.runtime.settings import Settings
+    from topics import TOPICS, apply_topics
+
+    os.environ.update({
+        "INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-freshness-{lanes}-"),
+        **{f"INDEXFLOW_{n}_PORT": str(free_port())
+           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
+        "INDEXFLOW_LANES": str(lanes == "on").lower(),
+    })
+    settings = Settings()
+    stack = Stack(settings)
+    stack.up()
+    try:
+        apply_topics(admin_client(settings), TOPICS, settings)
+        start_services(settings, timeout=180)
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                warm = Path(scratch) / "warm"
+                generated_files(warm, 5, uuid.uuid4().hex)
+                run_import(settings, warm, "warm", "warm")
+            yield settings
+        finally:
+            stop_services(settings)
+    finally:
+        stack.down()
+
+
+def measure(scratch: Path, files: int, small: int, lanes: str) -> Figures:
     vocabulary = english_words()
+    tag = f"lanes-{lanes}"
 
     def fresh(name: str, count: int) -> Path:
         folder = scratch / f"{tag}-{name}"
@@ -126,32 +164,36 @@ def measure(settings, scratch: Path, files: int, small: int, tag: str) -> Figure
         generated_files(folder, count, f"{tag}-{name}-{uuid.uuid4().hex}", paragraphs=11, vocabulary=vocabulary)
         return folder
 
-    http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": "editor"}, timeout=60)
-    run_import(settings, fresh("warm", 5), "warm", "warm")  # every model loaded, every stage joined
-    idle = [one_page(http, "edits") for _ in range(10)]
-    print(f"  [{tag}] idle one page p50 {statistics.median(idle):.2f} s", flush=True)
+    def editor_client(settings) -> httpx.Client:
+        return httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": "editor"}, timeout=60)
 
-    alone = run_import(settings, fresh("alone", files), "alone", "backfill")
-    print(f"  [{tag}] backfill alone {alone.seconds:.0f} s, {alone.chunks} chunks", flush=True)
+    with fresh_pipeline(lanes) as settings:
+        idle = [one_page(editor_client(settings), "edits") for _ in range(10)]
+        print(f"  [{tag}] idle one page p50 {statistics.median(idle):.2f} s", flush=True)
+        alone = run_import(settings, fresh("alone", files), "alone", "backfill")
+        print(f"  [{tag}] backfill alone {alone.seconds:.0f} s, {alone.chunks} chunks", flush=True)
 
-    stop, edits = threading.Event(), []
-    thread = threading.Thread(target=editor, args=(http, stop, edits))
-    thread.start()
-    with_edits = run_import(settings, fresh("edited", files), "edited", "backfill")
-    stop.set()
-    thread.join()
-    print(f"  [{tag}] backfill with edits {with_edits.seconds:.0f} s, edits p50 {statistics.median(edits):.2f} s",
-          flush=True)
+    with fresh_pipeline(lanes) as settings:
+        stop, edits = threading.Event(), []
+        thread = threading.Thread(target=editor, args=(editor_client(settings), stop, edits))
+        thread.start()
+        with_edits = run_import(settings, fresh("edited", files), "edited", "backfill")
+        stop.set()
+        thread.join()
+        print(f"  [{tag}] backfill with edits {with_edits.seconds:.0f} s, edits p50 {statistics.median(edits):.2f} s",
+              flush=True)
 
-    a_folder, b_folder = fresh("a", files), fresh("b", small)
-    results: dict[str, Import] = {}
-    a_thread = threading.Thread(target=lambda: results.__setitem__("a", run_import(settings, a_folder, "a", "backfill")))
-    a_thread.start()
-    time.sleep(B_STARTS_AFTER_SECONDS)
-    b_started = utc_now()
-    results["b"] = run_import(settings, b_folder, "b", "small")
-    a_thread.join()
-    print(f"  [{tag}] A {results['a'].seconds:.0f} s, B {results['b'].seconds:.0f} s", flush=True)
+    with fresh_pipeline(lanes) as settings:
+        a_folder, b_folder = fresh("a", files), fresh("b", small)
+        results: dict[str, Import] = {}
+        a_thread = threading.Thread(
+            target=lambda: results.__setitem__("a", run_import(settings, a_folder, "a", "backfill")))
+        a_thread.start()
+        time.sleep(B_STARTS_AFTER_SECONDS)
+        b_started = utc_now()
+        results["b"] = run_import(settings, b_folder, "b", "small")
+        a_thread.join()
+        print(f"  [{tag}] A {results['a'].seconds:.0f} s, B {results['b'].seconds:.0f} s", flush=True)
     return Figures(idle, alone, with_edits, edits, results["a"], results["b"], b_started)
 
 
@@ -183,37 +225,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=600, help="generated files of each backfill")
     parser.add_argument("--small", type=int, default=50, help="generated files of tenant B's import")
     args = parser.parse_args()
-
-    from deploy.stack import Stack
-    from services.cli.pipeline import start_services, stop_services
-    from services.runtime.kafka import admin_client
-    from services.runtime.settings import Settings
-    from topics import TOPICS, apply_topics
-
-    figures: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for lanes in ("off", "on"):
-            # A stack of its own for each: the embedded Elasticsearch scans every index it holds,
-            # so a second run on the first one's servers would be slower for that alone.
-            os.environ.update({
-                "INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-freshness-{lanes}-"),
-                **{f"INDEXFLOW_{n}_PORT": str(free_port())
-                   for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
-                "INDEXFLOW_LANES": str(lanes == "on").lower(),
-            })
-            settings = Settings()
-            stack = Stack(settings)
-            stack.up()
-            try:
-                apply_topics(admin_client(settings), TOPICS, settings)
-                start_services(settings, timeout=180)
-                try:
-                    figures[lanes] = measure(settings, Path(scratch), args.files, args.small, f"lanes-{lanes}")
-                finally:
-                    stop_services(settings)
-            finally:
-                stack.down()
-
+        figures = {lanes: measure(Path(scratch), args.files, args.small, lanes) for lanes in ("off", "on")}
     print(f"\n{'figure':48} {'lanes off':>18} {'lanes on':>18}")
     for (name, off), (_, on) in zip(rows_of(figures["off"]), rows_of(figures["on"])):
         print(f"{name:48} {off:>18} {on:>18}")

@@ -56,6 +56,17 @@ def test_encodings_are_decoded(sandbox: Sandbox, name: str):
     assert "\x00" not in text and ("test document" in text or "CP1252" in text)
 
 
+@pytest.mark.parametrize("opening", ["FLV files and their versions", "PK tables", "%!PS is PostScript's header"])
+def test_a_text_file_is_read_as_text_whatever_its_first_bytes_look_like(sandbox: Sandbox, tmp_path: Path,
+                                                                         opening: str):
+    # Content sniffing took a .txt file opening with "FLV" for a Flash video, and failed it.
+    path = tmp_path / "notes.txt"
+    path.write_text(f"{opening} of the survey.\n\nThe survey counted seabirds on the cliffs.")
+    extraction = sandbox.extract(path)
+    assert extraction.content_type == "text/plain"
+    assert "seabirds" in extraction.pages[0][1] and opening in extraction.pages[0][1]
+
+
 @needs_corpus
 def test_a_hang_or_a_memory_blowup_costs_one_document():
     big = CORPUS / "pdf_DA-619p.pdf"

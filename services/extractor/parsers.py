@@ -46,12 +46,32 @@ def extract(path: Path, limits: ExtractionLimits) -> Extraction:
         head = f.read(1024)
     if PDF_MAGIC in head:
         extraction = _extract_pdf(path, limits)
+    elif (text := _plain_text(path, size, limits.max_chars)) is not None:
+        extraction = Extraction([(None, text)], "text/plain")
     else:
         check_archive(path, limits.max_expanded_bytes)
         extraction = _extract_with_tika(path, limits.max_chars)
     if not any(text.strip() for _, text in extraction.pages):
         raise UnextractableDocument(_why_no_text(extraction.content_type))
     return extraction
+
+
+# Read as they are when they are UTF-8: Tika sniffs content first, and took a text file opening
+# with "FLV" for a Flash video. Other encodings (UTF-16, cp1252) still go through its detection.
+PLAIN_TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".log"})
+
+
+def _plain_text(path: Path, size: int, max_chars: int) -> str | None:
+    if path.suffix.lower() not in PLAIN_TEXT_SUFFIXES or size > 4 * (max_chars + 1):
+        return None  # larger than any text within the limit can be: Tika's path names the limit
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in text:
+        return None
+    check_length(len(text), max_chars)
+    return text.removeprefix("\ufeff")
 
 
 def check_length(chars: int, max_chars: int) -> None:
