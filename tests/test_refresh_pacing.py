@@ -25,15 +25,21 @@ class FakeClock:
         self.now += seconds
 
 
-def test_refreshes_take_at_most_their_budget_of_the_time():
+def pacer_costing(seconds: float, budget: float) -> tuple[RefreshPacer, FakeClock, list[list[str]]]:
+    """A pacer whose every refresh takes ``seconds`` on a fake clock, and the refreshes it made."""
     clock = FakeClock()
     refreshed: list[list[str]] = []
 
-    def slow_refresh(indices: list[str]) -> None:
+    def refresh(indices: list[str]) -> None:
         refreshed.append(indices)
-        clock.now += 0.2  # what a refresh of a large index costs on the embedded server
+        clock.now += seconds
 
-    pacer = RefreshPacer(slow_refresh, interval=1.0, budget=0.05, clock=clock, sleep=clock.sleep)
+    return RefreshPacer(refresh, interval=1.0, budget=budget, clock=clock, sleep=clock.sleep), clock, refreshed
+
+
+def test_refreshes_take_at_most_their_budget_of_the_time():
+    # 0.2 s: what a refresh of a large index costs on the embedded server.
+    pacer, clock, refreshed = pacer_costing(0.2, budget=0.05)
     pacer.refresh(["b", "a", "a"])
     assert refreshed == [["a", "b"]] and clock.slept == []  # idle: at once
     started = clock.now - 0.2
@@ -50,12 +56,7 @@ def test_refreshes_take_at_most_their_budget_of_the_time():
 
 
 def test_an_interactive_completion_waits_for_the_interval_not_the_budget():
-    clock = FakeClock()
-
-    def slow_refresh(indices: list[str]) -> None:
-        clock.now += 0.2
-
-    pacer = RefreshPacer(slow_refresh, interval=1.0, budget=0.05, clock=clock, sleep=clock.sleep)
+    pacer, clock, _ = pacer_costing(0.2, budget=0.05)
     pacer.refresh(["a"])
     pacer.refresh(["a"], urgent=True)  # someone waits for it: 0.8 s, not the budget's 3.8 s
     assert clock.slept == pytest.approx([0.8])
@@ -90,12 +91,7 @@ def test_a_cheap_refresh_is_not_held_back(settings: Settings):
 
 
 def test_a_very_slow_refresh_never_holds_a_batch_past_kafkas_poll_interval():
-    clock = FakeClock()
-
-    def glacial(indices: list[str]) -> None:
-        clock.now += 20.0
-
-    pacer = RefreshPacer(glacial, interval=1.0, budget=0.1, clock=clock, sleep=clock.sleep)
+    pacer, clock, _ = pacer_costing(20.0, budget=0.1)
     pacer.refresh(["a"])
     pacer.refresh(["a"])
     assert clock.slept == pytest.approx([10.0])  # 30 s after the first started, not 200 s

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 from typing import get_args
 

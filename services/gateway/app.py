@@ -251,8 +251,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-text", response_model=Accepted)
     def create_by_text(
-        dataset_id: Id, body: CreateByText, batch: Batch, priority: RequestPriority, tenant: str = Depends(tenant_header),
-        s: Services = Depends(deps),
+        dataset_id: Id, body: CreateByText, batch: Batch, priority: RequestPriority,
+        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         claim_id(s, tenant, dataset_id, body.document_id)
         upsert = s.publisher.upsert(
@@ -304,8 +304,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/document/create-by-file", response_model=Accepted)
     def create_by_file(
-        dataset_id: Id, batch: Batch, priority: RequestPriority, file: UploadFile = File(...), data: str = Form("{}"),
-        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
+        dataset_id: Id, batch: Batch, priority: RequestPriority, file: UploadFile = File(...),
+        data: str = Form("{}"), tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> Accepted:
         options = _parse_options(data, FileOptions)
         claim_id(s, tenant, dataset_id, options.document_id)
@@ -344,8 +344,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/datasets/{dataset_id}/documents/{document_id}/{command}")
     def document_command(
-        dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"], priority: RequestPriority,
-        tenant: str = Depends(tenant_header), s: Services = Depends(deps),
+        dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"],
+        priority: RequestPriority, tenant: str = Depends(tenant_header), s: Services = Depends(deps),
     ) -> dict:
         require_document(s, tenant, dataset_id, document_id)
         if command == "retry":

@@ -21,7 +21,6 @@ _READ_AT_ONCE = 500
 
 class Lane:
     def __init__(self, settings: Settings, priority: Priority, stage: str, inputs: tuple[TopicSpec, ...]):
-        self.priority = priority
         self.group_id = settings.group(stage, priority)
         self.topics = [settings.topic(spec.lane(priority).name) for spec in inputs
                        if spec.laned or priority is Priority.INTERACTIVE]

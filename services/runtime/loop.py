@@ -104,9 +104,11 @@ class ConsumerLoop:
 
     def _next_batch(self) -> tuple[Lane, list[Message]]:
         """Interactive records while any wait; bulk ones otherwise; when both lanes are idle, wait
-        a moment for an interactive record."""
+        a moment for an interactive record. Every lane is read each time, so a bulk consumer kept
+        waiting by a busy interactive lane still polls and stays in its group."""
         for lane in self.lanes:
             lane.read()
+        for lane in self.lanes:
             if lane.queue:
                 return lane, lane.queue.take(self.batch_size)
         self.interactive.read(timeout=_IDLE_WAIT_SECONDS)

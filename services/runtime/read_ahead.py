@@ -27,6 +27,10 @@ def partition_of(message: Message) -> Partition:
     return message.topic(), message.partition()
 
 
+def size_of(message: Message) -> int:
+    return len(message.value() or b"")
+
+
 class ReadAhead:
     def __init__(self, max_bytes: int, max_records: int):
         self.max_bytes = max_bytes
@@ -58,8 +62,7 @@ class ReadAhead:
         self._queues.setdefault(tenant_of(message), deque()).append(message)
         self._unfinished.setdefault(partition, set()).add(message.offset())
         self._next[partition] = message.offset() + 1
-        self._bytes += len(message.value() or b"")
-        self._count += 1
+        self._counted(message, +1)
 
     def take(self, limit: int) -> list[Message]:
         """Up to ``limit`` records, one of each tenant in turn; the tenant served last goes to the
@@ -75,8 +78,7 @@ class ReadAhead:
                 if len(batch) == limit:
                     break
         for message in batch:
-            self._bytes -= len(message.value() or b"")
-        self._count -= len(batch)
+            self._counted(message, -1)
         return batch
 
     def put_back(self, messages: list[Message]) -> None:
@@ -90,8 +92,7 @@ class ReadAhead:
                 queue = self._queues[tenant] = deque()
                 self._queues = {tenant: queue, **self._queues}  # first in turn: it was being served
             queue.appendleft(message)
-            self._bytes += len(message.value() or b"")
-            self._count += 1
+            self._counted(message, +1)
 
     def finish(self, messages: Iterable[Message]) -> Offsets:
         """Mark records processed; the offsets their partitions may now be committed at."""
@@ -111,12 +112,17 @@ class ReadAhead:
             self._unfinished.pop(partition, None)
             self._next.pop(partition, None)
         for tenant, queue in list(self._queues.items()):
-            kept = deque(m for m in queue if partition_of(m) not in gone)
+            kept: deque[Message] = deque()
             for message in queue:
                 if partition_of(message) in gone:
-                    self._bytes -= len(message.value() or b"")
-                    self._count -= 1
+                    self._counted(message, -1)
+                else:
+                    kept.append(message)
             if kept:
                 self._queues[tenant] = kept
             else:
                 del self._queues[tenant]
+
+    def _counted(self, message: Message, sign: int) -> None:
+        self._bytes += sign * size_of(message)
+        self._count += sign
