@@ -10,6 +10,9 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
+# The largest revision: the largest integer a JSON number keeps exactly in JavaScript (a Node
+# producer), in Redis's Lua (doubles) and in every store downstream (Elasticsearch long).
+MAX_REVISION = 2**53 - 1
 
 # No "/" in ids: the record key "tenant/document" must split unambiguously.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
@@ -45,7 +48,11 @@ class Envelope(Contract):
     tenant_id: Id
     dataset_id: Id
     document_id: Id
-    revision: int = Field(ge=0, description="Grows with every upsert of the document.")
+    revision: int = Field(
+        ge=0, le=MAX_REVISION,
+        description="Grows with every upsert of the document; a producer may use its own versions (epoch "
+        "milliseconds, say) up to 2^53 - 1, the largest integer JSON keeps exactly in every language.",
+    )
     produced_at: datetime = Field(default_factory=utc_now)
     priority: Priority = Field(
         default=Priority.INTERACTIVE,

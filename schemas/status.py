@@ -38,6 +38,7 @@ class Stage(StrEnum):
     EMBEDDER = "embedder"
     INDEXER = "indexer"
     WATCHDOG = "watchdog"  # re-drives stuck documents and repairs the index (reconciler)
+    PROJECTOR = "projector"  # folds the status topic into states; reports nothing itself
 
 
 class StatusEvent(Envelope):

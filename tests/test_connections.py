@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
 from services.runtime.elasticsearch_client import elasticsearch_client
-from services.runtime.kafka import common_config, faust_credentials, producer_config
+from services.runtime.kafka import common_config, producer_config
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from tests.conftest import free_port
@@ -39,14 +39,11 @@ def test_kafka_sasl_ssl_reaches_librdkafka(tmp_path):
     # librdkafka reads the CA when the client is built: a bad one fails here, not at the first send.
     with pytest.raises(KafkaException, match="ssl.ca.location"):
         Producer(config)
-    credentials = faust_credentials(settings.model_copy(update={"kafka_ssl_ca_location": None}))
-    assert credentials.protocol.value == "SASL_SSL" and credentials.mechanism.value == "SCRAM-SHA-512"
 
 
 def test_plaintext_is_the_embedded_default():
     settings = Settings()
     assert common_config(settings)["security.protocol"] == "PLAINTEXT"
-    assert faust_credentials(settings) is None
     assert settings.session_timeout_ms == 6000
     assert settings.auth == "open"
     production = Settings(kafka_bootstrap_servers="kafka:9092")

@@ -16,13 +16,20 @@ class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0
         self.slept: list[float] = []
+        self.woken_after: float | None = None  # the next wait ends early, as if interactive work arrived
 
     def __call__(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> bool:
+        if self.woken_after is not None and self.woken_after < seconds:
+            seconds, self.woken_after = self.woken_after, None
+            woken = True
+        else:
+            woken = False
         self.slept.append(seconds)
         self.now += seconds
+        return woken
 
 
 def pacer_costing(seconds: float, budget: float) -> tuple[RefreshPacer, FakeClock, list[list[str]]]:
@@ -34,7 +41,8 @@ def pacer_costing(seconds: float, budget: float) -> tuple[RefreshPacer, FakeCloc
         refreshed.append(indices)
         clock.now += seconds
 
-    return RefreshPacer(refresh, interval=1.0, budget=budget, clock=clock, sleep=clock.sleep), clock, refreshed
+    pacer = RefreshPacer(refresh, interval=1.0, budget=budget, urgent_interval=0.25, clock=clock, wait=clock.sleep)
+    return pacer, clock, refreshed
 
 
 def test_refreshes_take_at_most_their_budget_of_the_time():
@@ -55,18 +63,29 @@ def test_refreshes_take_at_most_their_budget_of_the_time():
     assert len(clock.slept) == 10  # quiet for longer than the spacing: at once again
 
 
-def test_an_interactive_completion_waits_for_the_interval_not_the_budget():
+def test_an_interactive_completion_waits_for_the_urgent_interval_not_the_budget():
     pacer, clock, _ = pacer_costing(0.2, budget=0.05)
     pacer.refresh(["a"])
-    pacer.refresh(["a"], urgent=True)  # someone waits for it: 0.8 s, not the budget's 3.8 s
-    assert clock.slept == pytest.approx([0.8])
+    pacer.refresh(["a"], urgent=True)  # someone waits for it: 0.05 s, not the budget's 3.8 s
+    assert clock.slept == pytest.approx([0.05])
     pacer.refresh(["a"])  # its cost still counts: bulk refreshes keep to the budget after it
-    assert clock.slept == pytest.approx([0.8, 3.8])
+    assert clock.slept == pytest.approx([0.05, 3.8])
+
+
+def test_a_bulk_batch_waiting_for_its_refresh_gets_out_of_interactive_work_s_way():
+    pacer, clock, refreshed = pacer_costing(0.2, budget=0.05)
+    pacer.refresh(["a"])
+    clock.woken_after = 0.5  # an interactive record arrives 0.5 s into the 3.8 s wait
+    pacer.refresh(["a"])
+    assert clock.slept == pytest.approx([0.5]) and len(refreshed) == 2  # refreshed then, and done
+    pacer.refresh(["b"], urgent=True)  # the interactive batch: the urgent interval after that refresh
+    assert clock.slept == pytest.approx([0.5, 0.05]) and refreshed[-1] == ["b"]
 
 
 def test_cheap_refreshes_come_at_most_once_an_interval():
     clock = FakeClock()
-    pacer = RefreshPacer(lambda names: None, interval=1.0, budget=0.1, clock=clock, sleep=clock.sleep)
+    pacer = RefreshPacer(lambda names: None, interval=1.0, budget=0.1, urgent_interval=0.25, clock=clock,
+                         wait=clock.sleep)
     pacer.refresh(["a"])
     clock.now += 0.3
     pacer.refresh(["a"])
@@ -80,7 +99,7 @@ def test_a_cheap_refresh_is_not_held_back(settings: Settings):
     es.index(index=index, id="1", document={"text": "written"}, refresh=False)
     slept: list[float] = []
     pacer = RefreshPacer(lambda names: es.indices.refresh(index=",".join(names)), interval=0.0, budget=0.05,
-                         sleep=slept.append)
+                         urgent_interval=0.0, wait=lambda seconds: slept.append(seconds) or False)
     pacer.refresh([index])
     assert es.count(index=index)["count"] == 1  # searchable once refresh() returns
     es.index(index=index, id="2", document={"text": "written"}, refresh=False)

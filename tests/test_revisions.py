@@ -75,3 +75,24 @@ def test_a_late_failure_of_an_older_revision_does_not_reopen_a_newer_closed_one(
     revisions.close(event(5))  # revision 5 cancelled
     revisions.close(event(4))  # then a stage dead-letters a record of revision 4
     assert revisions.verdict("t/doc", 5) is Verdict.CLOSED
+
+
+def test_the_largest_revision_the_contract_allows_is_kept_exactly(stack_settings: Settings):
+    """2^53 - 1: a producer may use its own version numbers (epoch microseconds reach 1.7e15), and
+    Redis's Lua scripts hold numbers as doubles, which print 14 digits unless told otherwise."""
+    from schemas.envelope import MAX_REVISION
+
+    revisions, keys = fresh(stack_settings)
+    top = MAX_REVISION
+    assert revisions.check(event(top - 1)) is Verdict.CURRENT
+    assert revisions.check(event(top)) is Verdict.CURRENT
+    assert revisions.check(event(top - 1)) is Verdict.STALE  # one apart, still told apart
+    assert revisions.latest("t/doc") == top
+    assert redis_client(stack_settings).hget(keys.revisions_latest, "t/doc") == str(top).encode()
+    revisions.close(event(top))
+    assert revisions.check(event(top)) is Verdict.CLOSED
+
+    revisions.check(event(top - 2, "near"))
+    assert revisions.next_revision("t/near") == top - 1
+    assert revisions.next_revision("t/near") == top
+    assert redis_client(stack_settings).hget(keys.revisions_issued, "t/near") == str(top).encode()

@@ -61,7 +61,10 @@ class Indexer(Handler):
         self.prefix = settings.topic_prefix
         self._indices: set[str] = set()
         self._pending = _Pending()
-        self.refreshes = RefreshPacer(self._refresh, settings.refresh_interval_seconds, settings.refresh_budget)
+        self.refreshes = RefreshPacer(
+            self._refresh, settings.refresh_interval_seconds, settings.refresh_budget,
+            settings.refresh_urgent_interval_seconds, wait=context.give_way.wait,
+        )
 
     # -- per record ---------------------------------------------------------------------------
 

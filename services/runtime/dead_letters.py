@@ -68,6 +68,13 @@ class DeadLetters:
         self._blobs = blobs or BlobStore(producer.settings)
 
     def send(self, message: Message, error: BaseException, attempts: int) -> None:
+        """Keep the record in the DLQ and end its document's revision in ``error``."""
+        identity = self.keep(message, error, attempts)
+        if identity is not None:
+            self.fail(identity, describe(error), attempts)
+
+    def keep(self, message: Message, error: BaseException, attempts: int) -> dict[str, Any] | None:
+        """Keep the record in the DLQ, nothing more; answer the document it is about, if known."""
         identity = identity_of(message.value())
         key = message.key()
         letter = DeadLetter(
@@ -88,8 +95,7 @@ class DeadLetters:
             message.topic(), message.partition(), message.offset(), attempts, letter.error,
         )
         self._producer.send(self._producer.settings.topic(DLQ.name), key, DEAD_LETTERS.encode(letter))
-        if identity is not None:
-            self.fail(identity, letter.error, attempts)
+        return identity
 
     def fail(self, identity: dict[str, Any], error: str, attempts: int | None = None) -> None:
         """End the document's revision in ``error``: close it and retract it downstream."""

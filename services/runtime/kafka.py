@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-import faust
 from aiokafka.partitioner import murmur2
 from confluent_kafka.admin import AdminClient
 
@@ -29,24 +27,6 @@ def common_config(settings: Settings) -> dict[str, Any]:
         if path:
             config[key] = str(path)
     return config
-
-
-def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
-    """The same connection security for the projector's aiokafka client."""
-    protocol = settings.kafka_security_protocol
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location)
-        if settings.kafka_ssl_certificate_location:
-            context.load_cert_chain(settings.kafka_ssl_certificate_location, settings.kafka_ssl_key_location)
-    if protocol.startswith("SASL_"):
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.get_secret_value(),
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=context,
-        )
-    return faust.SSLCredentials(context) if context else None
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:

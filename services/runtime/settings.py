@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # time (the embedded server scans its whole index on each).
     refresh_interval_seconds: float = Field(default=1.0, ge=0)
     refresh_budget: float = Field(default=0.1, gt=0, le=1)
+    # A refresh that makes an interactive document searchable: this soon after the last one.
+    refresh_urgent_interval_seconds: float = Field(default=0.25, ge=0)
     # Priority lanes: bulk records travel on "<topic>.bulk" and wait while interactive ones are
     # served. Off, every record takes the interactive topic in arrival order (for comparison).
     lanes: bool = True

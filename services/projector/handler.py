@@ -1,0 +1,37 @@
+"""The status projector, a stage on the shared consumer loop: folds each status event into its
+document's state in Redis and publishes the state, keyed by document, to the state topic. The
+loop commits an event's offset only once its state is acknowledged, so a crash republishes, never
+skips."""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+
+from schemas import STATE, STATUS, MalformedRecord, Stage
+from services.projector.store import StateStore
+from services.runtime.handler import Context, Handler
+from services.runtime.redis_client import redis_client
+from topics.catalog import STATE as STATE_TOPIC
+from topics.catalog import STATUS as STATUS_TOPIC
+
+
+class Projector(Handler):
+    stage = Stage.PROJECTOR
+    inputs = (STATUS_TOPIC,)
+    batch_size = 500  # a fold is a few Redis round trips: large batches keep commits rare
+
+    def __init__(self, context: Context):
+        super().__init__(context)
+        self.store = StateStore(redis_client(context.settings), context.settings.keys)
+        self.state_topic = context.settings.topic(STATE_TOPIC.name)
+
+    def handle(self, message: Message) -> None:
+        try:
+            status = STATUS.decode(message.value())
+        except MalformedRecord as exc:
+            # Kept, and only kept: a broken report is not the document's failure.
+            self.context.dead_letters.keep(message, exc, attempts=1)
+            return
+        state = self.store.fold(status, message.offset())
+        if state is not None:
+            self.context.producer.send(self.state_topic, status.key, STATE.encode(state))
