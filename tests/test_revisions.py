@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from schemas import DocumentDeleted
 from services.runtime.keys import RedisKeys
 from services.runtime.redis_client import redis_client
-from services.runtime.revisions import Revisions, Verdict
+from services.runtime.revisions import Revisions, RevisionsExhausted, Verdict
 from services.runtime.settings import Settings
 
 
@@ -96,3 +98,6 @@ def test_the_largest_revision_the_contract_allows_is_kept_exactly(stack_settings
     assert revisions.next_revision("t/near") == top - 1
     assert revisions.next_revision("t/near") == top
     assert redis_client(stack_settings).hget(keys.revisions_issued, "t/near") == str(top).encode()
+    with pytest.raises(RevisionsExhausted, match="largest"):
+        revisions.next_revision("t/near")  # refused, never 2^53 (which Lua and JavaScript cannot tell from 2^53 + 1)
+    assert revisions.latest("t/near") == top

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import orjson
 from elasticsearch import Elasticsearch
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
@@ -35,6 +36,7 @@ from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
+from services.runtime.revisions import RevisionsExhausted
 from services.runtime.serving import ServingRevisions
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch, Mode, Scope
@@ -205,6 +207,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def deps() -> Services:
         return services
+
+    @app.exception_handler(RevisionsExhausted)
+    async def revisions_exhausted(_request: Request, exc: RevisionsExhausted) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     if services.settings.auth == "open":
         log.warning(

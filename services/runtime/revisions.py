@@ -18,6 +18,8 @@ import orjson
 import redis
 
 from schemas import Envelope
+from schemas.envelope import MAX_REVISION
+from services.runtime.errors import PermanentError
 from services.runtime.keys import RedisKeys
 
 # Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
@@ -28,11 +30,13 @@ if seen > current then redis.call('HSET', KEYS[1], ARGV[1], seen); return seen e
 return current
 """
 
-# The next revision: above what was handed out, what any producer published, and the clock.
+# The next revision: above what was handed out, what any producer published, and the clock; -1,
+# with nothing handed out, when that passes the contract's largest revision (ARGV[3]).
 _NEXT = """
 local issued = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 local next = math.max(issued + 1, seen + 1, tonumber(ARGV[2]))
+if next > tonumber(ARGV[3]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], next)
 return next
 """
@@ -56,6 +60,10 @@ return redis.call('LRANGE', KEYS[2], 0, -1)
 """
 
 
+class RevisionsExhausted(PermanentError):
+    """A producer published the largest revision there is: nothing can come after it."""
+
+
 class Verdict(Enum):
     CURRENT = "current"
     STALE = "stale"
@@ -74,7 +82,14 @@ class Revisions:
 
     def next_revision(self, key: str) -> int:
         now_ms = int(time.time() * 1000)
-        return int(self._next(keys=[self._keys.revisions_issued, self._keys.revisions_latest], args=[key, now_ms]))
+        issued = int(self._next(keys=[self._keys.revisions_issued, self._keys.revisions_latest],
+                                args=[key, now_ms, MAX_REVISION]))
+        if issued < 0:
+            raise RevisionsExhausted(
+                f"{key} is at revision {self.latest(key)}, and the contract's largest is {MAX_REVISION}: "
+                "no newer revision can be issued; delete the document and create it under a new id"
+            )
+        return issued
 
     def latest(self, key: str) -> int | None:
         """The newest revision handed out or seen for the document, if any."""
