@@ -13,6 +13,7 @@ It starts its own stack (ports and state directory of its own) and stops it at t
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import signal
@@ -106,10 +107,21 @@ def run_workload(client: Client, workload: Workload) -> dict[str, int]:
     return revisions
 
 
+def dataset_states(client: Client) -> list[dict]:
+    """Every document of the bench dataset, the deleted ones with their last state."""
+    states: list[dict] = []
+    for page in itertools.count(1):
+        answer = client.call("GET", "/v1/datasets/bench/documents", params={"page": page, "limit": 1000,
+                                                                             "deleted": "true"}).json()
+        states += answer["data"]
+        if not answer["has_more"]:
+            return states
+
+
 def wait_terminal(client: Client, revisions: dict[str, int], timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        states = {s["document_id"]: s for s in client.call("GET", "/v1/datasets/bench/documents").json()["data"]}
+        states = {s["document_id"]: s for s in dataset_states(client)}
         done = all(
             (s := states.get(document_id)) is not None and s["revision"] >= revision
             and s["status"] in TERMINAL_STATUSES

@@ -92,6 +92,13 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     report = apply_topics(admin_client(settings), TOPICS, settings)
     assert report.ok, report.mismatches
     start_services(settings, timeout=120)
+    # The gateway answers before every stage's consumers have joined their groups (the embedded
+    # broker's first join takes seconds): one document end to end says the whole pipeline is in.
+    from tests.support.gateway import Gateway
+
+    warmup = Gateway(settings, tenant="warmup", dataset="warmup")
+    accepted = warmup.create_text("warmup.txt", "The pipeline is warm.")
+    assert warmup.wait(accepted["document_id"], accepted["revision"], timeout=120)["status"] == "completed"
     try:
         yield settings
     finally:

@@ -69,7 +69,7 @@ def test_oversized_metadata_is_refused(gateway: Gateway, metadata: dict, problem
     response = gateway.http.post(
         "/v1/datasets/limits/document/create-by-text", json={"name": "m.txt", "text": "fine", "metadata": metadata},
     )
-    assert response.status_code == 422 and problem in response.text, response.text
+    assert response.status_code == 400 and problem in response.text, response.text
 
 
 def test_an_upload_reaches_the_blob_store_byte_for_byte(pipeline: Settings, gateway: Gateway):

@@ -70,7 +70,7 @@ def test_gateway_writes_are_interactive_unless_marked_bulk_and_imports_are_bulk(
     marked = gateway.create_text("marked.txt", BETA, priority="bulk")
     refused = gateway.http.post(f"/v1/datasets/{gateway.dataset}/document/create-by-text",
                                 json={"name": "x.txt", "text": "x"}, headers={"X-Priority": "urgent"})
-    assert refused.status_code == 422
+    assert refused.status_code == 400
     (tmp_path / "imported.txt").write_text(ALPHA + "\n\nimported")
     summary = ingest(pipeline, collect_files([tmp_path]), dataset=gateway.dataset, tenant="default", timeout=120)
     assert summary.completed == 1

@@ -61,4 +61,4 @@ def test_when_cohere_fails_the_fused_order_stands_and_says_why(reranking: httpx.
 def test_a_gateway_without_a_rerank_model_refuses_clearly(pipeline: Settings):
     gateway = Gateway(pipeline, tenant="rerank", dataset="rerank")
     response = retrieve(gateway.http, rerank=True)
-    assert response.status_code == 422 and "INDEXFLOW_SEARCH_RERANK_MODEL" in response.text
+    assert response.status_code == 400 and "INDEXFLOW_SEARCH_RERANK_MODEL" in response.text

@@ -110,7 +110,7 @@ def test_full_text_hits_carry_highlights_of_what_matched(gateway: Gateway):
 
 def test_a_withdrawn_revision_is_not_served_from_the_projected_state_either(settings: Settings):
     from schemas import DocumentStatus, Stage, StatusEvent
-    from services.gateway.app import Services
+    from services.gateway.services import Services
     from services.gateway.settings import GatewaySettings
 
     services = Services(settings, GatewaySettings())

@@ -9,6 +9,7 @@ is deleted."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -128,9 +129,17 @@ def ingest(
 
 
 def _dataset_states(client: httpx.Client, base: str) -> list[dict]:
-    response = client.get(f"{base}/documents")
-    response.raise_for_status()
-    return response.json()["data"]
+    """Every document of the dataset, deleted ones too; none for a dataset nothing was written to."""
+    states: list[dict] = []
+    for page in itertools.count(1):
+        response = client.get(f"{base}/documents", params={"page": page, "limit": 1000, "deleted": "true"})
+        if response.status_code == 404 and page == 1:
+            return []
+        response.raise_for_status()
+        answer = response.json()
+        states += answer["data"]
+        if not answer["has_more"]:
+            return states
 
 
 def _follow(

@@ -55,8 +55,13 @@ class DocumentPublisher:
         self.registry = DocumentRegistry(self.redis, self.keys, self.blobs)
         self.states = states
 
-    def batch_documents(self, tenant_id: str, batch: str) -> list[str]:
-        return sorted(k.decode() for k in self.redis.smembers(self.keys.batch(tenant_id, batch)))
+    def batch_documents(self, tenant_id: str, batch: str) -> dict[str, int]:
+        """Document key -> the revision the batch wrote (the newest, if it wrote the document twice)."""
+        written: dict[str, int] = {}
+        for member in self.redis.smembers(self.keys.batch(tenant_id, batch)):
+            key, _, revision = member.decode().rpartition("|")
+            written[key] = max(written.get(key, 0), int(revision))
+        return dict(sorted(written.items()))
 
     def dataset_of(self, tenant_id: str, document_id: str) -> str | None:
         """The dataset the document belongs to; None if it is unknown (or deleted)."""
@@ -112,7 +117,7 @@ class DocumentPublisher:
             state = self.states.get(key)
             rerun = state is not None and state.status in RERUN_STATUSES
             if self.revisions.latest(key) == current.revision and not rerun:
-                self._add_to_batch(tenant_id, batch, key)
+                self._add_to_batch(tenant_id, batch, key, current.revision)
                 return Upsert(current, unchanged=True, state=state)
         revision = self.revisions.next_revision(key)
         if file is not None:
@@ -129,12 +134,12 @@ class DocumentPublisher:
         self.registry.remember(event)
         self.status.emit(event, DocumentStatus.WAITING, name=name, content_hash=content_hash, progress=0.0)
         self.producer.publish_and_wait(DOCUMENTS, event)
-        self._add_to_batch(tenant_id, batch, key)
+        self._add_to_batch(tenant_id, batch, key, revision)
         return Upsert(event, unchanged=False, state=None)
 
-    def _add_to_batch(self, tenant_id: str, batch: str, key: str) -> None:
+    def _add_to_batch(self, tenant_id: str, batch: str, key: str, revision: int) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.sadd(self.keys.batch(tenant_id, batch), key)
+            pipe.sadd(self.keys.batch(tenant_id, batch), f"{key}|{revision}")
             pipe.expire(self.keys.batch(tenant_id, batch), BATCH_TTL_SECONDS)
             pipe.execute()
 

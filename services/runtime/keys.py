@@ -45,7 +45,7 @@ class RedisKeys:
         return self._k("documents")
 
     def batch(self, tenant_id: str, batch: str) -> str:
-        """Set of the document keys one upload batch of one tenant wrote."""
+        """Set of "document key|revision" for each revision one upload batch of one tenant wrote."""
         return self._k(f"batch:{tenant_id}/{batch}")
 
     @property
@@ -57,6 +57,19 @@ class RedisKeys:
     def api_keys(self) -> str:
         """Hash: SHA-256 of an API key -> its tenant, name and creation time."""
         return self._k("api-keys")
+
+    # -- state: datasets (services/gateway/datasets.py) -------------------------------------
+    def datasets(self, tenant_id: str) -> str:
+        """Hash: dataset id -> its settings (name, description, indexing, retrieval model, times)."""
+        return self._k(f"datasets:{tenant_id}")
+
+    def dataset_names(self, tenant_id: str) -> str:
+        """Hash: dataset name -> its id: a name names one dataset of a tenant."""
+        return self._k(f"dataset-names:{tenant_id}")
+
+    def document_positions(self, tenant_id: str, dataset_id: str) -> str:
+        """Hash: document id -> its 1-based position in the dataset ("next" holds the counter)."""
+        return self._k(f"document-positions:{tenant_id}/{dataset_id}")
 
     # -- state: datasets' embedding models --------------------------------------------------
     def dataset_models(self, tenant_id: str) -> str:

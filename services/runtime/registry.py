@@ -59,6 +59,11 @@ class DocumentRegistry:
         raw = self._redis.hget(self._keys.documents, key)
         return DOCUMENT_EVENTS.decode(raw) if raw is not None else None  # type: ignore[return-value]
 
+    def newest_upserts(self, keys: list[str]) -> dict[str, DocumentUpserted]:
+        """``newest_upsert`` of many documents in one round trip; unknown ones left out."""
+        found = self._redis.hmget(self._keys.documents, keys) if keys else []
+        return {key: DOCUMENT_EVENTS.decode(raw) for key, raw in zip(keys, found) if raw is not None}  # type: ignore[misc]
+
     def pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
         """Every registered document's newest upsert, a page at a time (a live scan: entries may
         come and go meanwhile)."""

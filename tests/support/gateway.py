@@ -42,7 +42,10 @@ class Gateway:
         return response.json()
 
     def state(self, document_id: str) -> dict | None:
+        """The document's state; a deleted one's last state (answered with 404, as Dify does)."""
         response = self.http.get(f"/v1/datasets/{self.dataset}/documents/{document_id}")
+        if response.status_code == 404:
+            return response.json().get("document")
         return response.json() if response.status_code == 200 else None
 
     def wait(self, document_id: str, revision: int, timeout: float = 120.0) -> dict:

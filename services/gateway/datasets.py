@@ -1,0 +1,106 @@
+"""Datasets as Dify's Knowledge API has them: created with a name and settings (id a UUID), or
+made implicitly by the first document written to an id nobody created (the native API's way, the
+id is the name). Kept in the state Redis: a dataset's settings are not a cache."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field
+
+from services.runtime.keys import RedisKeys
+
+# A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
+# the same dataset never hand out one position twice.
+_POSITION = """
+local position = redis.call('HGET', KEYS[1], ARGV[1])
+if position then return tonumber(position) end
+position = redis.call('HINCRBY', KEYS[1], 'next', 1)
+redis.call('HSET', KEYS[1], ARGV[1], position)
+return position
+"""
+
+
+class DatasetRecord(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    indexing_technique: Literal["high_quality", "economy"] | None = None
+    permission: Literal["only_me", "all_team_members", "partial_members"] = "only_me"
+    embedding_model: str | None = None
+    embedding_model_provider: str | None = None
+    retrieval_model: dict[str, Any] | None = None
+    created_at: int = Field(default_factory=lambda: int(time.time()))
+    updated_at: int = Field(default_factory=lambda: int(time.time()))
+    implicit: bool = Field(default=False, description="made by a document written to it, not created")
+    # Kept after a delete, so the dataset stays gone while its documents' deletes are under way.
+    deleted_at: int | None = None
+
+
+class NameTaken(Exception):
+    """Another dataset of the tenant has this name."""
+
+
+class DatasetCatalog:
+    def __init__(self, client: redis.Redis, keys: RedisKeys):
+        self._redis = client
+        self._keys = keys
+        self._position = client.register_script(_POSITION)
+
+    def create(self, tenant_id: str, **settings: Any) -> DatasetRecord:
+        record = DatasetRecord(id=str(uuid.uuid4()), **settings)
+        if not self._redis.hsetnx(self._keys.dataset_names(tenant_id), record.name, record.id):
+            raise NameTaken(record.name)
+        self._redis.hset(self._keys.datasets(tenant_id), record.id, record.model_dump_json())
+        return record
+
+    def ensure(self, tenant_id: str, dataset_id: str) -> None:
+        """A document is written to ``dataset_id``: the dataset exists from now on (named as its id
+        if nobody created it)."""
+        if self.get(tenant_id, dataset_id) is None:
+            implicit = DatasetRecord(id=dataset_id, name=dataset_id, implicit=True)
+            self._redis.hset(self._keys.datasets(tenant_id), dataset_id, implicit.model_dump_json())
+
+    def get(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
+        record = self.stored(tenant_id, dataset_id)
+        return record if record is not None and record.deleted_at is None else None
+
+    def stored(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
+        """The record, deleted ones included: None only for an id the tenant never used."""
+        raw = self._redis.hget(self._keys.datasets(tenant_id), dataset_id)
+        return DatasetRecord.model_validate_json(raw) if raw is not None else None
+
+    def all(self, tenant_id: str) -> list[DatasetRecord]:
+        """The tenant's datasets, newest first."""
+        records = [DatasetRecord.model_validate_json(raw) for raw in self._redis.hvals(self._keys.datasets(tenant_id))]
+        return sorted((r for r in records if r.deleted_at is None), key=lambda r: (r.created_at, r.id), reverse=True)
+
+    def update(self, tenant_id: str, record: DatasetRecord, **changes: Any) -> DatasetRecord:
+        updated = record.model_copy(update={**changes, "updated_at": int(time.time())})
+        names = self._keys.dataset_names(tenant_id)
+        if updated.name != record.name:
+            if not self._redis.hsetnx(names, updated.name, record.id):
+                raise NameTaken(updated.name)
+            self._redis.hdel(names, record.name)
+        self._redis.hset(self._keys.datasets(tenant_id), record.id, updated.model_dump_json())
+        return updated
+
+    def delete(self, tenant_id: str, record: DatasetRecord) -> None:
+        gone = record.model_copy(update={"deleted_at": int(time.time())})
+        with self._redis.pipeline() as pipe:
+            pipe.hset(self._keys.datasets(tenant_id), record.id, gone.model_dump_json())
+            if not record.implicit:
+                pipe.hdel(self._keys.dataset_names(tenant_id), record.name)
+            pipe.delete(self._keys.document_positions(tenant_id, record.id))
+            pipe.execute()
+
+    def position(self, tenant_id: str, dataset_id: str, document_id: str) -> int:
+        """The document's 1-based position in its dataset, given at its first write."""
+        return int(self._position(keys=[self._keys.document_positions(tenant_id, dataset_id)], args=[document_id]))
+
+    def positions(self, tenant_id: str, dataset_id: str) -> dict[str, int]:
+        stored = self._redis.hgetall(self._keys.document_positions(tenant_id, dataset_id))
+        return {k.decode(): int(v) for k, v in stored.items() if k != b"next"}

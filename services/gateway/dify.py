@@ -1,0 +1,152 @@
+"""Dify's Knowledge API shapes of indexflow's datasets and document states: its field names, its
+status words, epoch-second times. Native fields travel beside them where names do not clash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from schemas import DocumentState, DocumentStatus, DocumentUpserted
+from services.gateway.datasets import DatasetRecord
+
+# Dify's indexing_status for each of ours: Dify has no "cancelled" (a stopped document is an error
+# there) and answers 404 for a deleted one.
+INDEXING_STATUS = {
+    DocumentStatus.WAITING: "waiting",
+    DocumentStatus.PARSING: "parsing",
+    DocumentStatus.SPLITTING: "splitting",
+    DocumentStatus.INDEXING: "indexing",
+    DocumentStatus.COMPLETED: "completed",
+    DocumentStatus.ERROR: "error",
+    DocumentStatus.PAUSED: "paused",
+    DocumentStatus.CANCELLED: "error",
+    DocumentStatus.DELETED: "error",
+}
+# Dify's display_status: what the document is to someone looking at the dataset.
+DISPLAY_STATUS = {
+    DocumentStatus.WAITING: "queuing",
+    DocumentStatus.PARSING: "indexing",
+    DocumentStatus.SPLITTING: "indexing",
+    DocumentStatus.INDEXING: "indexing",
+    DocumentStatus.COMPLETED: "available",
+    DocumentStatus.ERROR: "error",
+    DocumentStatus.PAUSED: "paused",
+    DocumentStatus.CANCELLED: "error",
+    DocumentStatus.DELETED: "error",
+}
+DISPLAY_STATUSES = frozenset(DISPLAY_STATUS.values())
+
+
+def epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def _metadata_type(value: Any) -> str:
+    return "number" if isinstance(value, int | float) and not isinstance(value, bool) else "string"
+
+
+def doc_metadata(upsert: DocumentUpserted | None) -> list[dict[str, Any]]:
+    metadata = upsert.metadata if upsert is not None else {}
+    return [{"id": name, "name": name, "type": _metadata_type(value), "value": value} for name, value in metadata.items()]
+
+
+def document(
+    document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int
+) -> dict[str, Any]:
+    """Dify's document object (create, update and list answers)."""
+    status = state.status if state is not None else DocumentStatus.WAITING
+    accepted = state.transitions.get(DocumentStatus.WAITING) if state is not None else None
+    return {
+        "id": document_id,
+        "position": position,
+        "data_source_type": "upload_file",
+        "data_source_info": {},
+        "data_source_detail_dict": {},
+        "dataset_process_rule_id": None,
+        "name": (state.name if state is not None else None) or (upsert.name if upsert is not None else document_id),
+        "created_from": "api",
+        "created_by": "api",
+        "created_at": epoch(accepted or (upsert.produced_at if upsert is not None else None)) or 0,
+        "tokens": state.token_count if state is not None else 0,
+        "indexing_status": INDEXING_STATUS[status],
+        "error": state.error if state is not None else None,
+        "enabled": True,
+        "disabled_at": None,
+        "disabled_by": None,
+        "archived": False,
+        "display_status": DISPLAY_STATUS[status],
+        "word_count": None,
+        "hit_count": 0,
+        "doc_form": upsert.indexing.doc_form if upsert is not None else "text_model",
+        "doc_metadata": doc_metadata(upsert),
+    }
+
+
+def indexing_status(document_id: str, state: DocumentState | None) -> dict[str, Any]:
+    """One item of Dify's indexing-status answer: when each step ended, segments done of all."""
+    at = state.transitions if state is not None else {}
+    status = state.status if state is not None else DocumentStatus.WAITING
+    total = state.segment_count if state is not None else 0
+    done = total if status is DocumentStatus.COMPLETED else round(total * state.progress) if state is not None else 0
+    return {
+        "id": document_id,
+        "indexing_status": INDEXING_STATUS[status],
+        "processing_started_at": epoch(at.get(DocumentStatus.PARSING)),
+        "parsing_completed_at": epoch(at.get(DocumentStatus.SPLITTING)),
+        "cleaning_completed_at": epoch(at.get(DocumentStatus.SPLITTING)),
+        "splitting_completed_at": epoch(at.get(DocumentStatus.INDEXING)),
+        "completed_at": epoch(at.get(DocumentStatus.COMPLETED)),
+        "paused_at": epoch(at.get(DocumentStatus.PAUSED)),
+        "error": state.error if state is not None else None,
+        "stopped_at": epoch(at.get(DocumentStatus.CANCELLED)),
+        "completed_segments": done,
+        "total_segments": total,
+    }
+
+
+def retrieval_model(record: DatasetRecord) -> dict[str, Any]:
+    """The dataset's retrieval settings, over Dify's defaults."""
+    defaults = {
+        "search_method": "keyword_search" if record.indexing_technique == "economy" else "hybrid_search",
+        "reranking_enable": False, "reranking_mode": None,
+        "reranking_model": {"reranking_provider_name": "", "reranking_model_name": ""},
+        "weights": None, "top_k": 4, "score_threshold_enabled": False, "score_threshold": None,
+    }
+    return {**defaults, **(record.retrieval_model or {})}
+
+
+def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None) -> dict[str, Any]:
+    """Dify's dataset object; ``states`` are the dataset's documents, ``model`` what it embeds with."""
+    live = [s for s in states if s.status is not DocumentStatus.DELETED]
+    available = [s for s in live if s.status is DocumentStatus.COMPLETED]
+    return {
+        "id": record.id,
+        "name": record.name,
+        "description": record.description,
+        "provider": "vendor",
+        "permission": record.permission,
+        "data_source_type": "upload_file" if live else None,
+        "indexing_technique": record.indexing_technique,
+        "app_count": 0,
+        "document_count": len(live),
+        "word_count": 0,
+        "created_by": "api",
+        "author_name": None,
+        "created_at": record.created_at,
+        "updated_by": "api",
+        "updated_at": record.updated_at,
+        "embedding_model": model if record.indexing_technique != "economy" else None,
+        "embedding_model_provider": record.embedding_model_provider or ("indexflow" if model else None),
+        "embedding_available": True,
+        "retrieval_model_dict": retrieval_model(record),
+        "tags": [],
+        "doc_form": None,
+        "external_knowledge_info": None,
+        "external_retrieval_model": None,
+        "doc_metadata": [],
+        "built_in_field_enabled": False,
+        "total_documents": len(live),
+        "total_available_documents": len(available),
+        "enable_api": True,
+        "is_multimodal": False,
+    }

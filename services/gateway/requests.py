@@ -1,0 +1,145 @@
+"""Request bodies of the gateway: the native fields, and Dify's Knowledge API fields read into them
+(a Dify client's body means what it means in Dify, or is refused up front with the reason)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from schemas import IndexingSpec, ProcessRule
+from schemas.documents import Metadata, MetadataKey
+from schemas.envelope import Id
+from services.gateway.errors import ApiError
+from services.search.hybrid import Mode, Scope
+
+MAX_QUERY_CHARS = 4096
+MAX_NAME_CHARS = 512  # as DocumentUpserted.name
+# What Dify's segmentation means when a field is left out (its own defaults, not ours).
+_DIFY_SEGMENTATION_DEFAULTS = {"separator": "\n", "chunk_overlap": 0}
+
+
+def from_dify_process_rule(rule: Any) -> Any:
+    """Dify nests a rule's settings under ``rules`` and calls a whole-document parent ``full-doc``;
+    for ``automatic`` it ignores them. Native rules pass through unchanged."""
+    if not isinstance(rule, dict) or "rules" not in rule:
+        return rule
+    mode = rule.get("mode", "custom")
+    if mode == "automatic":
+        return {"mode": "automatic"}
+    rules = rule.get("rules") or {}
+    flat: dict[str, Any] = {"mode": mode}
+    if "pre_processing_rules" in rules:
+        flat["pre_processing_rules"] = rules["pre_processing_rules"]
+    for field in ("segmentation", "subchunk_segmentation"):
+        if isinstance(rules.get(field), dict):
+            given = {k: v for k, v in rules[field].items() if v is not None}
+            if "separator" in given:  # Dify's form sends "\\n" for a newline
+                given["separator"] = given["separator"].replace("\\n", "\n")
+            flat[field] = {**_DIFY_SEGMENTATION_DEFAULTS, **given}
+    if rules.get("parent_mode") is not None:
+        flat["parent_mode"] = str(rules["parent_mode"]).replace("-", "_")
+    return flat
+
+
+class DocumentOptions(BaseModel):
+    # None: the dataset's technique, else high_quality.
+    indexing_technique: Literal["high_quality", "economy"] | None = None
+    process_rule: ProcessRule = Field(default_factory=ProcessRule)
+    doc_form: Literal["text_model", "hierarchical_model"] | None = None
+    embedding_model: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    # Dify's, kept on the dataset when it has none yet.
+    embedding_model_provider: str | None = None
+    retrieval_model: dict[str, Any] | None = None
+    doc_language: str | None = None  # Dify's qa_model writes questions in it; nothing else reads it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_dify(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("doc_form") == "qa_model":
+            raise ValueError(
+                "doc_form 'qa_model' (question-answer pairs written by an LLM) is not something indexflow does: "
+                "use 'text_model' or 'hierarchical_model'"
+            )
+        if "process_rule" in data:
+            data = {**data, "process_rule": from_dify_process_rule(data["process_rule"])}
+        if data.get("process_rule") is None:
+            data = {k: v for k, v in data.items() if k != "process_rule"}
+        return data
+
+    def indexing(self, technique: str) -> IndexingSpec:
+        doc_form = self.doc_form or ("hierarchical_model" if self.process_rule.mode == "hierarchical" else "text_model")
+        try:
+            return IndexingSpec(
+                process_rule=self.process_rule,
+                indexing_technique=technique,
+                doc_form=doc_form,
+                embedding_model=self.embedding_model,
+            )
+        except ValidationError as exc:
+            raise ApiError(400, "; ".join(e["msg"] for e in exc.errors())) from exc
+
+
+class CreateByText(DocumentOptions):
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    text: str
+    document_id: Id | None = None
+
+
+class UpdateByText(DocumentOptions):
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    text: str
+
+
+class FileOptions(DocumentOptions):
+    document_id: Id | None = None
+    original_document_id: Id | None = Field(default=None, description="Dify's: the document this file updates")
+
+
+class DatasetCreate(BaseModel):
+    """Dify's dataset body."""
+
+    name: str = Field(min_length=1, max_length=40)
+    description: str = Field(default="", max_length=400)
+    indexing_technique: Literal["high_quality", "economy"] | None = None
+    permission: Literal["only_me", "all_team_members", "partial_members"] = "only_me"
+    provider: Literal["vendor"] = Field(
+        default="vendor", description="'external' (a knowledge base elsewhere) is Dify's, not indexflow's"
+    )
+    embedding_model: str | None = Field(default=None, max_length=128)
+    embedding_model_provider: str | None = Field(default=None, max_length=256)
+    retrieval_model: dict[str, Any] | None = None
+
+
+class DatasetUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=40)
+    description: str | None = Field(default=None, max_length=400)
+    indexing_technique: Literal["high_quality", "economy"] | None = None
+    permission: Literal["only_me", "all_team_members", "partial_members"] | None = None
+    embedding_model: str | None = Field(default=None, max_length=128)
+    embedding_model_provider: str | None = Field(default=None, max_length=256)
+    retrieval_model: dict[str, Any] | None = None
+
+
+class RetrieveRequest(BaseModel):
+    # Bounded: a huge query is thousands of terms, each a posting-list scan on every shard.
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    dataset_id: Id | None = Field(default=None, description="/v1/retrieve only: one dataset, or all of the tenant's")
+    top_k: int = Field(default=5, ge=1, le=100)
+    mode: Mode = "hybrid"
+    score_threshold: float | None = Field(default=None, description="records scoring below it are left out")
+    document_ids: list[Id] = Field(default_factory=list, max_length=100, description="only these documents")
+    rerank: bool = Field(default=False, description="reorder the candidates by the configured rerank model")
+    metadata: dict[MetadataKey, str | int | float | bool] = Field(
+        default_factory=dict, max_length=20, description="only documents whose metadata has each of these values",
+    )
+
+    def scope(self, tenant: str, dataset_id: str | None) -> Scope:
+        return Scope(tenant, dataset_id, tuple(self.document_ids), tuple(sorted(self.metadata.items())))
+
+
+class ModelSwitch(BaseModel):
+    embedding_model: str = Field(min_length=1, max_length=128)

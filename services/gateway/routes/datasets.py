@@ -1,0 +1,122 @@
+"""Datasets as Dify's Knowledge API manages them, and the embedding models a dataset may take."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from schemas import DocumentStatus, Priority
+from schemas.envelope import Id
+from services.embedder.models import LOCAL_MODELS, known_models
+from services.gateway import dify
+from services.gateway.datasets import DatasetRecord, NameTaken
+from services.gateway.errors import ApiError
+from services.gateway.requests import DatasetCreate, DatasetUpdate, ModelSwitch
+from services.gateway.routes.documents import check_model_name
+from services.gateway.services import Clients, Services, Tenant, existing_dataset
+
+router = APIRouter()
+
+
+@router.post("/v1/datasets")
+def create_dataset(body: DatasetCreate, tenant: Tenant, s: Clients) -> dict:
+    if body.embedding_model is not None:
+        check_model_name(body.embedding_model)
+    try:
+        record = s.catalog.create(tenant, **body.model_dump(exclude={"provider"}))
+    except NameTaken:
+        raise ApiError(409, "The dataset name already exists. Please modify your dataset name.",
+                       code="dataset_name_duplicate") from None
+    if body.embedding_model is not None:
+        s.datasets.claim(tenant, record.id, body.embedding_model)
+    return shaped(s, tenant, record)
+
+
+@router.get("/v1/datasets")
+def list_datasets(
+    tenant: Tenant, s: Clients,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    keyword: Annotated[str | None, Query(max_length=256)] = None,
+) -> dict:
+    records = s.catalog.all(tenant)
+    if keyword:
+        records = [r for r in records if keyword.lower() in r.name.lower()]
+    shown = records[(page - 1) * limit: page * limit]
+    return {"data": [shaped(s, tenant, r) for r in shown], "has_more": page * limit < len(records),
+            "limit": limit, "total": len(records), "page": page}
+
+
+@router.get("/v1/datasets/{dataset_id}")
+def get_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> dict:
+    return shaped(s, tenant, existing_dataset(s, tenant, dataset_id))
+
+
+@router.patch("/v1/datasets/{dataset_id}")
+def update_dataset(dataset_id: Id, body: DatasetUpdate, tenant: Tenant, s: Clients) -> dict:
+    record = existing_dataset(s, tenant, dataset_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"embedding_model"})
+    try:
+        record = s.catalog.update(tenant, record, **changes)
+    except NameTaken:
+        raise ApiError(409, "The dataset name already exists. Please modify your dataset name.",
+                       code="dataset_name_duplicate") from None
+    if body.embedding_model is not None and body.embedding_model != s.datasets.configured(tenant, dataset_id):
+        switch_model(s, tenant, dataset_id, body.embedding_model)
+    return shaped(s, tenant, record)
+
+
+@router.delete("/v1/datasets/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> Response:
+    """Every document of the dataset is deleted (on the bulk lane, as an import), then the dataset."""
+    record = existing_dataset(s, tenant, dataset_id)
+    for state in s.states.dataset(tenant, dataset_id):
+        if state.status is not DocumentStatus.DELETED:
+            s.publisher.delete(tenant, dataset_id, state.document_id, Priority.BULK)
+    s.catalog.delete(tenant, record)
+    return Response(status_code=204)
+
+
+@router.post("/v1/datasets/{dataset_id}/embedding-model")
+def switch_embedding_model(dataset_id: Id, body: ModelSwitch, tenant: Tenant, s: Clients) -> dict:
+    """Move the dataset to another model without downtime: new documents take it at once, and
+    every document is re-embedded as a new revision while its current one stays searchable
+    (search covers both models until the last document has moved)."""
+    check_model_name(body.embedding_model)
+    return {"embedding_model": body.embedding_model, "documents": switch_model(s, tenant, dataset_id, body.embedding_model)}
+
+
+@router.get("/v1/workspaces/current/models/model-types/text-embedding")
+def embedding_models(_tenant: Tenant, s: Clients) -> dict:
+    """The models a dataset may take, as Dify lists a workspace's: one provider, indexflow."""
+    local = {m.name for m in LOCAL_MODELS}
+    cohere_ready = bool(s.embedding.cohere_api_key)
+    models = [
+        {"model": name, "label": {"en_US": name}, "model_type": "text-embedding", "features": None,
+         "fetch_from": "predefined-model", "model_properties": {}, "deprecated": False,
+         "status": "active" if name in local or cohere_ready else "no-configure",
+         "load_balancing_enabled": False}
+        for name in known_models()
+    ]
+    return {"data": [{"provider": "indexflow", "label": {"en_US": "indexflow"}, "icon_small": None,
+                      "status": "active", "models": models}]}
+
+
+def switch_model(s: Services, tenant: str, dataset_id: str, model: str) -> int:
+    """New documents of the dataset take ``model``; every document is re-embedded with it. Answers
+    how many documents move."""
+    check_model_name(model)
+    s.datasets.switch(tenant, dataset_id, model)
+    return sum(
+        s.publisher.reembed(tenant, state.document_id, model)
+        for state in s.states.dataset(tenant, dataset_id)
+        if state.status is not DocumentStatus.DELETED
+    )
+
+
+def shaped(s: Services, tenant: str, record: DatasetRecord) -> dict:
+    model = s.datasets.configured(tenant, record.id)
+    if model is None and record.indexing_technique != "economy":
+        model = s.embedding.default_model  # what its first document will take
+    return dify.dataset(record, s.states.dataset(tenant, record.id), model)

@@ -1,0 +1,261 @@
+"""Documents of a dataset: written by text or file, read, listed, deleted; their batch's progress.
+Routes and answers are Dify's Knowledge API's (both of its spellings), with the native fields
+(revision, status, content hash) beside Dify's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import BaseModel, ValidationError
+
+from schemas import DocumentStatus, IndexingSpec, Priority, document_key
+from schemas.envelope import Id
+from services.embedder.models import check_model
+from services.gateway import dify
+from services.gateway.errors import ApiError
+from services.gateway.publisher import Upsert
+from services.gateway.requests import MAX_NAME_CHARS, CreateByText, DocumentOptions, FileOptions, UpdateByText
+from services.gateway.services import (
+    Batch, Clients, RequestPriority, Services, Tenant, claim_id, existing_dataset, require_document,
+)
+
+router = APIRouter(prefix="/v1/datasets/{dataset_id}")
+
+
+def _both_spellings(method: str, path: str):
+    """Dify's route and its older underscore spelling, one handler."""
+    def register(handler):
+        router.add_api_route(path, handler, methods=[method])
+        router.add_api_route(path.replace("-", "_"), handler, methods=[method], include_in_schema=False)
+        return handler
+    return register
+
+
+@_both_spellings("POST", "/document/create-by-text")
+def create_by_text(dataset_id: Id, body: CreateByText, batch: Batch, priority: RequestPriority, tenant: Tenant,
+                   s: Clients) -> dict:
+    claim_id(s, tenant, dataset_id, body.document_id)
+    upsert = s.publisher.upsert(
+        tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
+        indexing=indexing_of(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
+        priority=priority,
+    )
+    return accepted(s, tenant, upsert, batch)
+
+
+@_both_spellings("POST", "/document/create-by-file")
+def create_by_file(dataset_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant, s: Clients,
+                   file: UploadFile = File(...), data: str = Form("{}")) -> dict:
+    options = parse_options(data, FileOptions)
+    document_id = options.document_id or options.original_document_id
+    if options.original_document_id:
+        require_document(s, tenant, dataset_id, options.original_document_id)
+    claim_id(s, tenant, dataset_id, document_id)
+    return upload(s, tenant, dataset_id, document_id, file, options, batch, priority)
+
+
+@_both_spellings("POST", "/documents/{document_id}/update-by-text")
+def update_by_text(dataset_id: Id, document_id: Id, body: UpdateByText, batch: Batch, priority: RequestPriority,
+                   tenant: Tenant, s: Clients) -> dict:
+    require_document(s, tenant, dataset_id, document_id)
+    name = body.name or current_name(s, tenant, document_id)
+    upsert = s.publisher.upsert(
+        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
+        indexing=indexing_of(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
+        priority=priority,
+    )
+    return accepted(s, tenant, upsert, batch)
+
+
+@_both_spellings("POST", "/documents/{document_id}/update-by-file")
+def update_by_file(dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant,
+                   s: Clients, file: UploadFile = File(...), data: str = Form("{}")) -> dict:
+    require_document(s, tenant, dataset_id, document_id)
+    return upload(s, tenant, dataset_id, document_id, file, parse_options(data, FileOptions), batch, priority)
+
+
+@router.delete("/documents/{document_id}")
+def delete_document(dataset_id: Id, document_id: Id, priority: RequestPriority, tenant: Tenant, s: Clients) -> dict:
+    require_document(s, tenant, dataset_id, document_id, live=True)
+    event = s.publisher.delete(tenant, dataset_id, document_id, priority)
+    return {"result": "success", "document_id": document_id, "revision": event.revision}
+
+
+@router.get("/documents/{document_id}")
+def get_document(
+    dataset_id: Id, document_id: Id, tenant: Tenant, s: Clients,
+    metadata: Literal["all", "only", "without"] = "all",
+) -> dict:
+    """The document's state, in Dify's detail shape and the native one. ``metadata``: as Dify's."""
+    key = document_key(tenant, document_id)
+    state = s.states.get(key)
+    if state is None or state.dataset_id != dataset_id:
+        raise ApiError(404, "Document not found.")
+    if state.status is DocumentStatus.DELETED:  # gone, as Dify says; its last state for whoever waited on it
+        raise ApiError(404, "Document not found.", document=state.model_dump(mode="json"))
+    upsert = s.publisher.registry.newest_upsert(key)
+    shaped = dify.document(document_id, state, upsert, s.catalog.position(tenant, dataset_id, document_id))
+    if metadata == "only":
+        return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
+    detail = {
+        **state.model_dump(mode="json"), **shaped,
+        "completed_at": dify.epoch(state.transitions.get(DocumentStatus.COMPLETED)),
+        "updated_at": dify.epoch(state.updated_at),
+        "indexing_latency": state.indexing_latency,
+        "doc_type": None,
+        "segment_count": state.segment_count,
+        "dataset_process_rule": _process_rule(upsert.indexing if upsert is not None else None),
+        "document_process_rule": _process_rule(upsert.indexing if upsert is not None else None),
+        "doc_language": None,
+    }
+    if metadata == "without":
+        detail.pop("doc_type")
+        detail.pop("doc_metadata")
+    return detail
+
+
+@router.get("/documents")
+def list_documents(
+    dataset_id: Id, tenant: Tenant, s: Clients,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Dify's clients ask at most 100")] = 20,
+    keyword: Annotated[str | None, Query(max_length=256)] = None,
+    status: Annotated[str | None, Query(description="one of Dify's display statuses")] = None,
+    deleted: Annotated[bool, Query(description="also the deleted documents, with their last state")] = False,
+) -> dict:
+    """The dataset's documents, newest first, as Dify pages them (``keyword`` in the name)."""
+    existing_dataset(s, tenant, dataset_id)
+    if status is not None and status not in dify.DISPLAY_STATUSES:
+        raise ApiError(400, f"status must be one of {sorted(dify.DISPLAY_STATUSES)}")
+    positions = s.catalog.positions(tenant, dataset_id)
+    states = [st for st in s.states.dataset(tenant, dataset_id) if deleted or st.status is not DocumentStatus.DELETED]
+    if keyword:
+        states = [st for st in states if keyword.lower() in (st.name or "").lower()]
+    if status is not None:
+        states = [st for st in states if dify.DISPLAY_STATUS[st.status] == status]
+    states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
+    shown = states[(page - 1) * limit: page * limit]
+    upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
+    data = [
+        {**st.model_dump(mode="json"),
+         **dify.document(st.document_id, st, upserts.get(st.key), positions.get(st.document_id, 0)),
+         "updated_at": dify.epoch(st.updated_at)}
+        for st in shown
+    ]
+    return {"data": data, "has_more": page * limit < len(states), "limit": limit, "total": len(states), "page": page}
+
+
+@router.get("/documents/{batch}/indexing-status")
+def batch_status(batch: str, dataset_id: Id, tenant: Tenant, s: Clients) -> dict:
+    """Each document of the upload batch, in the dataset of the URL: Dify's progress fields and the
+    native state. 404 for a batch with no document here."""
+    written = s.publisher.batch_documents(tenant, batch)
+    known = {st.key: st for st in s.states.get_many(list(written))}
+    data = []
+    for key, revision in written.items():
+        document_id = key.split("/", 1)[1]
+        if s.publisher.dataset_of(tenant, document_id) != dataset_id:
+            continue
+        state = known.get(key)
+        if state is not None and state.revision < revision:
+            state = None  # the projector has not seen the batch's revision yet: it waits
+        native = state.model_dump(mode="json") if state is not None else {
+            "document_id": document_id, "revision": revision, "status": "waiting"}
+        data.append({**native, **dify.indexing_status(document_id, state)})
+    if not data:
+        raise ApiError(404, "Documents not found.")
+    return {"data": data, "total": len(data)}
+
+
+# -- shared by the routes above ---------------------------------------------------------------
+
+def parse_options(data: str, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate(orjson.loads(data or "{}"))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        raise ApiError(400, f"invalid 'data' field: {exc}") from exc
+
+
+def current_name(s: Services, tenant: str, document_id: str) -> str:
+    state = s.states.get(document_key(tenant, document_id))
+    return state.name if state and state.name else document_id
+
+
+def upload(
+    s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
+    batch: str, priority: Priority,
+) -> dict:
+    name = file.filename or "upload"
+    if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
+        raise ApiError(400, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
+    # The body limit bounds the whole form; this names the file's own limit. Starlette has spooled
+    # the file to disk as it arrived, and it is streamed on from there.
+    limit = s.gateway.max_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise ApiError(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
+    upsert = s.publisher.upsert(
+        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
+        indexing=indexing_of(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch,
+        file=file.file, size=file.size,
+        mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
+        priority=priority,
+    )
+    return accepted(s, tenant, upsert, batch)
+
+
+def check_model_name(name: str) -> None:
+    try:
+        check_model(name)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def indexing_of(
+    s: Services, tenant: str, dataset_id: str, options: DocumentOptions, claim: bool = True
+) -> IndexingSpec:
+    """The document's indexing spec under its dataset's settings. The technique is the document's,
+    else the dataset's, else high_quality. The model: the first document's (or the dataset's, or
+    the default) becomes the dataset's, later ones inherit it, and naming another is refused. An
+    estimate (``claim=False``) reads the dataset's settings without recording anything."""
+    record = s.catalog.get(tenant, dataset_id)
+    technique = options.indexing_technique or (record.indexing_technique if record else None) or "high_quality"
+    spec = options.indexing(technique)
+    if claim:
+        s.catalog.ensure(tenant, dataset_id)
+        if record is not None and record.retrieval_model is None and options.retrieval_model is not None:
+            s.catalog.update(tenant, record, retrieval_model=options.retrieval_model)
+    if spec.indexing_technique == "economy":
+        return spec
+    requested = spec.embedding_model
+    if requested is not None:
+        check_model_name(requested)  # before the dataset takes it
+    wanted = requested or s.embedding.default_model
+    model = s.datasets.claim(tenant, dataset_id, wanted) if claim else s.datasets.configured(tenant, dataset_id) or wanted
+    if requested is not None and requested != model:
+        raise ApiError(409, f"dataset {dataset_id} embeds with {model}; a document of it cannot use {requested}")
+    return spec.model_copy(update={"embedding_model": model})
+
+
+def accepted(s: Services, tenant: str, upsert: Upsert, batch: str) -> dict:
+    """Dify's ``{"document", "batch"}``, with the native answer's fields beside them."""
+    event = upsert.event
+    state = upsert.state if upsert.state is not None and upsert.state.revision == event.revision else None
+    position = s.catalog.position(tenant, event.dataset_id, event.document_id)
+    return {
+        "document": dify.document(event.document_id, state, event, position),
+        "batch": batch,
+        "document_id": event.document_id,
+        "revision": event.revision,
+        "status": state.status if state is not None else "waiting",
+        "unchanged": upsert.unchanged,
+        "content_hash": event.content_hash,
+    }
+
+
+def _process_rule(indexing: IndexingSpec | None) -> dict:
+    if indexing is None:
+        return {}
+    rule = indexing.process_rule.model_dump(mode="json")
+    return {"mode": rule.pop("mode"), "rules": rule}

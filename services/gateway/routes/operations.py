@@ -1,0 +1,104 @@
+"""Health, indexing estimates and operator commands on one document (pause, resume, cancel, retry)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from schemas import IndexingSpec
+from schemas.envelope import Id
+from services.extractor.parsers import UnextractableDocument
+from services.gateway.errors import ApiError
+from services.gateway.requests import CreateByText, FileOptions
+from services.gateway.routes.documents import indexing_of, parse_options
+from services.gateway.services import Clients, RequestPriority, Services, Tenant, require_document
+from services.runtime.heartbeat import last_beats
+from services.runtime.redis_client import redis_client
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def health(response: Response, s: Clients) -> dict:
+    """Ready when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with how long
+    ago each service last showed life."""
+    report = check_dependencies(s)
+    if not all(report["dependencies"].values()):
+        response.status_code = 503
+    return report
+
+
+@router.post("/v1/datasets/{dataset_id}/document/estimate")
+async def estimate(dataset_id: Id, request: Request, tenant: Tenant, s: Clients) -> dict:
+    """What indexing a text (JSON, as create-by-text) or a file (multipart, as create-by-file)
+    would make: segments, tokens, price for the dataset's model, the first segments. Nothing is
+    stored."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUpload):
+            raise ApiError(400, "a 'file' part is required", code="no_file_uploaded")
+        options = parse_options(str(form.get("data", "{}")), FileOptions)
+        indexing = indexing_of(s, tenant, dataset_id, options, claim=False)
+        return await run_in_threadpool(_estimate_file, s, upload, indexing)
+    try:
+        body = CreateByText.model_validate(await request.json())
+    except ValidationError as exc:
+        raise ApiError(400, "; ".join(e["msg"] for e in exc.errors())) from exc
+    except ValueError as exc:
+        raise ApiError(400, f"not JSON: {exc}") from exc
+    indexing = indexing_of(s, tenant, dataset_id, body, claim=False)
+    return await run_in_threadpool(_estimated, lambda: s.estimator.from_text(body.name, body.text, indexing))
+
+
+@router.post("/v1/datasets/{dataset_id}/documents/{document_id}/{command}")
+def document_command(
+    dataset_id: Id, document_id: Id, command: Literal["pause", "resume", "cancel", "retry"],
+    priority: RequestPriority, tenant: Tenant, s: Clients,
+) -> dict:
+    require_document(s, tenant, dataset_id, document_id)
+    if command == "retry":
+        again = s.publisher.retry(tenant, document_id, priority)
+        if again is None:
+            raise ApiError(404, "Document not found.")
+        return {"result": "accepted", "command": command, "revision": again.revision}
+    revision = s.publisher.latest_revision(tenant, document_id)
+    s.publisher.command(tenant, dataset_id, document_id, revision, command, priority)
+    return {"result": "accepted", "command": command, "revision": revision}
+
+
+def check_dependencies(s: Services) -> dict:
+    dependencies = {"kafka": s.publisher.producer.broker_reachable()}
+    try:
+        dependencies["elasticsearch"] = bool(s.es.ping())
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        dependencies["elasticsearch"] = False
+    services: dict[str, float] = {}
+    try:
+        dependencies["redis"] = bool(s.states.ping())
+        services = last_beats(redis_client(s.settings), s.settings.keys)
+    except Exception:  # noqa: BLE001
+        dependencies["redis"] = False
+    return {"ok": all(dependencies.values()), "dependencies": dependencies, "seconds_since_heartbeat": services}
+
+
+def _estimate_file(s: Services, upload: StarletteUpload, indexing: IndexingSpec) -> dict:
+    name = upload.filename or "upload"
+    with tempfile.NamedTemporaryFile(prefix="indexflow-estimate-", suffix=Path(name).suffix[:16]) as copy:
+        shutil.copyfileobj(upload.file, copy, 2**20)
+        copy.flush()
+        return _estimated(lambda: s.estimator.from_file(name, Path(copy.name), indexing))
+
+
+def _estimated(make) -> dict:
+    try:
+        return make().as_dict()
+    except UnextractableDocument as exc:
+        raise ApiError(400, f"cannot estimate: {exc}") from exc

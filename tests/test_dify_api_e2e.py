@@ -1,0 +1,143 @@
+"""Dify's Knowledge API, driven by a Dify client from the package registry (dify-dataset-sdk, whose
+pydantic models parse every answer into Dify's shapes): datasets, documents by text and by file,
+indexing status polled to completed, lists, one document, errors, deletes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from dify_dataset_sdk import DifyDatasetClient
+from dify_dataset_sdk._exceptions import DifyConflictError, DifyNotFoundError, DifyValidationError
+from dify_dataset_sdk.datasets.models import Dataset
+from dify_dataset_sdk.documents.models import Document, ProcessRule, ProcessRuleConfig, Segmentation
+
+from services.gateway.api_keys import ApiKeys
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+from tests.support.gateway import extra_gateway
+
+THREE_PARAGRAPHS = "The heron waits in the reeds.###The otter dives under the ice.###The kestrel hovers above the field."
+
+
+@pytest.fixture(scope="module")
+def tenant_key(pipeline: Settings) -> tuple[str, str]:
+    tenant = f"dify-{uuid.uuid4().hex[:8]}"
+    return tenant, ApiKeys(redis_client(pipeline), pipeline.keys).create(tenant, "dify sdk")[0]
+
+
+@pytest.fixture
+def client(pipeline: Settings, tenant_key) -> DifyDatasetClient:
+    with DifyDatasetClient(api_key=tenant_key[1], base_url=pipeline.gateway_url) as sdk:
+        yield sdk
+
+
+def completed(client: DifyDatasetClient, dataset_id: str, batch: str, timeout: float = 120.0) -> list:
+    """Poll the batch as a Dify client does until every document is completed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = client.documents.get_indexing_status(dataset_id, batch).data
+        if items and all(item.indexing_status == "completed" for item in items):
+            return items
+        assert all(item.indexing_status != "error" for item in items), items
+        assert time.monotonic() < deadline, f"batch {batch} not completed: {items}"
+        time.sleep(0.3)
+
+
+def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetClient, tmp_path):
+    name = f"Field notes {uuid.uuid4().hex[:6]}"
+    dataset = client.datasets.create(name=name, description="birds and beasts", indexing_technique="high_quality")
+    uuid.UUID(dataset.id)  # Dify's routes take UUIDs
+    assert dataset.name == name and dataset.document_count == 0 and dataset.embedding_model
+    with pytest.raises(DifyConflictError):
+        client.datasets.create(name=name)
+    listed = [Dataset(**d) for d in client.datasets.list(keyword="Field notes").data]  # each in Dify's shape
+    assert dataset.id in {d.id for d in listed}
+
+    # Dify's custom rule: its settings under process_rule.rules, honoured (three segments, not one).
+    rule = ProcessRule(mode="custom", rules=ProcessRuleConfig(
+        pre_processing_rules=[], segmentation=Segmentation(separator="###", max_tokens=100)))
+    by_text = client.documents.create_by_text(dataset.id, name="animals.txt", text=THREE_PARAGRAPHS,
+                                              indexing_technique="high_quality", process_rule=rule)
+    assert by_text.document.indexing_status == "waiting" and by_text.document.position == 1
+    [status] = completed(client, dataset.id, by_text.batch)
+    assert status.id == by_text.document.id and status.total_segments == status.completed_segments == 3
+    assert status.completed_at is not None and status.processing_started_at is not None
+
+    upload = tmp_path / "lighthouse.md"
+    upload.write_text("# Lighthouse\n\nThe keeper trims the wick every evening before the fog rolls in.\n")
+    by_file = client.documents.create_by_file(dataset.id, upload)
+    assert by_file.document.name == "lighthouse.md" and by_file.document.position == 2
+    completed(client, dataset.id, by_file.batch)
+
+    page = client.documents.list(dataset.id, page=1, limit=1)
+    assert page.total == 2 and page.has_more and page.page == 1
+    assert [Document(**d).id for d in page.data] == [by_file.document.id]  # newest first
+    assert [d["name"] for d in client.documents.list(dataset.id, keyword="light").data] == ["lighthouse.md"]
+    one = client.documents.get(dataset.id, by_text.document.id)
+    assert one.indexing_status == "completed" and one.display_status == "available" and one.tokens > 0
+
+    updated = client.documents.update_by_text(dataset.id, by_text.document.id, name="animals.txt",
+                                              text="The heron waits.###The otter dives.", process_rule=rule)
+    [status] = completed(client, dataset.id, updated.batch)
+    assert status.total_segments == 2
+
+    assert client.datasets.get(dataset.id).document_count == 2
+    client.documents.delete(dataset.id, by_file.document.id)
+    deadline = time.monotonic() + 60
+    while client.datasets.get(dataset.id).document_count != 1:
+        assert time.monotonic() < deadline, "the deleted document is still counted"
+        time.sleep(0.3)
+    with pytest.raises(DifyNotFoundError):
+        client.documents.get(dataset.id, by_file.document.id)
+    with pytest.raises(DifyNotFoundError):
+        client.documents.delete(dataset.id, by_file.document.id)
+
+    renamed = client.datasets.update(dataset.id, name=f"{name} (2)")
+    assert renamed.name == f"{name} (2)"
+    client.datasets.delete(dataset.id)
+    with pytest.raises(DifyNotFoundError):
+        client.datasets.get(dataset.id)
+
+
+def test_what_indexflow_cannot_do_is_refused_up_front(client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Refusals {uuid.uuid4().hex[:6]}")
+    with pytest.raises(DifyValidationError, match="qa_model"):
+        client.documents.create_by_text(dataset.id, name="qa.txt", text="Q and A", doc_form="qa_model")
+    with pytest.raises(DifyValidationError, match="unknown embedding model"):
+        client.documents.create_by_text(dataset.id, name="m.txt", text="text", embedding_model="text-embedding-3-small",
+                                        embedding_model_provider="langgenius/openai/openai")
+    with pytest.raises(DifyNotFoundError):
+        client.documents.get_indexing_status(dataset.id, "no-such-batch")
+    with pytest.raises(DifyNotFoundError):
+        client.datasets.get(str(uuid.uuid4()))
+    models = client.models.list_embedding_models().data
+    assert any(m["model"] == dataset.embedding_model for p in models for m in p["models"])
+
+
+def test_hierarchical_full_doc_parent_mode_is_taken(client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Parents {uuid.uuid4().hex[:6]}")
+    rule = ProcessRule(mode="hierarchical", rules=ProcessRuleConfig(
+        pre_processing_rules=[], segmentation=Segmentation(separator="\n\n", max_tokens=500),
+        parent_mode="full-doc"))
+    created = client.documents.create_by_text(dataset.id, name="whole.txt", text="One.\nTwo.\nThree.",
+                                              doc_form="hierarchical_model", process_rule=rule)
+    assert created.document.doc_form == "hierarchical_model"
+    completed(client, dataset.id, created.batch)
+
+
+def test_errors_come_in_dify_s_shape_and_a_key_is_required(pipeline: Settings, tenant_key):
+    with extra_gateway(INDEXFLOW_AUTH="api_keys") as url:
+        anonymous = httpx.get(f"{url}/v1/datasets")
+        assert anonymous.status_code == 401
+        assert anonymous.json()["code"] == "unauthorized" and anonymous.json()["status"] == 401
+        wrong = httpx.get(f"{url}/v1/datasets", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Access token is invalid"
+        keyed = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tenant_key[1]}"})
+        missing = keyed.get(f"/v1/datasets/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json() == {
+            "code": "not_found", "message": "Dataset not found.", "status": 404, "detail": "Dataset not found."}
+        invalid = keyed.post("/v1/datasets", json={"name": ""})
+        assert invalid.status_code == 400 and invalid.json()["code"] == "invalid_param"
