@@ -17,6 +17,7 @@ from dify_dataset_sdk.documents.models import Document, ProcessRule, ProcessRule
 from services.gateway.api_keys import ApiKeys
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
+from tests.support.dify import completed
 from tests.support.gateway import extra_gateway
 
 THREE_PARAGRAPHS = "The heron waits in the reeds.###The otter dives under the ice.###The kestrel hovers above the field."
@@ -32,18 +33,6 @@ def tenant_key(pipeline: Settings) -> tuple[str, str]:
 def client(pipeline: Settings, tenant_key) -> DifyDatasetClient:
     with DifyDatasetClient(api_key=tenant_key[1], base_url=pipeline.gateway_url) as sdk:
         yield sdk
-
-
-def completed(client: DifyDatasetClient, dataset_id: str, batch: str, timeout: float = 120.0) -> list:
-    """Poll the batch as a Dify client does until every document is completed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        items = client.documents.get_indexing_status(dataset_id, batch).data
-        if items and all(item.indexing_status == "completed" for item in items):
-            return items
-        assert all(item.indexing_status != "error" for item in items), items
-        assert time.monotonic() < deadline, f"batch {batch} not completed: {items}"
-        time.sleep(0.3)
 
 
 def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetClient, tmp_path):

@@ -55,7 +55,12 @@ def test_document_filter_limits_the_search(indexed):
 def test_another_tenant_sees_nothing(indexed, pipeline: Settings):
     _, ids = indexed
     stranger = Gateway(pipeline, tenant="someone-else", dataset="search-api")
-    assert retrieve(stranger, query="sourdough starter yeast", mode="hybrid", document_ids=[ids["bread"]]) == []
+    # The dataset id is another tenant's: to this one it does not exist.
+    response = stranger.http.post("/v1/datasets/search-api/retrieve",
+                                  json={"query": "sourdough starter yeast", "document_ids": [ids["bread"]]})
+    assert response.status_code == 404 and response.json()["message"] == "Dataset not found."
+    across = stranger.http.post("/v1/retrieve", json={"query": "sourdough starter yeast", "document_ids": [ids["bread"]]})
+    assert across.status_code == 200 and across.json()["records"] == []
 
 
 def test_metadata_filters_match_every_field_named(pipeline: Settings):

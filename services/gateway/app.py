@@ -1,6 +1,6 @@
 """HTTP API (OpenAPI at /docs): Dify's Knowledge (dataset) Service API, wire-compatible, and the
 native fields and routes beside it (revisions, lanes, operator commands, estimates, search across
-datasets). The composition root: settings, clients, error shapes and the routers."""
+datasets), and Dify's External Knowledge API (``POST /retrieval``). The composition root: settings, clients, error shapes and the routers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.gateway import errors
 from services.gateway.body_limit import BodyLimit
-from services.gateway.routes import datasets, documents, operations, search
+from services.gateway.routes import datasets, documents, external_knowledge, operations, search
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
 from services.runtime.settings import Settings
@@ -30,6 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "tenant it names in X-Tenant-Id. Set INDEXFLOW_AUTH=api_keys anywhere but a laptop."
         )
     # Documents before operations: ".../{document_id}/update-by-text" is not a command.
-    for router in (documents.router, datasets.router, operations.router, search.router):
+    for router in (documents.router, datasets.router, operations.router, search.router, external_knowledge.router):
         app.include_router(router)
     return app

@@ -12,6 +12,7 @@ from schemas.documents import Metadata, MetadataKey
 from schemas.envelope import Id
 from services.gateway.errors import ApiError
 from services.search.hybrid import Mode, Scope
+from services.search.metadata_filter import MetadataCondition
 
 MAX_QUERY_CHARS = 4096
 MAX_NAME_CHARS = 512  # as DocumentUpserted.name
@@ -124,6 +125,48 @@ class DatasetUpdate(BaseModel):
     retrieval_model: dict[str, Any] | None = None
 
 
+class DifyWeights(BaseModel):
+    vector_setting: dict[str, Any] | None = None  # {"vector_weight": 0.7, ...}
+    keyword_setting: dict[str, Any] | None = None
+
+    def vector_weight(self) -> float | None:
+        vector = (self.vector_setting or {}).get("vector_weight")
+        keyword = (self.keyword_setting or {}).get("keyword_weight")
+        if vector is None and keyword is None:
+            return None
+        vector, keyword = float(vector or 0.0), float(keyword or 0.0)
+        return vector / (vector + keyword) if vector + keyword > 0 else None
+
+
+class DifyRetrievalModel(BaseModel):
+    """Dify's retrieval_model; the four fields Dify requires are required."""
+
+    search_method: Literal["hybrid_search", "semantic_search", "full_text_search", "keyword_search"]
+    reranking_enable: bool
+    reranking_mode: str | None = None
+    reranking_model: dict[str, Any] | None = None
+    weights: DifyWeights | None = None
+    top_k: int = Field(ge=1, le=100)
+    score_threshold_enabled: bool
+    score_threshold: float | None = None
+    metadata_filtering_conditions: MetadataCondition | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return {"hybrid_search": "hybrid", "semantic_search": "semantic"}.get(self.search_method, "full_text")
+
+
+class SearchPlan(BaseModel):
+    """What one search does, from the native fields or Dify's retrieval model."""
+
+    mode: Mode
+    top_k: int
+    score_threshold: float | None
+    rerank: bool
+    vector_weight: float | None
+    metadata: MetadataCondition | None
+
+
 class RetrieveRequest(BaseModel):
     # Bounded: a huge query is thousands of terms, each a posting-list scan on every shard.
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
@@ -137,8 +180,33 @@ class RetrieveRequest(BaseModel):
         default_factory=dict, max_length=20, description="only documents whose metadata has each of these values",
     )
 
-    def scope(self, tenant: str, dataset_id: str | None) -> Scope:
-        return Scope(tenant, dataset_id, tuple(self.document_ids), tuple(sorted(self.metadata.items())))
+    retrieval_model: DifyRetrievalModel | None = Field(
+        default=None, description="Dify's: when given, it decides mode, top_k, threshold, rerank and weights",
+    )
+
+    def scope(self, tenant: str, dataset_id: str | None, allowed: set[str] | None = None) -> Scope:
+        """``allowed``: the documents a metadata condition lets through (None: no condition)."""
+        documents = set(self.document_ids) & allowed if self.document_ids and allowed is not None else (
+            allowed if allowed is not None else set(self.document_ids))
+        return Scope(tenant, dataset_id, tuple(sorted(documents)), tuple(sorted(self.metadata.items())))
+
+    def plan(self, dataset_default: dict[str, Any] | None = None) -> SearchPlan:
+        """The Dify retrieval model sent, else the native fields; a body with neither (Dify's
+        default request) takes the dataset's retrieval settings."""
+        given = self.retrieval_model
+        if given is None and dataset_default is not None and not self.model_fields_set - {"query"}:
+            given = DifyRetrievalModel.model_validate(dataset_default)
+        if given is None:
+            return SearchPlan(mode=self.mode, top_k=self.top_k, score_threshold=self.score_threshold,
+                              rerank=self.rerank, vector_weight=None, metadata=None)
+        return SearchPlan(
+            mode=given.mode, top_k=given.top_k,
+            # Dify applies no threshold to full-text scores.
+            score_threshold=given.score_threshold if given.score_threshold_enabled and given.mode != "full_text" else None,
+            rerank=given.reranking_enable and given.reranking_mode != "weighted_score",
+            vector_weight=given.weights.vector_weight() if given.weights is not None else None,
+            metadata=given.metadata_filtering_conditions,
+        )
 
 
 class ModelSwitch(BaseModel):

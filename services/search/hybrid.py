@@ -180,8 +180,9 @@ class HybridSearch:
 
     def search(
         self, query: str, scope: Scope, top_k: int = 5, mode: Mode = "hybrid", score_threshold: float | None = None,
-        rerank: bool = False,
+        rerank: bool = False, fusion: Fusion | None = None,
     ) -> Answer:
+        """``fusion``: this search's own (a caller's vector weight), instead of the deployment's."""
         started = time.perf_counter()
         timings = Timings()
         depth = max(top_k * 4, 20)
@@ -196,9 +197,14 @@ class HybridSearch:
         hits = {h["_id"]: h for ranking in rankings for h in ranking}
         document_of = {key: h["_source"]["document_key"] for key, h in hits.items()}
         scored = ranked_by_documents(
-            [[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings], document_of, self.fusion,
+            [[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings], document_of, fusion or self.fusion,
             self.corroboration,
         )
+        if not with_semantic and scored and scored[0][1] > 0:
+            # BM25 has no scale of its own: a full-text score is relative to the query's best match,
+            # so that scores of every mode lie in 0..1 (the raw BM25 stays in scores["full_text"]).
+            best = scored[0][1]
+            scored = [(key, score / best) for key, score in scored]
         reranked, rerank_error, relevance = None, None, {}
         if rerank:
             with timings.spent_on("rerank_ms"):

@@ -1,37 +1,95 @@
-"""Search one dataset or every dataset of the tenant: BM25, kNN per model, or both fused."""
+"""Search one dataset or every dataset of the tenant: BM25, kNN per model, or both fused. The
+request is the native one or Dify's (``retrieval_model``); each record carries Dify's ``segment``
+beside the native fields."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from schemas import DocumentStatus, DocumentUpserted
 from schemas.envelope import Id
+from services.gateway import dify
 from services.gateway.errors import ApiError
-from services.gateway.requests import RetrieveRequest
-from services.gateway.services import Clients, Services, Tenant
-from services.search.hybrid import Scope
+from services.gateway.requests import RetrieveRequest, SearchPlan
+from services.gateway.services import Clients, Services, Tenant, existing_dataset
+from services.search.fusion import vector_weighted
+from services.search.hybrid import Answer, Hit
+from services.search.metadata_filter import MetadataCondition
 
 router = APIRouter()
 
 
 @router.post("/v1/datasets/{dataset_id}/retrieve")
+@router.post("/v1/datasets/{dataset_id}/hit-testing")
 def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: Tenant, s: Clients) -> dict:
-    return search(s, body, body.scope(tenant, dataset_id))
+    record = existing_dataset(s, tenant, dataset_id)
+    plan = body.plan(dify.retrieval_model(record))
+    return answer(s, tenant, body, plan, search(s, tenant, body, plan, dataset_id))
 
 
 @router.post("/v1/retrieve")
 def retrieve_across(body: RetrieveRequest, tenant: Tenant, s: Clients) -> dict:
-    return search(s, body, body.scope(tenant, body.dataset_id))
+    plan = body.plan()
+    return answer(s, tenant, body, plan, search(s, tenant, body, plan, body.dataset_id))
 
 
-def search(s: Services, body: RetrieveRequest, scope: Scope) -> dict:
-    if body.rerank and s.search.reranker is None:
+def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, dataset_id: str | None) -> Answer | None:
+    """The search the plan describes; None when its metadata condition lets no document through."""
+    if plan.rerank and s.search.reranker is None:
         raise ApiError(400, "reranking is not configured: set INDEXFLOW_SEARCH_RERANK_MODEL (and CO_API_KEY)")
-    answer = s.search.search(body.query, scope, body.top_k, body.mode, body.score_threshold, body.rerank)
-    response: dict = {
-        "query": body.query, "records": [hit.__dict__ for hit in answer.records], "timings": answer.timings.as_dict(),
+    allowed = allowed_documents(s, tenant, dataset_id, plan.metadata) if plan.metadata is not None else None
+    scope = body.scope(tenant, dataset_id, allowed)
+    if allowed is not None and not scope.document_ids:
+        return None
+    fusion = vector_weighted(plan.vector_weight) if plan.vector_weight is not None else None
+    return s.search.search(body.query, scope, plan.top_k, plan.mode, plan.score_threshold, plan.rerank, fusion)
+
+
+def allowed_documents(s: Services, tenant: str, dataset_id: str | None, condition: MetadataCondition) -> set[str]:
+    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition."""
+    datasets = [dataset_id] if dataset_id is not None else [r.id for r in s.catalog.all(tenant)]
+    keys = [st.key for ds in datasets for st in s.states.dataset(tenant, ds) if st.status is not DocumentStatus.DELETED]
+    upserts = s.publisher.registry.newest_upserts(keys)
+    return {u.document_id for u in upserts.values() if condition.allows(u.metadata)}
+
+
+def answer(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, found: Answer | None) -> dict:
+    if found is None:
+        return {"query": {"content": body.query}, "records": []}
+    upserts = s.publisher.registry.newest_upserts([f"{tenant}/{hit.document_id}" for hit in found.records])
+    response: dict[str, Any] = {
+        "query": {"content": body.query},
+        "records": [record(hit, upserts.get(f"{tenant}/{hit.document_id}")) for hit in found.records],
+        "timings": found.timings.as_dict(),
     }
-    if body.rerank:
-        response["reranked"] = answer.reranked
-        if answer.rerank_error is not None:
-            response["rerank_error"] = answer.rerank_error
+    if plan.rerank:
+        response["reranked"] = found.reranked
+        if found.rerank_error is not None:
+            response["rerank_error"] = found.rerank_error
     return response
+
+
+def record(hit: Hit, upsert: DocumentUpserted | None) -> dict[str, Any]:
+    """Dify's record (``segment`` with its ``document``, ``child_chunks``, ``score``) and the native hit."""
+    hierarchical = hit.matched != hit.content
+    segment = {
+        "id": hit.segment_id, "position": hit.position + 1, "document_id": hit.document_id,
+        "content": hit.content, "sign_content": hit.content, "answer": None,
+        "word_count": len(hit.content), "tokens": None, "keywords": [],
+        "index_node_id": hit.segment_id, "index_node_hash": None, "hit_count": 0,
+        "enabled": True, "disabled_at": None, "disabled_by": None, "status": "completed",
+        "created_by": "api", "created_at": None, "indexing_at": None, "completed_at": None,
+        "error": None, "stopped_at": None,
+        "document": {
+            "id": hit.document_id, "data_source_type": "upload_file", "name": hit.name, "doc_type": None,
+            "doc_metadata": dict(upsert.metadata) if upsert is not None else {},
+        },
+    }
+    child_chunks = [{"id": hit.segment_id, "content": hit.matched, "position": hit.position + 1,
+                     "score": hit.score}] if hierarchical else []
+    return {
+        **hit.__dict__,
+        "segment": segment, "child_chunks": child_chunks, "tsne_position": None, "files": [], "summary": None,
+    }
