@@ -11,7 +11,7 @@ import httpx
 import pytest
 from dify_dataset_sdk import DifyDatasetClient
 from dify_dataset_sdk._exceptions import DifyConflictError, DifyNotFoundError, DifyValidationError
-from dify_dataset_sdk.datasets.models import Dataset
+from dify_dataset_sdk.datasets.models import Dataset, RetrievalModel
 from dify_dataset_sdk.documents.models import Document, ProcessRule, ProcessRuleConfig, Segmentation
 
 from services.gateway.api_keys import ApiKeys
@@ -54,6 +54,10 @@ def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetCli
     [status] = completed(client, dataset.id, by_text.batch)
     assert status.id == by_text.document.id and status.total_segments == status.completed_segments == 3
     assert status.completed_at is not None and status.processing_started_at is not None
+    segments = client.segments.list(dataset.id, by_text.document.id).data
+    assert [(seg.position, seg.content.split()[1]) for seg in segments] == [(1, "heron"), (2, "otter"), (3, "kestrel")]
+    assert client.segments.list(dataset.id, by_text.document.id, keyword="OTTER").data == [segments[1]]
+    assert client.segments.get(dataset.id, by_text.document.id, segments[2].id)["data"]["content"] == segments[2].content
 
     upload = tmp_path / "lighthouse.md"
     upload.write_text("# Lighthouse\n\nThe keeper trims the wick every evening before the fog rolls in.\n")
@@ -106,6 +110,28 @@ def test_what_indexflow_cannot_do_is_refused_up_front(client: DifyDatasetClient)
     assert any(m["model"] == dataset.embedding_model for p in models for m in p["models"])
 
 
+def test_a_disabled_or_archived_document_is_listed_but_never_found(client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Hidden {uuid.uuid4().hex[:6]}")
+    created = client.documents.create_by_text(dataset.id, name="secret.txt", text="The lighthouse keeper hums.")
+    completed(client, dataset.id, created.batch)
+
+    def found() -> list[str]:
+        query = RetrievalModel(search_method="hybrid_search", reranking_enable=False, top_k=3,
+                               score_threshold_enabled=False)
+        return [r.segment.document_id for r in client.datasets.retrieve(dataset.id, "lighthouse keeper",
+                                                                          retrieval_model=query).records]
+
+    assert found() == [created.document.id]
+    for hide, show, word in (("disable", "enable", "disabled"), ("archive", "un_archive", "archived")):
+        assert client.documents.batch_update_status(dataset.id, hide, [created.document.id]) == {"result": "success"}
+        assert found() == []
+        shown = client.documents.get(dataset.id, created.document.id)
+        assert shown.display_status == word and (shown.enabled is False or shown.archived is True)
+        client.documents.batch_update_status(dataset.id, show, [created.document.id])
+        assert found() == [created.document.id]
+        assert client.documents.get(dataset.id, created.document.id).display_status == "available"
+
+
 def test_hierarchical_full_doc_parent_mode_is_taken(client: DifyDatasetClient):
     dataset = client.datasets.create(name=f"Parents {uuid.uuid4().hex[:6]}")
     rule = ProcessRule(mode="hierarchical", rules=ProcessRuleConfig(
@@ -115,6 +141,9 @@ def test_hierarchical_full_doc_parent_mode_is_taken(client: DifyDatasetClient):
                                               doc_form="hierarchical_model", process_rule=rule)
     assert created.document.doc_form == "hierarchical_model"
     completed(client, dataset.id, created.batch)
+    [whole] = client.segments.list(dataset.id, created.document.id).data  # the whole document, one parent
+    raw = client.segments.get(dataset.id, created.document.id, whole.id)["data"]
+    assert "One." in whole.content and "Three." in whole.content and len(raw["child_chunks"]) >= 1
 
 
 def test_errors_come_in_dify_s_shape_and_a_key_is_required(pipeline: Settings, tenant_key):

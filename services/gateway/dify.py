@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas import DocumentState, DocumentStatus, DocumentUpserted
 from services.gateway.datasets import DatasetRecord
+from services.gateway.visibility import Visibility
 
 # Dify's indexing_status for each of ours: Dify has no "cancelled" (a stopped document is an error
 # there) and answers 404 for a deleted one.
@@ -34,7 +35,7 @@ DISPLAY_STATUS = {
     DocumentStatus.CANCELLED: "error",
     DocumentStatus.DELETED: "error",
 }
-DISPLAY_STATUSES = frozenset(DISPLAY_STATUS.values())
+DISPLAY_STATUSES = frozenset(DISPLAY_STATUS.values()) | {"disabled", "archived"}
 
 
 def epoch(moment: datetime | None) -> int | None:
@@ -50,11 +51,21 @@ def doc_metadata(upsert: DocumentUpserted | None) -> list[dict[str, Any]]:
     return [{"id": name, "name": name, "type": _metadata_type(value), "value": value} for name, value in metadata.items()]
 
 
+def display_status(status: DocumentStatus, visibility: Visibility) -> str:
+    if status is DocumentStatus.COMPLETED and visibility.archived:
+        return "archived"
+    if status is DocumentStatus.COMPLETED and not visibility.enabled:
+        return "disabled"
+    return DISPLAY_STATUS[status]
+
+
 def document(
-    document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int
+    document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int,
+    visibility: Visibility | None = None,
 ) -> dict[str, Any]:
     """Dify's document object (create, update and list answers)."""
     status = state.status if state is not None else DocumentStatus.WAITING
+    visibility = visibility or Visibility()
     accepted = state.transitions.get(DocumentStatus.WAITING) if state is not None else None
     return {
         "id": document_id,
@@ -70,11 +81,11 @@ def document(
         "tokens": state.token_count if state is not None else 0,
         "indexing_status": INDEXING_STATUS[status],
         "error": state.error if state is not None else None,
-        "enabled": True,
-        "disabled_at": None,
-        "disabled_by": None,
-        "archived": False,
-        "display_status": DISPLAY_STATUS[status],
+        "enabled": visibility.enabled,
+        "disabled_at": visibility.disabled_at,
+        "disabled_by": "api" if visibility.disabled_at else None,
+        "archived": visibility.archived,
+        "display_status": display_status(status, visibility),
         "word_count": None,
         "hit_count": 0,
         "doc_form": upsert.indexing.doc_form if upsert is not None else "text_model",

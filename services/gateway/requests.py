@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -184,11 +185,14 @@ class RetrieveRequest(BaseModel):
         default=None, description="Dify's: when given, it decides mode, top_k, threshold, rerank and weights",
     )
 
-    def scope(self, tenant: str, dataset_id: str | None, allowed: set[str] | None = None) -> Scope:
-        """``allowed``: the documents a metadata condition lets through (None: no condition)."""
+    def scope(self, tenant: str, dataset_id: str | None, allowed: set[str] | None = None,
+              hidden: Iterable[str] = ()) -> Scope:
+        """``allowed``: the documents a metadata condition lets through (None: no condition);
+        ``hidden``: documents disabled or archived."""
         documents = set(self.document_ids) & allowed if self.document_ids and allowed is not None else (
             allowed if allowed is not None else set(self.document_ids))
-        return Scope(tenant, dataset_id, tuple(sorted(documents)), tuple(sorted(self.metadata.items())))
+        return Scope(tenant, dataset_id, tuple(sorted(documents)), tuple(sorted(self.metadata.items())),
+                     tuple(hidden))
 
     def plan(self, dataset_default: dict[str, Any] | None = None) -> SearchPlan:
         """The Dify retrieval model sent, else the native fields; a body with neither (Dify's

@@ -22,6 +22,7 @@ from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.errors import ApiError
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.settings import GatewaySettings
+from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -68,6 +69,10 @@ class Services:
     @cached_property
     def catalog(self) -> DatasetCatalog:
         return DatasetCatalog(redis_client(self.settings), self.settings.keys)
+
+    @cached_property
+    def visibility(self) -> DocumentVisibility:
+        return DocumentVisibility(redis_client(self.settings), self.settings.keys)
 
     def provider(self, model: str) -> EmbeddingProvider:
         """A model to embed queries with, loaded once (422 for a name nobody knows)."""

@@ -67,6 +67,10 @@ class RedisKeys:
         """Hash: dataset name -> its id: a name names one dataset of a tenant."""
         return self._k(f"dataset-names:{tenant_id}")
 
+    def document_visibility(self, tenant_id: str) -> str:
+        """Hash: document id -> whether it is enabled and archived (Dify's document status)."""
+        return self._k(f"document-visibility:{tenant_id}")
+
     def document_positions(self, tenant_id: str, dataset_id: str) -> str:
         """Hash: document id -> its 1-based position in the dataset ("next" holds the counter)."""
         return self._k(f"document-positions:{tenant_id}/{dataset_id}")

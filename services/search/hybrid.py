@@ -54,6 +54,7 @@ class Scope:
     dataset_id: str | None = None
     document_ids: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str | int | float | bool], ...] = ()  # every field must have the value
+    hidden_documents: tuple[str, ...] = ()  # disabled or archived: never returned
 
     def filters(self, datasets: list[str] | None = None) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = [{"term": {"tenant_id": self.tenant_id}}]
@@ -63,6 +64,8 @@ class Scope:
             filters.append({"term": {"dataset_id": self.dataset_id}})
         if self.document_ids:
             filters.append({"terms": {"document_id": list(self.document_ids)}})
+        if self.hidden_documents:
+            filters.append({"bool": {"must_not": [{"terms": {"document_id": list(self.hidden_documents)}}]}})
         for field, value in self.metadata:
             # A flattened field keeps every value as its keyword: true as "true", 2021 as "2021".
             keyword = str(value).lower() if isinstance(value, bool) else str(value)

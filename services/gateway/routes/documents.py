@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from schemas import DocumentStatus, IndexingSpec, Priority, document_key
+from schemas import TERMINAL_STATUSES, DocumentStatus, IndexingSpec, Priority, document_key
 from schemas.envelope import Id
 from services.embedder.models import check_model
 from services.gateway import dify
@@ -20,6 +20,7 @@ from services.gateway.requests import MAX_NAME_CHARS, CreateByText, DocumentOpti
 from services.gateway.services import (
     Batch, Clients, RequestPriority, Services, Tenant, claim_id, existing_dataset, require_document,
 )
+from services.gateway.visibility import Action
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}")
 
@@ -96,7 +97,8 @@ def get_document(
     if state.status is DocumentStatus.DELETED:  # gone, as Dify says; its last state for whoever waited on it
         raise ApiError(404, "Document not found.", document=state.model_dump(mode="json"))
     upsert = s.publisher.registry.newest_upsert(key)
-    shaped = dify.document(document_id, state, upsert, s.catalog.position(tenant, dataset_id, document_id))
+    visibility = s.visibility.of(tenant, [document_id])[document_id]
+    shaped = dify.document(document_id, state, upsert, s.catalog.position(tenant, dataset_id, document_id), visibility)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
     detail = {
@@ -133,18 +135,42 @@ def list_documents(
     states = [st for st in s.states.dataset(tenant, dataset_id) if deleted or st.status is not DocumentStatus.DELETED]
     if keyword:
         states = [st for st in states if keyword.lower() in (st.name or "").lower()]
+    visibility = s.visibility.of(tenant, [st.document_id for st in states])
     if status is not None:
-        states = [st for st in states if dify.DISPLAY_STATUS[st.status] == status]
+        states = [st for st in states if dify.display_status(st.status, visibility[st.document_id]) == status]
     states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
     shown = states[(page - 1) * limit: page * limit]
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
     data = [
         {**st.model_dump(mode="json"),
-         **dify.document(st.document_id, st, upserts.get(st.key), positions.get(st.document_id, 0)),
+         **dify.document(st.document_id, st, upserts.get(st.key), positions.get(st.document_id, 0),
+                         visibility[st.document_id]),
          "updated_at": dify.epoch(st.updated_at)}
         for st in shown
     ]
     return {"data": data, "has_more": page * limit < len(states), "limit": limit, "total": len(states), "page": page}
+
+
+class DocumentIds(BaseModel):
+    document_ids: list[Id] = Field(min_length=1, max_length=1000)
+
+
+@router.patch("/documents/status/{action}")
+def document_status(dataset_id: Id, action: Action, body: DocumentIds, tenant: Tenant, s: Clients) -> dict:
+    """Dify's enable / disable / archive / un_archive: a disabled or archived document stays
+    indexed and listed, and no search returns it. Documents not in the dataset are skipped, as in
+    Dify; a document still being indexed cannot be disabled or archived (400 invalid_action)."""
+    existing_dataset(s, tenant, dataset_id)
+    states = {st.document_id: st for st in s.states.get_many([document_key(tenant, i) for i in body.document_ids])}
+    known = [i for i in body.document_ids if i in states and states[i].dataset_id == dataset_id
+             and states[i].status is not DocumentStatus.DELETED]
+    if action in ("disable", "archive"):
+        busy = [states[i].name or i for i in known if states[i].status not in TERMINAL_STATUSES]
+        if busy:
+            raise ApiError(400, f"Document: {busy[0]} is being indexed, please try again later", code="invalid_action")
+    for document_id in known:
+        s.visibility.apply(tenant, document_id, action)
+    return {"result": "success"}
 
 
 @router.get("/documents/{batch}/indexing-status")
@@ -243,8 +269,9 @@ def accepted(s: Services, tenant: str, upsert: Upsert, batch: str) -> dict:
     event = upsert.event
     state = upsert.state if upsert.state is not None and upsert.state.revision == event.revision else None
     position = s.catalog.position(tenant, event.dataset_id, event.document_id)
+    visibility = s.visibility.of(tenant, [event.document_id])[event.document_id]
     return {
-        "document": dify.document(event.document_id, state, event, position),
+        "document": dify.document(event.document_id, state, event, position, visibility),
         "batch": batch,
         "document_id": event.document_id,
         "revision": event.revision,

@@ -40,7 +40,7 @@ def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, da
     if plan.rerank and s.search.reranker is None:
         raise ApiError(400, "reranking is not configured: set INDEXFLOW_SEARCH_RERANK_MODEL (and CO_API_KEY)")
     allowed = allowed_documents(s, tenant, dataset_id, plan.metadata) if plan.metadata is not None else None
-    scope = body.scope(tenant, dataset_id, allowed)
+    scope = body.scope(tenant, dataset_id, allowed, s.visibility.hidden(tenant))
     if allowed is not None and not scope.document_ids:
         return None
     fusion = vector_weighted(plan.vector_weight) if plan.vector_weight is not None else None
