@@ -132,6 +132,51 @@ def test_a_disabled_or_archived_document_is_listed_but_never_found(client: DifyD
         assert client.documents.get(dataset.id, created.document.id).display_status == "available"
 
 
+def test_metadata_fields_values_and_filters(client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Authors {uuid.uuid4().hex[:6]}")
+    batch = [client.documents.create_by_text(dataset.id, name=f"{who}.txt", text=f"{who} writes about tides.")
+             for who in ("ann", "bob")]
+    for created in batch:
+        completed(client, dataset.id, created.batch)
+    ann, bob = (created.document.id for created in batch)
+    author = client.metadata.create(dataset.id, field_type="string", name="author")
+    year = client.metadata.create(dataset.id, field_type="number", name="year")
+    with pytest.raises(DifyValidationError, match="already exists"):
+        client.metadata.create(dataset.id, field_type="string", name="author")
+    client.metadata.update_document_metadata(dataset.id, [
+        {"document_id": ann, "metadata_list": [{"id": author.id, "name": "author", "value": "Ann"},
+                                               {"id": year.id, "name": "year", "value": "2021"}]},
+        {"document_id": bob, "metadata_list": [{"id": author.id, "name": "author", "value": "Bob"},
+                                               {"id": year.id, "name": "year", "value": "2019"}]},
+    ])
+    counts = client._base.get(f"/v1/datasets/{dataset.id}/metadata")["doc_metadata"]
+    assert {f["name"]: f["count"] for f in counts} == {"author": 2, "year": 2}
+
+    def found(conditions: list[dict]) -> set[str]:
+        query = RetrievalModel(search_method="full_text_search", reranking_enable=False, top_k=5,
+                               score_threshold_enabled=False, metadata_filtering_conditions={
+                                   "logical_operator": "and", "conditions": conditions})
+        return {r.segment.document.name for r in client.datasets.retrieve(dataset.id, "tides", retrieval_model=query).records}
+
+    assert found([{"name": "year", "comparison_operator": "≥", "value": 2020}]) == {"ann.txt"}
+    assert found([{"name": "author", "comparison_operator": "start with", "value": "B"}]) == {"bob.txt"}
+
+    def detail(document_id: str) -> dict:
+        return client._base.get(f"/v1/datasets/{dataset.id}/documents/{document_id}")
+
+    before = detail(ann)["revision"]
+    client.metadata.update(dataset.id, author.id, name="writer")  # a new revision of each document that has it
+    assert {m["name"] for m in detail(ann)["doc_metadata"]} == {"writer", "year"}
+    deadline = time.monotonic() + 60
+    while not ((now := detail(ann))["revision"] > before and now["status"] == "completed"):
+        assert time.monotonic() < deadline, f"the renamed field's revision did not complete: {now}"
+        time.sleep(0.3)
+    client.metadata.delete(dataset.id, year.id)
+    assert [f.name for f in client.metadata.list(dataset.id).doc_metadata] == ["writer"]
+    assert {m["name"] for m in detail(bob)["doc_metadata"]} == {"writer"}
+    assert found([{"name": "writer", "comparison_operator": "is", "value": "Ann"}]) == {"ann.txt"}
+
+
 def test_hierarchical_full_doc_parent_mode_is_taken(client: DifyDatasetClient):
     dataset = client.datasets.create(name=f"Parents {uuid.uuid4().hex[:6]}")
     rule = ProcessRule(mode="hierarchical", rules=ProcessRuleConfig(

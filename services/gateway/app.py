@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from services.gateway import errors
 from services.gateway.body_limit import BodyLimit
-from services.gateway.routes import datasets, documents, external_knowledge, operations, search, segments
+from services.gateway.routes import (
+    datasets, documents, external_knowledge, metadata, operations, search, segments,
+)
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
 from services.runtime.settings import Settings
@@ -30,8 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "tenant it names in X-Tenant-Id. Set INDEXFLOW_AUTH=api_keys anywhere but a laptop."
         )
     # Documents before operations: ".../{document_id}/update-by-text" is not a command.
-    routers = (documents.router, segments.router, datasets.router, operations.router, search.router,
-               external_knowledge.router)
+    routers = (documents.router, segments.router, metadata.router, datasets.router, operations.router,
+               search.router, external_knowledge.router)
     for router in routers:
         app.include_router(router)
     return app

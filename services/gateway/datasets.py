@@ -24,6 +24,22 @@ return position
 """
 
 
+class MetadataField(BaseModel):
+    """A metadata field of a dataset, as Dify declares them (documents' values live with each document)."""
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    name: str = Field(min_length=1, max_length=128)
+    type: Literal["string", "number", "time"]
+
+
+# Dify's built-in fields, in its order.
+BUILT_IN_FIELDS = (
+    {"name": "document_name", "type": "string"}, {"name": "uploader", "type": "string"},
+    {"name": "upload_date", "type": "time"}, {"name": "last_update_date", "type": "time"},
+    {"name": "source", "type": "string"},
+)
+
+
 class DatasetRecord(BaseModel):
     id: str
     name: str
@@ -35,6 +51,8 @@ class DatasetRecord(BaseModel):
     retrieval_model: dict[str, Any] | None = None
     created_at: int = Field(default_factory=lambda: int(time.time()))
     updated_at: int = Field(default_factory=lambda: int(time.time()))
+    metadata_fields: list[MetadataField] = Field(default_factory=list)
+    built_in_field_enabled: bool = False
     implicit: bool = Field(default=False, description="made by a document written to it, not created")
     # Kept after a delete, so the dataset stays gone while its documents' deletes are under way.
     deleted_at: int | None = None

@@ -89,6 +89,12 @@ class DocumentPublisher:
             self.registry, self.revisions, self.producer, self.status, key, indexing, priority=Priority.BULK
         ) is not None
 
+    def set_metadata(self, tenant_id: str, document_id: str, metadata: Metadata) -> DocumentUpserted | None:
+        """The document again, as a new revision, with ``metadata``: every chunk carries it, so a
+        change goes through the pipeline (cached embeddings make it cheap). None if unknown."""
+        return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
+                       priority=Priority.INTERACTIVE, metadata=metadata)
+
     def upsert(
         self,
         *,

@@ -13,6 +13,7 @@ from schemas import (
     DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, IndexingSpec, InlineSource,
     Priority,
 )
+from schemas.documents import Metadata
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
@@ -84,23 +85,25 @@ class DocumentRegistry:
 
 def redrive(
     registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
-    indexing: IndexingSpec | None = None, *, priority: Priority,
+    indexing: IndexingSpec | None = None, *, priority: Priority, metadata: Metadata | None = None,
 ) -> DocumentUpserted | None:
     """Publish the document's newest upsert again as a new revision (one more attempt), so it runs
     through every stage afresh whatever became of the old one (errored, cancelled, stuck, lost).
-    With ``indexing``, it runs under that spec instead, as a fresh job (attempts start at 1).
-    None when nothing is known of the document."""
+    With ``indexing`` or ``metadata``, it runs with those instead, as a fresh job (attempts start
+    at 1). None when nothing is known of the document."""
     upsert = registry.newest_upsert(key)
     if upsert is None:
         return None
+    fresh = indexing is not None or metadata is not None
     again = upsert.model_copy(
         update={
             "event_id": uuid.uuid4(),
             "revision": revisions.next_revision(key),
-            "attempt": upsert.attempt + 1 if indexing is None else 1,
+            "attempt": 1 if fresh else upsert.attempt + 1,
             "produced_at": utc_now(),
             "priority": priority,
             **({"indexing": indexing} if indexing is not None else {}),
+            **({"metadata": metadata} if metadata is not None else {}),
         }
     )
     # Registered before it is published: if the record is lost on its way, the next re-drive counts
