@@ -72,8 +72,9 @@ def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetCli
     one = client.documents.get(dataset.id, by_text.document.id)
     assert one.indexing_status == "completed" and one.display_status == "available" and one.tokens > 0
 
+    # An update that names no rule keeps the document's (as in Dify): still split at "###".
     updated = client.documents.update_by_text(dataset.id, by_text.document.id, name="animals.txt",
-                                              text="The heron waits.###The otter dives.", process_rule=rule)
+                                              text="The heron waits.###The otter dives.")
     [status] = completed(client, dataset.id, updated.batch)
     assert status.total_segments == 2
 
@@ -171,6 +172,10 @@ def test_metadata_fields_values_and_filters(client: DifyDatasetClient):
     while not ((now := detail(ann))["revision"] > before and now["status"] == "completed"):
         assert time.monotonic() < deadline, f"the renamed field's revision did not complete: {now}"
         time.sleep(0.3)
+    # An update of the text (Dify's body has no metadata) keeps the document's values.
+    completed(client, dataset.id, client.documents.update_by_text(
+        dataset.id, ann, name="ann.txt", text="Ann writes about tides and currents.").batch)
+    assert {m["name"]: m["value"] for m in detail(ann)["doc_metadata"]} == {"writer": "Ann", "year": "2021"}
     client.metadata.delete(dataset.id, year.id)
     assert [f.name for f in client.metadata.list(dataset.id).doc_metadata] == ["writer"]
     assert {m["name"] for m in detail(bob)["doc_metadata"]} == {"writer"}

@@ -1,6 +1,7 @@
 """HTTP API (OpenAPI at /docs): Dify's Knowledge (dataset) Service API, wire-compatible, and the
 native fields and routes beside it (revisions, lanes, operator commands, estimates, search across
-datasets), and Dify's External Knowledge API (``POST /retrieval``). The composition root: settings, clients, error shapes and the routers."""
+datasets), and Dify's External Knowledge API (``POST /retrieval``). The composition root:
+settings, clients, error shapes and the routers."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def _metadata_type(value: Any) -> str:
 
 def doc_metadata(upsert: DocumentUpserted | None) -> list[dict[str, Any]]:
     metadata = upsert.metadata if upsert is not None else {}
-    return [{"id": name, "name": name, "type": _metadata_type(value), "value": value} for name, value in metadata.items()]
+    return [{"id": name, "name": name, "type": _metadata_type(value), "value": value}
+            for name, value in metadata.items()]
 
 
 def display_status(status: DocumentStatus, visibility: Visibility) -> str:

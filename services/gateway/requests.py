@@ -206,7 +206,8 @@ class RetrieveRequest(BaseModel):
         return SearchPlan(
             mode=given.mode, top_k=given.top_k,
             # Dify applies no threshold to full-text scores.
-            score_threshold=given.score_threshold if given.score_threshold_enabled and given.mode != "full_text" else None,
+            score_threshold=(given.score_threshold
+                             if given.score_threshold_enabled and given.mode != "full_text" else None),
             rerank=given.reranking_enable and given.reranking_mode != "weighted_score",
             vector_weight=given.weights.vector_weight() if given.weights is not None else None,
             metadata=given.metadata_filtering_conditions,

@@ -10,7 +10,8 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
-from schemas import TERMINAL_STATUSES, DocumentStatus, IndexingSpec, Priority, document_key
+from schemas import TERMINAL_STATUSES, DocumentStatus, DocumentUpserted, IndexingSpec, Priority, document_key
+from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import check_model
 from services.gateway import dify
@@ -62,10 +63,11 @@ def update_by_text(dataset_id: Id, document_id: Id, body: UpdateByText, batch: B
                    tenant: Tenant, s: Clients) -> dict:
     require_document(s, tenant, dataset_id, document_id)
     name = body.name or current_name(s, tenant, document_id)
+    current = s.publisher.registry.newest_upsert(document_key(tenant, document_id))
     upsert = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=indexing_of(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
-        priority=priority,
+        indexing=indexing_of(s, tenant, dataset_id, body, current=current), metadata=kept_metadata(body, current),
+        batch=batch, text=body.text, priority=priority,
     )
     return accepted(s, tenant, upsert, batch)
 
@@ -74,7 +76,8 @@ def update_by_text(dataset_id: Id, document_id: Id, body: UpdateByText, batch: B
 def update_by_file(dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant,
                    s: Clients, file: UploadFile = File(...), data: str = Form("{}")) -> dict:
     require_document(s, tenant, dataset_id, document_id)
-    return upload(s, tenant, dataset_id, document_id, file, parse_options(data, FileOptions), batch, priority)
+    current = s.publisher.registry.newest_upsert(document_key(tenant, document_id))
+    return upload(s, tenant, dataset_id, document_id, file, parse_options(data, FileOptions), batch, priority, current)
 
 
 @router.delete("/documents/{document_id}")
@@ -211,8 +214,9 @@ def current_name(s: Services, tenant: str, document_id: str) -> str:
 
 def upload(
     s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
-    batch: str, priority: Priority,
+    batch: str, priority: Priority, current: DocumentUpserted | None = None,
 ) -> dict:
+    """``current``: the document's upsert an update starts from."""
     name = file.filename or "upload"
     if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
         raise ApiError(400, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
@@ -223,8 +227,8 @@ def upload(
         raise ApiError(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
     upsert = s.publisher.upsert(
         tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=indexing_of(s, tenant, dataset_id, options), metadata=options.metadata, batch=batch,
-        file=file.file, size=file.size,
+        indexing=indexing_of(s, tenant, dataset_id, options, current=current), metadata=kept_metadata(options, current),
+        batch=batch, file=file.file, size=file.size,
         mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
         priority=priority,
     )
@@ -239,13 +243,18 @@ def check_model_name(name: str) -> None:
 
 
 def indexing_of(
-    s: Services, tenant: str, dataset_id: str, options: DocumentOptions, claim: bool = True
+    s: Services, tenant: str, dataset_id: str, options: DocumentOptions, claim: bool = True,
+    current: DocumentUpserted | None = None,
 ) -> IndexingSpec:
     """The document's indexing spec under its dataset's settings. The technique is the document's,
-    else the dataset's, else high_quality. The model: the first document's (or the dataset's, or
-    the default) becomes the dataset's, later ones inherit it, and naming another is refused. An
+    else the dataset's, else high_quality; an update that names no process rule keeps the one
+    ``current`` has (as Dify does). The model: the first document's (or the dataset's, or the
+    default) becomes the dataset's, later ones inherit it, and naming another is refused. An
     estimate (``claim=False``) reads the dataset's settings without recording anything."""
     record = s.catalog.get(tenant, dataset_id)
+    if current is not None and "process_rule" not in options.model_fields_set:
+        options = options.model_copy(update={"process_rule": current.indexing.process_rule,
+                                             "doc_form": options.doc_form or current.indexing.doc_form})
     technique = options.indexing_technique or (record.indexing_technique if record else None) or "high_quality"
     spec = options.indexing(technique)
     if claim:
@@ -258,10 +267,20 @@ def indexing_of(
     if requested is not None:
         check_model_name(requested)  # before the dataset takes it
     wanted = requested or s.embedding.default_model
-    model = s.datasets.claim(tenant, dataset_id, wanted) if claim else s.datasets.configured(tenant, dataset_id) or wanted
+    if claim:
+        model = s.datasets.claim(tenant, dataset_id, wanted)
+    else:
+        model = s.datasets.configured(tenant, dataset_id) or wanted
     if requested is not None and requested != model:
         raise ApiError(409, f"dataset {dataset_id} embeds with {model}; a document of it cannot use {requested}")
     return spec.model_copy(update={"embedding_model": model})
+
+
+def kept_metadata(options: DocumentOptions, current: DocumentUpserted | None) -> Metadata:
+    """The body's metadata; for an update that carries none (Dify's never does), the document's own."""
+    if current is not None and "metadata" not in options.model_fields_set:
+        return current.metadata
+    return options.metadata
 
 
 def accepted(s: Services, tenant: str, upsert: Upsert, batch: str) -> dict:

@@ -71,7 +71,8 @@ def rename_field(dataset_id: Id, metadata_id: str, body: FieldRename, tenant: Te
     if body.name != field.name:
         _check_free(record, body.name)
         renamed = field.model_copy(update={"name": body.name})
-        s.catalog.update(tenant, record, metadata_fields=[renamed if f.id == field.id else f for f in record.metadata_fields])
+        fields = [renamed if f.id == field.id else f for f in record.metadata_fields]
+        s.catalog.update(tenant, record, metadata_fields=fields)
         _rewrite(s, tenant, dataset_id, lambda m: {body.name if k == field.name else k: v for k, v in m.items()}
                  if field.name in m else None)
         field = renamed
@@ -83,7 +84,8 @@ def delete_field(dataset_id: Id, metadata_id: str, tenant: Tenant, s: Clients) -
     record = existing_dataset(s, tenant, dataset_id)
     field = _field(record, metadata_id)
     s.catalog.update(tenant, record, metadata_fields=[f for f in record.metadata_fields if f.id != field.id])
-    _rewrite(s, tenant, dataset_id, lambda m: {k: v for k, v in m.items() if k != field.name} if field.name in m else None)
+    _rewrite(s, tenant, dataset_id,
+             lambda m: {k: v for k, v in m.items() if k != field.name} if field.name in m else None)
     return Response(status_code=204)
 
 
@@ -112,7 +114,7 @@ def set_document_values(dataset_id: Id, body: MetadataOperation, tenant: Tenant,
             raise ApiError(400, "Document not found.")
         unknown = [v.name for v in item.metadata_list if v.name not in declared]
         if unknown:
-            raise ApiError(400, f"Metadata not found: {unknown[0]} is not a field of this dataset", code="invalid_param")
+            raise ApiError(400, f"Metadata not found: {unknown[0]} is not a field of this dataset")
     for item in body.operation_data:
         given = {v.name: v.value for v in item.metadata_list}
         values = {**current[item.document_id], **given} if item.partial_update else given

@@ -16,6 +16,7 @@ from services.gateway.services import Clients, Services, Tenant, require_documen
 from services.indexer.mapping import all_chunk_indices
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}/documents/{document_id}/segments")
+SegmentStatuses = Annotated[list[str] | None, Query(description="Dify's segment statuses: indexed ones are 'completed'")]
 _MAX_CHUNKS = 10_000  # one document's: far above what a document makes at the record limits
 _FIELDS = ["segment_id", "document_id", "content", "parent_id", "parent_content", "part", "position", "page",
            "tokens", "word_count", "content_hash", "indexed_at"]  # never the vector
@@ -27,7 +28,7 @@ def list_segments(
     page: Annotated[int, Query(ge=1)] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     keyword: Annotated[str | None, Query(max_length=256)] = None,
-    status: Annotated[list[str] | None, Query(description="Dify's segment statuses; indexed ones are 'completed'")] = None,
+    status: SegmentStatuses = None,
 ) -> dict:
     require_document(s, tenant, dataset_id, document_id, live=True)
     segments, doc_form = served_segments(s, tenant, document_id)
