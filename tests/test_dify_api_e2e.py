@@ -209,3 +209,25 @@ def test_errors_come_in_dify_s_shape_and_a_key_is_required(pipeline: Settings, t
             "code": "not_found", "message": "Dataset not found.", "status": 404, "detail": "Dataset not found."}
         invalid = keyed.post("/v1/datasets", json={"name": ""})
         assert invalid.status_code == 400 and invalid.json()["code"] == "invalid_param"
+
+
+def test_the_underscore_spellings_of_dify_s_older_clients(pipeline: Settings, tenant_key, tmp_path):
+    """Dify's own Python SDK (KnowledgeBaseClient) writes documents through the underscore routes."""
+    http = httpx.Client(base_url=pipeline.gateway_url, headers={"Authorization": f"Bearer {tenant_key[1]}"})
+    dataset = http.post("/v1/datasets", json={"name": f"Underscores {uuid.uuid4().hex[:6]}"}).json()["id"]
+    by_text = http.post(f"/v1/datasets/{dataset}/document/create_by_text",
+                        json={"name": "a.txt", "text": "alpha", "indexing_technique": "high_quality"})
+    assert by_text.status_code == 200 and by_text.json()["document"]["name"] == "a.txt"
+    document = by_text.json()["document"]["id"]
+    updated = http.post(f"/v1/datasets/{dataset}/documents/{document}/update_by_text", json={"name": "a.txt", "text": "beta"})
+    assert updated.status_code == 200 and updated.json()["document"]["id"] == document
+    upload = tmp_path / "b.txt"
+    upload.write_text("gamma")
+    with upload.open("rb") as f:
+        by_file = http.post(f"/v1/datasets/{dataset}/document/create_by_file", files={"file": ("b.txt", f)},
+                            data={"data": '{"indexing_technique": "high_quality"}'})
+    assert by_file.status_code == 200 and by_file.json()["document"]["name"] == "b.txt"
+    with upload.open("rb") as f:
+        replaced = http.post(f"/v1/datasets/{dataset}/documents/{by_file.json()['document']['id']}/update_by_file",
+                             files={"file": ("b.txt", f)})
+    assert replaced.status_code == 200
