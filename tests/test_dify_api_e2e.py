@@ -38,7 +38,7 @@ def client(pipeline: Settings, tenant_key) -> DifyDatasetClient:
 def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetClient, tmp_path):
     name = f"Field notes {uuid.uuid4().hex[:6]}"
     dataset = client.datasets.create(name=name, description="birds and beasts", indexing_technique="high_quality")
-    uuid.UUID(dataset.id)  # Dify's routes take UUIDs
+    assert str(uuid.UUID(dataset.id)) == dataset.id  # Dify's routes take UUIDs
     assert dataset.name == name and dataset.document_count == 0 and dataset.embedding_model
     with pytest.raises(DifyConflictError):
         client.datasets.create(name=name)
@@ -51,6 +51,7 @@ def test_a_dify_client_runs_the_dataset_and_document_flow(client: DifyDatasetCli
     by_text = client.documents.create_by_text(dataset.id, name="animals.txt", text=THREE_PARAGRAPHS,
                                               indexing_technique="high_quality", process_rule=rule)
     assert by_text.document.indexing_status == "waiting" and by_text.document.position == 1
+    assert str(uuid.UUID(by_text.document.id)) == by_text.document.id  # a UUID in its canonical form, as Dify's
     [status] = completed(client, dataset.id, by_text.batch)
     assert status.id == by_text.document.id and status.total_segments == status.completed_segments == 3
     assert status.completed_at is not None and status.processing_started_at is not None

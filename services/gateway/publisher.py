@@ -114,7 +114,7 @@ class DocumentPublisher:
         """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store).
         Content, name, metadata and indexing all as the document's current revision has them: no new
         revision, the current one is answered (unless it ended in error, cancelled or deleted)."""
-        document_id = document_id or uuid.uuid4().hex
+        document_id = document_id or str(uuid.uuid4())  # a UUID, as Dify's routes take
         key = document_key(tenant_id, document_id)
         content_hash = _sha256_of(file) if file is not None else hashlib.sha256((text or "").encode()).hexdigest()
         current = self.registry.newest_upsert(key)
