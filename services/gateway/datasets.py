@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import redis
@@ -95,6 +96,26 @@ class DatasetCatalog:
         """The tenant's datasets, newest first."""
         records = [DatasetRecord.model_validate_json(raw) for raw in self._redis.hvals(self._keys.datasets(tenant_id))]
         return sorted((r for r in records if r.deleted_at is None), key=lambda r: (r.created_at, r.id), reverse=True)
+
+    def change(self, tenant_id: str, dataset_id: str, edit: Callable[[DatasetRecord], dict[str, Any]]) -> DatasetRecord:
+        """Apply ``edit`` (the record -> the fields it changes) atomically: redone on the record as
+        it is if another writer changed it meanwhile, so concurrent edits are never lost."""
+        key = self._keys.datasets(tenant_id)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hget(key, dataset_id)
+                    if raw is None:
+                        raise KeyError(dataset_id)
+                    record = DatasetRecord.model_validate_json(raw)
+                    updated = record.model_copy(update={**edit(record), "updated_at": int(time.time())})
+                    pipe.multi()
+                    pipe.hset(key, dataset_id, updated.model_dump_json())
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
 
     def update(self, tenant_id: str, record: DatasetRecord, **changes: Any) -> DatasetRecord:
         updated = record.model_copy(update={**changes, "updated_at": int(time.time())})

@@ -260,7 +260,8 @@ def indexing_of(
     if claim:
         s.catalog.ensure(tenant, dataset_id)
         if record is not None and record.retrieval_model is None and options.retrieval_model is not None:
-            s.catalog.update(tenant, record, retrieval_model=options.retrieval_model)
+            s.catalog.change(tenant, dataset_id, lambda now: {} if now.retrieval_model is not None else {
+                "retrieval_model": options.retrieval_model})
     if spec.indexing_technique == "economy":
         return spec
     requested = spec.embedding_model

@@ -46,10 +46,14 @@ class MetadataOperation(BaseModel):
 
 @router.post("/metadata", status_code=201)
 def create_field(dataset_id: Id, body: FieldCreate, tenant: Tenant, s: Clients) -> dict:
-    record = existing_dataset(s, tenant, dataset_id)
-    _check_free(record, body.name)
+    existing_dataset(s, tenant, dataset_id)
     field = MetadataField(name=body.name, type=body.type)
-    s.catalog.update(tenant, record, metadata_fields=[*record.metadata_fields, field])
+
+    def add(record: DatasetRecord) -> dict:
+        _check_free(record, body.name)
+        return {"metadata_fields": [*record.metadata_fields, field]}
+
+    s.catalog.change(tenant, dataset_id, add)
     return field.model_dump()
 
 
@@ -69,10 +73,13 @@ def rename_field(dataset_id: Id, metadata_id: str, body: FieldRename, tenant: Te
     record = existing_dataset(s, tenant, dataset_id)
     field = _field(record, metadata_id)
     if body.name != field.name:
-        _check_free(record, body.name)
         renamed = field.model_copy(update={"name": body.name})
-        fields = [renamed if f.id == field.id else f for f in record.metadata_fields]
-        s.catalog.update(tenant, record, metadata_fields=fields)
+
+        def rename(record: DatasetRecord) -> dict:
+            _check_free(record, body.name)
+            return {"metadata_fields": [renamed if f.id == field.id else f for f in record.metadata_fields]}
+
+        s.catalog.change(tenant, dataset_id, rename)
         _rewrite(s, tenant, dataset_id, lambda m: {body.name if k == field.name else k: v for k, v in m.items()}
                  if field.name in m else None)
         field = renamed
@@ -83,7 +90,8 @@ def rename_field(dataset_id: Id, metadata_id: str, body: FieldRename, tenant: Te
 def delete_field(dataset_id: Id, metadata_id: str, tenant: Tenant, s: Clients) -> Response:
     record = existing_dataset(s, tenant, dataset_id)
     field = _field(record, metadata_id)
-    s.catalog.update(tenant, record, metadata_fields=[f for f in record.metadata_fields if f.id != field.id])
+    s.catalog.change(tenant, dataset_id,
+                     lambda now: {"metadata_fields": [f for f in now.metadata_fields if f.id != field.id]})
     _rewrite(s, tenant, dataset_id,
              lambda m: {k: v for k, v in m.items() if k != field.name} if field.name in m else None)
     return Response(status_code=204)
@@ -97,8 +105,8 @@ def built_in_fields(dataset_id: Id, tenant: Tenant, s: Clients) -> dict:
 
 @router.post("/metadata/built-in/{action}")
 def switch_built_in(dataset_id: Id, action: Literal["enable", "disable"], tenant: Tenant, s: Clients) -> dict:
-    record = existing_dataset(s, tenant, dataset_id)
-    s.catalog.update(tenant, record, built_in_field_enabled=action == "enable")
+    existing_dataset(s, tenant, dataset_id)
+    s.catalog.change(tenant, dataset_id, lambda _: {"built_in_field_enabled": action == "enable"})
     return {"result": "success"}
 
 
