@@ -59,7 +59,9 @@ class DocumentPublisher:
         """Document key -> the revision the batch wrote (the newest, if it wrote the document twice)."""
         written: dict[str, int] = {}
         for member in self.redis.smembers(self.keys.batch(tenant_id, batch)):
-            key, _, revision = member.decode().rpartition("|")
+            key, marked, revision = member.decode().rpartition("|")
+            if not marked:  # written before batches kept revisions: any revision counts
+                key, revision = revision, "0"
             written[key] = max(written.get(key, 0), int(revision))
         return dict(sorted(written.items()))
 

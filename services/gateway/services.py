@@ -119,6 +119,13 @@ def services(request: Request) -> Services:
 Clients = Annotated[Services, Depends(services)]
 
 
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header (the scheme in any case); None if the
+    header is missing or of another form."""
+    scheme, _, key = (authorization or "").strip().partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
 def caller_tenant(
     s: Clients,
     authorization: Annotated[str | None, Header()] = None,
@@ -126,18 +133,17 @@ def caller_tenant(
 ) -> str:
     """The caller's tenant: the one its API key (``Authorization: Bearer <key>``) is bound to. In
     open mode a caller without a known key acts as the tenant it names in X-Tenant-Id."""
-    scheme, _, key = (authorization or "").strip().partition(" ")
-    key = key.strip()
-    tenant = s.api_keys.tenant_of(key) if scheme.lower() == "bearer" and key else None
+    key = bearer_key(authorization)
+    tenant = s.api_keys.tenant_of(key) if key else None
     if tenant is None and s.settings.auth == "open":
         return x_tenant_id or "default"
     if tenant is None:
-        if not authorization or not key:
-            message = "Authorization header must be provided and start with 'Bearer'"
-        elif scheme.lower() != "bearer":
+        if key is not None:
+            message = "Access token is invalid"
+        elif (authorization or "").strip().partition(" ")[2].strip():
             message = "Authorization scheme must be 'Bearer'"
         else:
-            message = "Access token is invalid"
+            message = "Authorization header must be provided and start with 'Bearer'"
         raise ApiError(401, message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if x_tenant_id is not None and x_tenant_id != tenant:
         raise ApiError(403, f"this API key belongs to another tenant than {x_tenant_id}")

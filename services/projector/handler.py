@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from schemas import STATE, STATUS, MalformedRecord, Stage
+from schemas import STATE, STATUS, Stage
 from services.projector.store import StateStore
 from services.runtime.handler import Context, Handler
 from services.runtime.redis_client import redis_client
@@ -19,6 +19,7 @@ class Projector(Handler):
     stage = Stage.PROJECTOR
     inputs = (STATUS_TOPIC,)
     batch_size = 500  # a fold is a few Redis round trips: large batches keep commits rare
+    fails_documents = False
 
     def __init__(self, context: Context):
         super().__init__(context)
@@ -26,12 +27,7 @@ class Projector(Handler):
         self.state_topic = context.settings.topic(STATE_TOPIC.name)
 
     def handle(self, message: Message) -> None:
-        try:
-            status = STATUS.decode(message.value())
-        except MalformedRecord as exc:
-            # Kept, and only kept: a broken report is not the document's failure.
-            self.context.dead_letters.keep(message, exc, attempts=1)
-            return
+        status = STATUS.decode(message.value())  # a malformed report is kept in the DLQ by the loop
         state = self.store.fold(status, message.offset())
         if state is not None:
             self.context.producer.send(self.state_topic, status.key, STATE.encode(state))

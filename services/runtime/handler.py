@@ -49,6 +49,10 @@ class Handler(ABC):
     # Where this stage sends a document's retraction when it gives up on one of its records, so
     # the indexer, downstream, removes whatever of that revision already reached the index.
     retractions_to: ClassVar[TopicSpec | None] = None
+    # Whether a record this stage gives up on ends its document in ``error`` (every pipeline
+    # stage), or is only kept in the DLQ (the projector: a report it cannot fold is not the
+    # document's failure).
+    fails_documents: ClassVar[bool] = True
     batch_size: ClassVar[int] = 100
 
     def __init__(self, context: Context):

@@ -61,6 +61,7 @@ class ConsumerLoop:
         revisions = Revisions(redis_client(settings), settings.keys)
         self.dead_letters = DeadLetters(self.producer, status, revisions, handler_class.retractions_to)
         self.context = Context(settings, self.producer, status, revisions, self.dead_letters)
+        self._give_up = self.dead_letters.send if handler_class.fails_documents else self.dead_letters.keep
         self.handler = handler_class(self.context)
         self.batch_size = handler_class.batch_size
         self.max_attempts = max_attempts
@@ -226,14 +227,14 @@ class ConsumerLoop:
             except DependencyUnavailable:
                 raise
             except (MalformedRecord, PermanentError) as exc:
-                self.dead_letters.send(message, exc, attempt)
+                self._give_up(message, exc, attempt)
                 return
             except Exception as exc:  # noqa: BLE001 - an unexpected failure costs one record, not the service
                 if (outage := as_outage(exc)) is not None:
                     raise outage from exc
                 if attempt == self.max_attempts:
                     log.exception("giving up on %s[%d]@%d", message.topic(), message.partition(), message.offset())
-                    self.dead_letters.send(message, exc, attempt)
+                    self._give_up(message, exc, attempt)
                     return
                 log.warning("attempt %d failed (%s), retrying", attempt, exc)
                 time.sleep(self.retry_backoff * 2 ** (attempt - 1))

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from services.gateway import dify
 from services.gateway.requests import MAX_QUERY_CHARS, DifyRetrievalModel, RetrieveRequest
 from services.gateway.routes.search import search
-from services.gateway.services import Clients, Services
+from services.gateway.services import Clients, Services, bearer_key
 from services.search.metadata_filter import MetadataCondition
 
 router = APIRouter()
@@ -42,15 +42,17 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
 @router.post("/retrieval")
 @router.post("/v1/retrieval")
 async def retrieval(request: Request, s: Clients, authorization: Annotated[str | None, Header()] = None) -> Any:
-    scheme, _, key = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_key(authorization)
+    if key is None:
         return _error(403, 1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
-    tenant = s.api_keys.tenant_of(key.strip())
-    if tenant is None and s.settings.auth == "open":
-        tenant = "default"
+    return await run_in_threadpool(_retrieve, s, key, await request.body())
+
+
+def _retrieve(s: Services, key: str, raw: bytes) -> Any:
+    # In open mode (a laptop) any key is the default tenant's, as any unkeyed native request.
+    tenant = s.api_keys.tenant_of(key) or ("default" if s.settings.auth == "open" else None)
     if tenant is None:
         return _error(403, 1002, "Authorization failed")
-    raw = await request.body()
     if not raw.strip():
         # Dify's registration probe: a POST with the key and no body. Anything but 403, 404 or 502
         # registers the endpoint; there is nothing to search.
@@ -59,10 +61,10 @@ async def retrieval(request: Request, s: Clients, authorization: Annotated[str |
         body = ExternalRetrieval.model_validate_json(raw)
     except ValidationError as exc:
         return _error(400, 400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    return await run_in_threadpool(_retrieve, s, tenant, body)
+    return _search(s, tenant, body)
 
 
-def _retrieve(s: Services, tenant: str, body: ExternalRetrieval) -> Any:
+def _search(s: Services, tenant: str, body: ExternalRetrieval) -> Any:
     record = s.catalog.get(tenant, body.knowledge_id)
     if record is None:
         return _error(404, 2001, "The knowledge does not exist")
