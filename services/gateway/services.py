@@ -156,9 +156,9 @@ Tenant = Annotated[str, Depends(caller_tenant)]
 def existing_dataset(s: Services, tenant: str, dataset_id: str) -> DatasetRecord:
     """The dataset, 404 if the tenant has none of that id. Datasets written to before datasets had
     records (only their documents' states tell) get one now."""
-    record = s.catalog.get(tenant, dataset_id)
-    legacy = record is None and s.catalog.stored(tenant, dataset_id) is None
-    if legacy and any(st.status is not DocumentStatus.DELETED for st in s.states.dataset(tenant, dataset_id)):
+    stored = s.catalog.stored(tenant, dataset_id)
+    record = stored if stored is not None and stored.deleted_at is None else None
+    if stored is None and any(st.status is not DocumentStatus.DELETED for st in s.states.dataset(tenant, dataset_id)):
         s.catalog.ensure(tenant, dataset_id)
         record = s.catalog.get(tenant, dataset_id)
     if record is None:

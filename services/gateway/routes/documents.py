@@ -104,6 +104,7 @@ def get_document(
     shaped = dify.document(document_id, state, upsert, s.catalog.position(tenant, dataset_id, document_id), visibility)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
+    rule = _process_rule(upsert.indexing if upsert is not None else None)
     detail = {
         **state.model_dump(mode="json"), **shaped,
         "completed_at": dify.epoch(state.transitions.get(DocumentStatus.COMPLETED)),
@@ -111,8 +112,8 @@ def get_document(
         "indexing_latency": state.indexing_latency,
         "doc_type": None,
         "segment_count": state.segment_count,
-        "dataset_process_rule": _process_rule(upsert.indexing if upsert is not None else None),
-        "document_process_rule": _process_rule(upsert.indexing if upsert is not None else None),
+        "dataset_process_rule": rule,
+        "document_process_rule": rule,
         "doc_language": None,
     }
     if metadata == "without":
@@ -185,9 +186,11 @@ def batch_status(batch: str, dataset_id: Id, tenant: Tenant, s: Clients) -> dict
     data = []
     for key, revision in written.items():
         document_id = key.split("/", 1)[1]
-        if s.publisher.dataset_of(tenant, document_id) != dataset_id:
-            continue
         state = known.get(key)
+        # A document never changes dataset: its state says which, or (not projected yet) its upsert.
+        dataset = state.dataset_id if state is not None else s.publisher.dataset_of(tenant, document_id)
+        if dataset != dataset_id:
+            continue
         if state is not None and state.revision < revision:
             state = None  # the projector has not seen the batch's revision yet: it waits
         native = state.model_dump(mode="json") if state is not None else {
