@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from schemas.documents import IndexingSpec, Metadata
+from schemas.edited import GivenSegment
 from schemas.envelope import Contract, Envelope
 
 
@@ -47,3 +48,5 @@ class ExtractedContent(DocumentPart):
     type: Literal["document.extracted"] = "document.extracted"
     mime_type: str | None = None
     pages: list[Page]
+    # A document given as its segments: these are taken as they are, instead of splitting pages.
+    segments: list[GivenSegment] | None = None

@@ -22,6 +22,9 @@ def segment_id(document_key: str, revision: int, part: int, position: int) -> st
 class Segment(Contract):
     # Deterministic (document, revision, position): a redelivered segment overwrites itself.
     segment_id: str
+    # The id an editor knows it by, the same in every revision (given segments); None: segment_id.
+    stable_id: str | None = None
+    enabled: bool = True  # False: indexed and listed, never returned by search
     position: int = Field(ge=0)
     kind: Literal["chunk", "parent", "child"] = "chunk"
     parent_id: str | None = None

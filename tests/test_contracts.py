@@ -176,7 +176,8 @@ def test_malformed_records_raise_the_typed_error(raw, reason):
 
 def test_json_schema_export(tmp_path: Path):
     written = export_json_schemas(tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"{spec.name}.v1.schema.json" for spec in CATALOG)
+    assert sorted(p.name for p in written) == sorted(
+        [f"{spec.name}.v1.schema.json" for spec in CATALOG] + ["segment-list.v1.schema.json"])
     documents = orjson.loads((tmp_path / "documents.v1.schema.json").read_bytes())
     assert documents["x-key"] == "tenant_id/document_id"
     assert documents["x-bulk-topic"] == "documents.bulk"

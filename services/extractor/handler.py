@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import Message
+from pydantic import ValidationError
 
 from schemas import (
     DocumentCommand,
@@ -20,8 +21,9 @@ from schemas import (
     Stage,
 )
 from schemas.documents import MAX_METADATA_BYTES, MAX_METADATA_CHARS, MAX_METADATA_FIELDS, Metadata
+from schemas.edited import SEGMENT_LIST_MIME, SegmentList
 from services.extractor.parsers import UnextractableDocument, check_length
-from services.extractor.parts import into_parts
+from services.extractor.parts import into_parts, segments_into_parts
 from services.extractor.settings import ExtractorSettings
 from services.extractor.titles import document_title
 from services.runtime.blobs import BlobStore
@@ -80,10 +82,17 @@ class Extractor(Handler):
     def _extract(self, event: DocumentUpserted) -> None:
         status = self.context.status
         status.emit(event, DocumentStatus.PARSING, name=event.name, progress=0.0, attempts=event.attempt)
-        pages, content_type, metadata = self._pages(event)
-        parts = into_parts(pages, self.config.pages_per_part, self.config.max_part_chars)
-        title = document_title(metadata, pages)
-        for index, part in enumerate(parts):
+        if event.mime_type == SEGMENT_LIST_MIME:  # given as its segments: they go on as they are
+            given = self._segment_list(event)
+            title, content_type, metadata = given.title, SEGMENT_LIST_MIME, event.metadata
+            contents = [{"pages": [], "segments": part}
+                        for part in segments_into_parts(given.segments, self.config.max_part_chars)]
+        else:
+            pages, content_type, extracted = self._pages(event)
+            title, metadata = document_title(extracted, pages), merged_metadata(event.metadata, extracted)
+            contents = [{"pages": part}
+                        for part in into_parts(pages, self.config.pages_per_part, self.config.max_part_chars)]
+        for index, content in enumerate(contents):
             self.context.producer.publish(
                 EXTRACTED,
                 ExtractedContent(
@@ -92,12 +101,18 @@ class Extractor(Handler):
                     title=title,
                     indexing=event.indexing,
                     mime_type=content_type,
-                    metadata=merged_metadata(event.metadata, metadata),
+                    metadata=metadata,
                     part=index,
-                    parts=len(parts),
-                    pages=part,
+                    parts=len(contents),
+                    **content,
                 ),
             )
+
+    def _segment_list(self, event: DocumentUpserted) -> SegmentList:
+        try:
+            return SegmentList.model_validate_json(self.blobs.source_of(event))
+        except ValidationError as exc:
+            raise PermanentError(f"unreadable segment list: {exc}") from exc
 
     def _pages(self, event: DocumentUpserted) -> tuple[list[Page], str | None, dict[str, str]]:
         if isinstance(event.source, InlineSource):

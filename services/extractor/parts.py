@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas import Page
+from schemas.edited import GivenSegment
 
 
 def _split_long(page: Page, max_chars: int) -> list[Page]:
@@ -26,4 +27,18 @@ def into_parts(pages: list[Page], pages_per_part: int, max_chars: int) -> list[l
             size = 0
         parts[-1].append(page)
         size += len(page.text)
+    return parts
+
+
+def segments_into_parts(segments: list[GivenSegment], max_chars: int) -> list[list[GivenSegment]]:
+    """Given segments, in order, in parts of about ``max_chars`` (a segment is never cut)."""
+    parts: list[list[GivenSegment]] = [[]]
+    size = 0
+    for segment in segments:
+        length = len(segment.content) + sum(len(child.content) for child in segment.children)
+        if parts[-1] and size + length > max_chars:
+            parts.append([])
+            size = 0
+        parts[-1].append(segment)
+        size += length
     return parts

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.registry import DocumentBusy
 from services.runtime.revisions import RevisionsExhausted
 
 # Dify's code for each status where it has one (werkzeug's names otherwise).
@@ -55,3 +56,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RevisionsExhausted)
     async def revisions_exhausted(_request: Request, exc: RevisionsExhausted) -> JSONResponse:
         return _answer(409, "conflict", str(exc), str(exc))
+
+    @app.exception_handler(DocumentBusy)
+    async def document_busy(_request: Request, exc: DocumentBusy) -> JSONResponse:
+        return _answer(409, "document_busy", str(exc), str(exc), {"Retry-After": "1"})

@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from redis.lock import Lock
+
 from schemas import (
     RERUN_STATUSES,
     BlobSource,
@@ -23,6 +25,8 @@ from schemas import (
     document_key,
 )
 from schemas.documents import MAX_INLINE_TEXT_BYTES, Metadata
+from schemas.edited import SEGMENT_LIST_MIME, SegmentList
+from schemas.envelope import utc_now
 from services.projector.store import StateStore
 from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
@@ -65,6 +69,10 @@ class DocumentPublisher:
             written[key] = max(written.get(key, 0), int(revision))
         return dict(sorted(written.items()))
 
+    def writing(self, tenant_id: str, document_id: str) -> Lock:
+        """The document's writer lock: hold it from reading its current revision to publishing the next."""
+        return self.registry.writing(document_key(tenant_id, document_id))
+
     def dataset_of(self, tenant_id: str, document_id: str) -> str | None:
         """The dataset the document belongs to; None if it is unknown (or deleted)."""
         upsert = self.registry.newest_upsert(document_key(tenant_id, document_id))
@@ -102,7 +110,7 @@ class DocumentPublisher:
         *,
         tenant_id: str,
         dataset_id: str,
-        document_id: str | None,
+        document_id: str,
         name: str,
         indexing: IndexingSpec,
         metadata: Metadata,
@@ -115,10 +123,10 @@ class DocumentPublisher:
     ) -> Upsert:
         """A document from ``text``, or from ``file`` (``size`` bytes, streamed to the blob store).
         Content, name, metadata and indexing all as the document's current revision has them: no new
-        revision, the current one is answered (unless it ended in error, cancelled or deleted)."""
-        document_id = document_id or str(uuid.uuid4())  # a UUID, as Dify's routes take
+        revision, the current one is answered (unless it ended in error, cancelled or deleted). The
+        caller holds ``writing(tenant_id, document_id)``."""
         key = document_key(tenant_id, document_id)
-        content_hash = _sha256_of(file) if file is not None else hashlib.sha256((text or "").encode()).hexdigest()
+        content_hash = _sha256_of(file) if file is not None else _sha256((text or "").encode())
         current = self.registry.newest_upsert(key)
         if current is not None and (current.dataset_id, current.name, current.content_hash, current.metadata,
                                     current.indexing) == (dataset_id, name, content_hash, metadata, indexing):
@@ -130,20 +138,45 @@ class DocumentPublisher:
         revision = self.revisions.next_revision(key)
         if file is not None:
             source = BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, file), size=size)
-        elif len(encoded := (text or "").encode()) <= MAX_INLINE_TEXT_BYTES:
-            source = InlineSource(text=text or "")
         else:
-            source = BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, encoded), size=len(encoded))
+            source = self._text_source(tenant_id, document_id, revision, name, (text or "").encode())
         event = DocumentUpserted(
             tenant_id=tenant_id, dataset_id=dataset_id, document_id=document_id, revision=revision,
             name=name, mime_type=mime_type, source=source, metadata=metadata, indexing=indexing,
             content_hash=content_hash, priority=priority,
         )
-        self.registry.remember(event)
-        self.status.emit(event, DocumentStatus.WAITING, name=name, content_hash=content_hash, progress=0.0)
-        self.producer.publish_and_wait(DOCUMENTS, event)
+        self._publish(event)
         self._add_to_batch(tenant_id, batch, key, revision)
         return Upsert(event, unchanged=False, state=None)
+
+    def put_segments(self, current: DocumentUpserted, segments: SegmentList) -> DocumentUpserted:
+        """The document again as ``segments`` (an editor's: indexed as they are, never re-split), as
+        a new revision with everything else ``current`` has. The caller holds ``writing``."""
+        data = segments.model_dump_json().encode()
+        revision = self.revisions.next_revision(current.key)
+        event = current.model_copy(update={
+            "event_id": uuid.uuid4(), "revision": revision, "attempt": 1, "produced_at": utc_now(),
+            "priority": Priority.INTERACTIVE, "mime_type": SEGMENT_LIST_MIME, "content_hash": _sha256(data),
+            "source": self._text_source(current.tenant_id, current.document_id, revision, "segments.json", data),
+        })
+        self._publish(event)
+        return event
+
+    def segment_list(self, upsert: DocumentUpserted) -> SegmentList:
+        """The segments of an upsert given as its segments (the registry keeps its source as a blob)."""
+        return SegmentList.model_validate_json(self.blobs.source_of(upsert))
+
+    def _text_source(self, tenant_id: str, document_id: str, revision: int, name: str,
+                     encoded: bytes) -> InlineSource | BlobSource:
+        if len(encoded) <= MAX_INLINE_TEXT_BYTES:
+            return InlineSource(text=encoded.decode())
+        return BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, encoded), size=len(encoded))
+
+    def _publish(self, event: DocumentUpserted) -> None:
+        self.registry.remember(event)
+        self.status.emit(event, DocumentStatus.WAITING, name=event.name, content_hash=event.content_hash,
+                         progress=0.0)
+        self.producer.publish_and_wait(DOCUMENTS, event)
 
     def _add_to_batch(self, tenant_id: str, batch: str, key: str, revision: int) -> None:
         with self.redis.pipeline() as pipe:
@@ -168,6 +201,10 @@ class DocumentPublisher:
             priority=priority,
         )
         self.producer.publish_and_wait(DOCUMENTS, event)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sha256_of(file: BinaryIO) -> str:

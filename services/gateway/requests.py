@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from schemas import IndexingSpec, ProcessRule
 from schemas.documents import Metadata, MetadataKey
+from schemas.edited import SegmentText
 from schemas.envelope import Id
 from services.gateway.errors import ApiError
 from services.search.hybrid import Mode, Scope
@@ -216,3 +217,30 @@ class RetrieveRequest(BaseModel):
 
 class ModelSwitch(BaseModel):
     embedding_model: str = Field(min_length=1, max_length=128)
+
+
+class NewSegment(BaseModel):
+    content: SegmentText
+    # Dify's Q&A answer and economy keywords: indexflow indexes neither (qa_model is refused up front).
+    answer: str | None = None
+    keywords: list[str] | None = None
+
+
+class NewSegments(BaseModel):
+    segments: list[NewSegment] = Field(min_length=1, max_length=1000)
+
+
+class SegmentChange(BaseModel):
+    content: SegmentText | None = None
+    answer: str | None = None
+    keywords: list[str] | None = None
+    enabled: bool | None = None
+    regenerate_child_chunks: bool = False
+
+
+class UpdateSegment(BaseModel):
+    segment: SegmentChange
+
+
+class ChildChunkText(BaseModel):
+    content: SegmentText

@@ -15,6 +15,10 @@ class GatewaySettings(BaseSettings):
     # well below uploads, which stream to disk.
     max_json_bytes: int = Field(default=64 * 2**20, ge=1024)
 
+    # A segment edit answers once its revision is searchable, as Dify's do, waiting at most this long
+    # (then it answers the segment as still indexing).
+    edit_wait_seconds: float = Field(default=30.0, ge=0)
+
     def body_limit(self, content_type: str) -> int:
         if content_type.startswith("multipart/form-data"):
             return self.max_upload_bytes + 2**20

@@ -82,14 +82,15 @@ class Indexer(Handler):
             self._indices.add(index)
         if event.model is not None:  # before its chunks are written: search must know to look there
             self.datasets.record_indexed(event.tenant_id, event.dataset_id, event.model)
-        parents = {s.segment_id: s.content for s in event.segments if s.kind == "parent"}
+        parents = {s.segment_id: s for s in event.segments if s.kind == "parent"}
         now = utc_now().isoformat()
         for segment in event.segments:
             if segment.kind == "parent":
                 continue  # searched through its children, returned as their parent_content
+            parent = parents.get(segment.parent_id) if segment.parent_id else None
             source = {
                 "content": segment.content,
-                "parent_content": parents.get(segment.parent_id) if segment.parent_id else None,
+                "parent_content": parent.content if parent else None,
                 "name": event.name,
                 "title": event.title,
                 "metadata": {k: v for k, v in event.metadata.items() if v is not None},
@@ -99,6 +100,10 @@ class Indexer(Handler):
                 "document_key": event.key,
                 "segment_id": segment.segment_id,
                 "parent_id": segment.parent_id,
+                # The ids an editor knows the chunk and its parent by, the same in every revision.
+                "stable_id": segment.stable_id or segment.segment_id,
+                "parent_stable_id": (parent.stable_id or parent.segment_id) if parent else None,
+                "enabled": segment.enabled,
                 "kind": segment.kind,
                 "content_hash": segment.content_hash,
                 "model": event.model,

@@ -9,7 +9,7 @@ from typing import Any
 from elasticsearch import BadRequestError, Elasticsearch
 
 BM25_ONLY = "bm25"
-ADDED_FIELDS = ("content", "name", "title", "metadata")  # added to indices made before them
+ADDED_FIELDS = ("content", "name", "title", "metadata", "stable_id", "parent_stable_id", "enabled")  # added to indices made before them
 
 
 def index_name(prefix: str, model: str | None) -> str:
@@ -32,7 +32,8 @@ def mapping(dims: int | None) -> dict[str, Any]:
         "title": {"type": "text", "fields": {"english": english}},
         "metadata": {"type": "flattened"},  # any keys, filtered by exact value
         **{k: keyword for k in ("tenant_id", "dataset_id", "document_id", "document_key", "segment_id",
-                                  "parent_id", "kind", "content_hash", "model")},
+                                  "parent_id", "stable_id", "parent_stable_id", "kind", "content_hash", "model")},
+        "enabled": {"type": "boolean"},  # False: a disabled segment, kept for its listing, never searched
         "revision": {"type": "long"},  # issued from the clock in milliseconds
         **{k: {"type": "integer"} for k in ("part", "position", "page", "tokens", "word_count")},
         "indexed_at": {"type": "date"},

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import DocumentUpserted, InlineSource
+
 from services.runtime.errors import DependencyUnavailable, PermanentError
 from services.runtime.settings import Settings
 
@@ -113,6 +115,11 @@ class BlobStore:
         if parsed.scheme == "s3":
             return self._get_s3(parsed.netloc, parsed.path.lstrip("/"), tenant)
         raise PermanentError(f"unsupported blob URI scheme {parsed.scheme!r} (file:// or s3://)")
+
+    def source_of(self, upsert: DocumentUpserted) -> bytes:
+        """The bytes of an upsert's source: its inline text, or its blob."""
+        source = upsert.source
+        return source.text.encode() if isinstance(source, InlineSource) else self.get(source.uri, upsert.tenant_id)
 
     @contextmanager
     def local_file(self, uri: str, tenant: str, suffix: str = "") -> Iterator[Path]:

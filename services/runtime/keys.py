@@ -44,6 +44,10 @@ class RedisKeys:
         """Hash: document key -> its newest upsert (the record to re-drive it from)."""
         return self._k("documents")
 
+    def document_writer(self, document_key: str) -> str:
+        """Lock held by whoever is writing the document's next revision from its current one."""
+        return self._k(f"writing:{document_key}")
+
     def batch(self, tenant_id: str, batch: str) -> str:
         """Set of "document key|revision" for each revision one upload batch of one tenant wrote."""
         return self._k(f"batch:{tenant_id}/{batch}")

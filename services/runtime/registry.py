@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Iterator
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from schemas import (
     DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, IndexingSpec, InlineSource,
@@ -16,6 +18,7 @@ from schemas import (
 from schemas.documents import Metadata
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
+from services.runtime.errors import DependencyUnavailable
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
 from services.runtime.keys import RedisKeys
@@ -40,6 +43,13 @@ end
 return 1
 """
 
+# Long enough for any write (a blob upload, a publish); a writer that died frees the document then.
+WRITER_LOCK_SECONDS = 60
+
+
+class DocumentBusy(DependencyUnavailable):
+    """Another writer held the document for longer than a caller waits."""
+
 
 class DocumentRegistry:
     def __init__(self, client: redis.Redis, keys: RedisKeys, blobs: BlobStore):
@@ -55,6 +65,13 @@ class DocumentRegistry:
             uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
             upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
         self._remember(keys=[self._keys.documents], args=[upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)])
+
+    def writing(self, key: str, wait_seconds: float = 30.0) -> Lock:
+        """Held while a revision is made from the document's current one (an edit, a re-drive, an
+        update keeping the old rule), so two writers never both build on the same revision and
+        one's change silently lost."""
+        return _WriterLock(self._redis, self._keys.document_writer(key), timeout=WRITER_LOCK_SECONDS,
+                           blocking_timeout=wait_seconds)
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
         raw = self._redis.hget(self._keys.documents, key)
@@ -83,6 +100,15 @@ class DocumentRegistry:
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 
+class _WriterLock(Lock):
+    def __enter__(self) -> _WriterLock:
+        try:
+            super().__enter__()
+        except LockError as exc:
+            raise DocumentBusy(f"{self.name} is held by another writer; try again") from exc
+        return self
+
+
 def redrive(
     registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
     indexing: IndexingSpec | None = None, *, priority: Priority, metadata: Metadata | None = None,
@@ -91,6 +117,14 @@ def redrive(
     through every stage afresh whatever became of the old one (errored, cancelled, stuck, lost).
     With ``indexing`` or ``metadata``, it runs with those instead, as a fresh job (attempts start
     at 1). None when nothing is known of the document."""
+    with registry.writing(key):
+        return _redrive(registry, revisions, producer, status, key, indexing, priority, metadata)
+
+
+def _redrive(
+    registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
+    indexing: IndexingSpec | None, priority: Priority, metadata: Metadata | None,
+) -> DocumentUpserted | None:
     upsert = registry.newest_upsert(key)
     if upsert is None:
         return None

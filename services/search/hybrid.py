@@ -28,7 +28,7 @@ from services.search.rerank import CohereReranker, RerankUnavailable
 Mode = Literal["hybrid", "full_text", "semantic", "bm25"]
 _FIELDS = [
     "content", "parent_content", "name", "document_id", "document_key", "dataset_id", "revision",
-    "page", "part", "position", "kind",
+    "page", "part", "position", "kind", "stable_id", "parent_stable_id", "parent_id",
 ]
 
 
@@ -57,7 +57,10 @@ class Scope:
     hidden_documents: tuple[str, ...] = ()  # disabled or archived: never returned
 
     def filters(self, datasets: list[str] | None = None) -> list[dict[str, Any]]:
-        filters: list[dict[str, Any]] = [{"term": {"tenant_id": self.tenant_id}}]
+        filters: list[dict[str, Any]] = [
+            {"term": {"tenant_id": self.tenant_id}},
+            {"bool": {"must_not": [{"term": {"enabled": False}}]}},  # chunks indexed before the flag pass
+        ]
         if datasets is not None:
             filters.append({"terms": {"dataset_id": datasets}})
         elif self.dataset_id is not None:
@@ -105,7 +108,9 @@ class Answer:
 
 @dataclass(frozen=True)
 class Hit:
-    segment_id: str
+    segment_id: str  # the chunk's id in the index
+    stable_id: str  # the id its editor knows: the segment's, the same in every revision
+    parent_stable_id: str | None  # hierarchical chunks: their parent segment's
     dataset_id: str
     document_id: str
     name: str
@@ -116,6 +121,11 @@ class Hit:
     score: float  # what the records are ranked by (fused, in hybrid mode)
     highlights: list[str]  # fragments of the chunk with the BM25 matches marked (none from kNN alone)
     scores: dict[str, float | None]  # each mode's own: BM25's, the best cosine of any model, the reranker's
+
+    @property
+    def segment_stable_id(self) -> str:
+        """The segment an editor knows this hit by: a child chunk's parent, else the chunk itself."""
+        return self.parent_stable_id or self.stable_id
 
 
 class HybridSearch:
@@ -262,6 +272,8 @@ def _hit(hit: dict, score: float, highlights: list[str], scores: dict[str, float
     source = hit["_source"]
     return Hit(
         segment_id=hit["_id"],
+        stable_id=source.get("stable_id") or hit["_id"],
+        parent_stable_id=source.get("parent_stable_id") or source.get("parent_id"),
         dataset_id=source["dataset_id"],
         document_id=source["document_id"],
         name=source.get("name", ""),

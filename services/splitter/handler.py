@@ -16,15 +16,16 @@ from topics.catalog import EXTRACTED, SEGMENTS
 
 
 def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> list[Segment]:
-    rule = content.indexing.process_rule
-    automatic_tokens = automatic_chunk_tokens(content.indexing, embedding)
     segments: list[Segment] = []
 
-    def add(text: str, page: int | None, kind: str, parent_id: str | None = None) -> str:
+    def add(text: str, page: int | None, kind: str, parent_id: str | None = None, stable_id: str | None = None,
+            enabled: bool = True) -> str:
         sid = segment_id(content.key, content.revision, content.part, len(segments))
         segments.append(
             Segment(
                 segment_id=sid,
+                stable_id=stable_id,
+                enabled=enabled,
                 position=len(segments),
                 kind=kind,
                 parent_id=parent_id,
@@ -37,6 +38,18 @@ def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> li
         )
         return sid
 
+    if content.segments is not None:  # given by an editor: taken as they are, ids kept
+        for given in content.segments:
+            if given.children:
+                parent = add(given.content, given.page, "parent", stable_id=given.id, enabled=given.enabled)
+                for child in given.children:
+                    add(child.content, given.page, "child", parent, stable_id=child.id, enabled=given.enabled)
+            else:
+                add(given.content, given.page, "chunk", stable_id=given.id, enabled=given.enabled)
+        return segments
+
+    rule = content.indexing.process_rule
+    automatic_tokens = automatic_chunk_tokens(content.indexing, embedding)
     for page in content.pages:
         for piece in split(clean(page.text, rule), rule, automatic_tokens):
             if piece.children:

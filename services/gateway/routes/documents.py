@@ -4,6 +4,7 @@ Routes and answers are Dify's Knowledge API's (both of its spellings), with the 
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -39,12 +40,7 @@ def _both_spellings(method: str, path: str):
 def create_by_text(dataset_id: Id, body: CreateByText, batch: Batch, priority: RequestPriority, tenant: Tenant,
                    s: Clients) -> dict:
     claim_id(s, tenant, dataset_id, body.document_id)
-    upsert = s.publisher.upsert(
-        tenant_id=tenant, dataset_id=dataset_id, document_id=body.document_id, name=body.name,
-        indexing=indexing_of(s, tenant, dataset_id, body), metadata=body.metadata, batch=batch, text=body.text,
-        priority=priority,
-    )
-    return accepted(s, tenant, upsert, batch)
+    return write(s, tenant, dataset_id, body.document_id, body, batch, priority, text=body.text, name=body.name)
 
 
 @_both_spellings("POST", "/document/create-by-file")
@@ -55,7 +51,7 @@ def create_by_file(dataset_id: Id, batch: Batch, priority: RequestPriority, tena
     if options.original_document_id:
         require_document(s, tenant, dataset_id, options.original_document_id)
     claim_id(s, tenant, dataset_id, document_id)
-    return upload(s, tenant, dataset_id, document_id, file, options, batch, priority)
+    return write(s, tenant, dataset_id, document_id, options, batch, priority, file=file)
 
 
 @_both_spellings("POST", "/documents/{document_id}/update-by-text")
@@ -63,21 +59,15 @@ def update_by_text(dataset_id: Id, document_id: Id, body: UpdateByText, batch: B
                    tenant: Tenant, s: Clients) -> dict:
     require_document(s, tenant, dataset_id, document_id)
     name = body.name or current_name(s, tenant, document_id)
-    current = s.publisher.registry.newest_upsert(document_key(tenant, document_id))
-    upsert = s.publisher.upsert(
-        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=indexing_of(s, tenant, dataset_id, body, current=current), metadata=kept_metadata(body, current),
-        batch=batch, text=body.text, priority=priority,
-    )
-    return accepted(s, tenant, upsert, batch)
+    return write(s, tenant, dataset_id, document_id, body, batch, priority, text=body.text, name=name, update=True)
 
 
 @_both_spellings("POST", "/documents/{document_id}/update-by-file")
 def update_by_file(dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant,
                    s: Clients, file: UploadFile = File(...), data: str = Form("{}")) -> dict:
     require_document(s, tenant, dataset_id, document_id)
-    current = s.publisher.registry.newest_upsert(document_key(tenant, document_id))
-    return upload(s, tenant, dataset_id, document_id, file, parse_options(data, FileOptions), batch, priority, current)
+    return write(s, tenant, dataset_id, document_id, parse_options(data, FileOptions), batch, priority, file=file,
+                 update=True)
 
 
 @router.delete("/documents/{document_id}")
@@ -215,26 +205,33 @@ def current_name(s: Services, tenant: str, document_id: str) -> str:
     return state.name if state and state.name else document_id
 
 
-def upload(
-    s: Services, tenant: str, dataset_id: str, document_id: str | None, file: UploadFile, options: DocumentOptions,
-    batch: str, priority: Priority, current: DocumentUpserted | None = None,
+def write(
+    s: Services, tenant: str, dataset_id: str, document_id: str | None, options: DocumentOptions, batch: str,
+    priority: Priority, *, text: str | None = None, name: str | None = None, file: UploadFile | None = None,
+    update: bool = False,
 ) -> dict:
-    """``current``: the document's upsert an update starts from."""
-    name = file.filename or "upload"
-    if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
-        raise ApiError(400, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
-    # The body limit bounds the whole form; this names the file's own limit. Starlette has spooled
-    # the file to disk as it arrived, and it is streamed on from there.
-    limit = s.gateway.max_upload_bytes
-    if file.size is not None and file.size > limit:
-        raise ApiError(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
-    upsert = s.publisher.upsert(
-        tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name,
-        indexing=indexing_of(s, tenant, dataset_id, options, current=current), metadata=kept_metadata(options, current),
-        batch=batch, file=file.file, size=file.size,
-        mime_type=file.content_type if file.content_type != "application/octet-stream" else None,
-        priority=priority,
-    )
+    """Publish the document from ``text`` or ``file``. An ``update`` keeps what the body leaves out
+    (the rule, the metadata) from the current revision, read under the document's writer lock."""
+    if file is not None:
+        name = file.filename or "upload"
+        if len(name) > MAX_NAME_CHARS:  # checked before anything is stored
+            raise ApiError(400, f"file name of {len(name)} characters, over the {MAX_NAME_CHARS} limit")
+        # The body limit bounds the whole form; this names the file's own limit. Starlette has
+        # spooled the file to disk as it arrived, and it is streamed on from there.
+        limit = s.gateway.max_upload_bytes
+        if file.size is not None and file.size > limit:
+            raise ApiError(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
+    document_id = document_id or str(uuid.uuid4())  # a UUID, as Dify's routes take
+    with s.publisher.writing(tenant, document_id):
+        current = s.publisher.registry.newest_upsert(document_key(tenant, document_id)) if update else None
+        upsert = s.publisher.upsert(
+            tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name or document_id,
+            indexing=indexing_of(s, tenant, dataset_id, options, current=current),
+            metadata=kept_metadata(options, current), batch=batch, priority=priority, text=text,
+            file=file.file if file is not None else None, size=file.size if file is not None else None,
+            mime_type=file.content_type if file is not None and file.content_type != "application/octet-stream"
+            else None,
+        )
     return accepted(s, tenant, upsert, batch)
 
 

@@ -86,7 +86,7 @@ def _search(s: Services, tenant: str, body: ExternalRetrieval) -> Any:
             # Never null: Dify writes its own keys into it.
             "metadata": {
                 **(dict(upsert.metadata) if (upsert := upserts.get(f"{tenant}/{hit.document_id}")) else {}),
-                "document_id": hit.document_id, "dataset_id": hit.dataset_id, "segment_id": hit.segment_id,
+                "document_id": hit.document_id, "dataset_id": hit.dataset_id, "segment_id": hit.segment_stable_id,
                 "position": hit.position, "page": hit.page,
             },
         }

@@ -75,7 +75,7 @@ def record(hit: Hit, upsert: DocumentUpserted | None) -> dict[str, Any]:
     """Dify's record (``segment`` with its ``document``, ``child_chunks``, ``score``) and the native hit."""
     hierarchical = hit.matched != hit.content
     segment = {
-        "id": hit.segment_id, "position": hit.position + 1, "document_id": hit.document_id,
+        "id": hit.segment_stable_id, "position": hit.position + 1, "document_id": hit.document_id,
         "content": hit.content, "sign_content": hit.content, "answer": None,
         "word_count": len(hit.content), "tokens": None, "keywords": [],
         "index_node_id": hit.segment_id, "index_node_hash": None, "hit_count": 0,
@@ -87,7 +87,7 @@ def record(hit: Hit, upsert: DocumentUpserted | None) -> dict[str, Any]:
             "doc_metadata": dict(upsert.metadata) if upsert is not None else {},
         },
     }
-    child_chunks = [{"id": hit.segment_id, "content": hit.matched, "position": hit.position + 1,
+    child_chunks = [{"id": hit.stable_id, "content": hit.matched, "position": hit.position + 1,
                      "score": hit.score}] if hierarchical else []
     return {
         **hit.__dict__,
