@@ -183,6 +183,40 @@ def test_metadata_fields_values_and_filters(client: DifyDatasetClient):
     assert found([{"name": "writer", "comparison_operator": "is", "value": "Ann"}]) == {"ann.txt"}
 
 
+def test_built_in_fields_carry_each_document_s_values_when_switched_on(client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Built-in {uuid.uuid4().hex[:6]}")
+    before = int(time.time())
+    created = client.documents.create_by_text(dataset.id, name="tides.txt", text="The tide turns at noon.")
+    completed(client, dataset.id, created.batch)
+    client.documents.create_by_text(dataset.id, name="moon.txt", text="The moon pulls the tide.")
+
+    def values() -> dict:
+        detail = client._base.get(f"/v1/datasets/{dataset.id}/documents/{created.document.id}")
+        return {m["name"]: m["value"] for m in detail["doc_metadata"]}
+
+    def found(name: str) -> set[str]:
+        query = RetrievalModel(search_method="full_text_search", reranking_enable=False, top_k=5,
+                               score_threshold_enabled=False, metadata_filtering_conditions={
+                                   "logical_operator": "and",
+                                   "conditions": [{"name": "document_name", "comparison_operator": "is", "value": name}]})
+        return {r.segment.document.name for r in client.datasets.retrieve(dataset.id, "tide", retrieval_model=query).records}
+
+    assert values() == {} and found("tides.txt") == set()  # off: no such field
+    client.metadata.toggle_built_in(dataset.id, "enable")
+    first = values()
+    assert first["document_name"] == "tides.txt" and first["source"] == "file_upload" and first["uploader"]
+    assert before - 1 <= first["upload_date"] <= first["last_update_date"] <= time.time() + 1
+    assert found("tides.txt") == {"tides.txt"}
+
+    time.sleep(1.1)  # the dates are in seconds
+    completed(client, dataset.id, client.documents.update_by_text(
+        dataset.id, created.document.id, name="tides.txt", text="The tide turns at one.").batch)
+    after = values()
+    assert after["upload_date"] == first["upload_date"] and after["last_update_date"] > first["last_update_date"]
+    client.metadata.toggle_built_in(dataset.id, "disable")
+    assert values() == {}
+
+
 def test_hierarchical_full_doc_parent_mode_is_taken(client: DifyDatasetClient):
     dataset = client.datasets.create(name=f"Parents {uuid.uuid4().hex[:6]}")
     rule = ProcessRule(mode="hierarchical", rules=ProcessRuleConfig(

@@ -16,11 +16,13 @@ from services.runtime.keys import RedisKeys
 
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
 # the same dataset never hand out one position twice.
+# A document's position, and when it was first written, both given at its first write.
 _POSITION = """
 local position = redis.call('HGET', KEYS[1], ARGV[1])
 if position then return tonumber(position) end
 position = redis.call('HINCRBY', KEYS[1], 'next', 1)
 redis.call('HSET', KEYS[1], ARGV[1], position)
+redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 return position
 """
 
@@ -134,11 +136,18 @@ class DatasetCatalog:
             if not record.implicit:
                 pipe.hdel(self._keys.dataset_names(tenant_id), record.name)
             pipe.delete(self._keys.document_positions(tenant_id, record.id))
+            pipe.delete(self._keys.document_created(tenant_id, record.id))
             pipe.execute()
 
     def position(self, tenant_id: str, dataset_id: str, document_id: str) -> int:
         """The document's 1-based position in its dataset, given at its first write."""
-        return int(self._position(keys=[self._keys.document_positions(tenant_id, dataset_id)], args=[document_id]))
+        keys = [self._keys.document_positions(tenant_id, dataset_id), self._keys.document_created(tenant_id, dataset_id)]
+        return int(self._position(keys=keys, args=[document_id, int(time.time())]))
+
+    def created(self, tenant_id: str, dataset_id: str, document_ids: list[str]) -> dict[str, int]:
+        """When each document was first written (those given a position so far)."""
+        found = self._redis.hmget(self._keys.document_created(tenant_id, dataset_id), document_ids) if document_ids else []
+        return {doc: int(when) for doc, when in zip(document_ids, found) if when is not None}
 
     def positions(self, tenant_id: str, dataset_id: str) -> dict[str, int]:
         stored = self._redis.hgetall(self._keys.document_positions(tenant_id, dataset_id))

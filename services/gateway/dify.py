@@ -4,10 +4,11 @@ status words, epoch-second times. Native fields travel beside them where names d
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from schemas import DocumentState, DocumentStatus, DocumentUpserted
-from services.gateway.datasets import DatasetRecord
+from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord
 from services.gateway.visibility import Visibility
 
 # Dify's indexing_status for each of ours: Dify has no "cancelled" (a stopped document is an error
@@ -46,10 +47,26 @@ def _metadata_type(value: Any) -> str:
     return "number" if isinstance(value, int | float) and not isinstance(value, bool) else "string"
 
 
-def doc_metadata(upsert: DocumentUpserted | None) -> list[dict[str, Any]]:
+_BUILT_IN_TYPES = {field["name"]: field["type"] for field in BUILT_IN_FIELDS}
+
+
+def doc_metadata(upsert: DocumentUpserted | None, built_in: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The document's own values, then its built-in ones (``built_in_values``) under Dify's id "built-in"."""
     metadata = upsert.metadata if upsert is not None else {}
     return [{"id": name, "name": name, "type": _metadata_type(value), "value": value}
-            for name, value in metadata.items()]
+            for name, value in metadata.items()] + [
+        {"id": "built-in", "name": name, "type": _BUILT_IN_TYPES[name], "value": value}
+        for name, value in (built_in or {}).items()]
+
+
+def built_in_values(record: DatasetRecord | None, upsert: DocumentUpserted, created: int | None) -> dict[str, Any]:
+    """Dify's built-in fields of a document, when its dataset has them switched on: its name, who
+    wrote it (the API), when it was first written and last changed (epoch seconds), its source."""
+    if record is None or not record.built_in_field_enabled:
+        return {}
+    updated = int(upsert.produced_at.timestamp())
+    return {"document_name": upsert.name, "uploader": "api", "upload_date": created or updated,
+            "last_update_date": updated, "source": "file_upload"}
 
 
 def display_status(status: DocumentStatus, visibility: Visibility) -> str:
@@ -62,7 +79,7 @@ def display_status(status: DocumentStatus, visibility: Visibility) -> str:
 
 def document(
     document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int,
-    visibility: Visibility | None = None,
+    visibility: Visibility | None = None, built_in: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Dify's document object (create, update and list answers)."""
     status = state.status if state is not None else DocumentStatus.WAITING
@@ -90,7 +107,7 @@ def document(
         "word_count": None,
         "hit_count": 0,
         "doc_form": upsert.indexing.doc_form if upsert is not None else "text_model",
-        "doc_metadata": doc_metadata(upsert),
+        "doc_metadata": doc_metadata(upsert, built_in),
     }
 
 

@@ -79,6 +79,10 @@ class RedisKeys:
         """Hash: document id -> its 1-based position in the dataset ("next" holds the counter)."""
         return self._k(f"document-positions:{tenant_id}/{dataset_id}")
 
+    def document_created(self, tenant_id: str, dataset_id: str) -> str:
+        """Hash: document id -> when it was first written to the dataset (epoch seconds)."""
+        return self._k(f"document-created:{tenant_id}/{dataset_id}")
+
     # -- state: datasets' embedding models --------------------------------------------------
     def dataset_models(self, tenant_id: str) -> str:
         """Hash: dataset -> the embedding model its documents are embedded with."""

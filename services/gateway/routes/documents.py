@@ -91,7 +91,10 @@ def get_document(
         raise ApiError(404, "Document not found.", document=state.model_dump(mode="json"))
     upsert = s.publisher.registry.newest_upsert(key)
     visibility = s.visibility.of(tenant, [document_id])[document_id]
-    shaped = dify.document(document_id, state, upsert, s.catalog.position(tenant, dataset_id, document_id), visibility)
+    position = s.catalog.position(tenant, dataset_id, document_id)
+    built_in = dify.built_in_values(s.catalog.get(tenant, dataset_id), upsert, s.catalog.created(
+        tenant, dataset_id, [document_id]).get(document_id)) if upsert is not None else None
+    shaped = dify.document(document_id, state, upsert, position, visibility, built_in)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
     rule = _process_rule(upsert.indexing if upsert is not None else None)

@@ -48,11 +48,18 @@ def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, da
 
 
 def allowed_documents(s: Services, tenant: str, dataset_id: str | None, condition: MetadataCondition) -> set[str]:
-    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition."""
-    datasets = [dataset_id] if dataset_id is not None else [r.id for r in s.catalog.all(tenant)]
-    keys = [st.key for ds in datasets for st in s.states.dataset(tenant, ds) if st.status is not DocumentStatus.DELETED]
-    upserts = s.publisher.registry.newest_upserts(keys)
-    return {u.document_id for u in upserts.values() if condition.allows(u.metadata)}
+    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition; a
+    dataset with Dify's built-in fields switched on is filtered on those too."""
+    records = {dataset_id: s.catalog.get(tenant, dataset_id)} if dataset_id is not None else {
+        record.id: record for record in s.catalog.all(tenant)}
+    allowed: set[str] = set()
+    for dataset, record in records.items():
+        keys = [st.key for st in s.states.dataset(tenant, dataset) if st.status is not DocumentStatus.DELETED]
+        upserts = list(s.publisher.registry.newest_upserts(keys).values())
+        created = s.catalog.created(tenant, dataset, [u.document_id for u in upserts])
+        allowed |= {u.document_id for u in upserts if condition.allows(
+            {**u.metadata, **dify.built_in_values(record, u, created.get(u.document_id))})}
+    return allowed
 
 
 def answer(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, found: Answer | None) -> dict:
