@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import IndexingSpec
 from schemas.edited import GivenChild, GivenSegment, SegmentList
@@ -15,6 +15,7 @@ from services.gateway.errors import ApiError
 from services.splitter.splitting import fixed_split
 
 Edit = Callable[[SegmentList, IndexingSpec], SegmentList]
+T = TypeVar("T", GivenSegment, GivenChild)
 
 
 def segment_list_of(chunks: Sequence[dict[str, Any]], hierarchical: bool) -> SegmentList:
@@ -122,10 +123,7 @@ def removing_child(segment_id: str, child_id: str) -> Edit:
 
 
 def find(given: SegmentList, segment_id: str) -> GivenSegment:
-    found = next((s for s in given.segments if s.id == segment_id), None)
-    if found is None:
-        raise ApiError(404, "Segment not found.")
-    return found
+    return _by_id(given.segments, segment_id, "Segment not found.")
 
 
 def parent_of_children(given: SegmentList, segment_id: str) -> GivenSegment:
@@ -136,9 +134,13 @@ def parent_of_children(given: SegmentList, segment_id: str) -> GivenSegment:
 
 
 def find_child(segment: GivenSegment, child_id: str) -> GivenChild:
-    found = next((c for c in segment.children if c.id == child_id), None)
+    return _by_id(segment.children, child_id, "Child chunk not found.")
+
+
+def _by_id(items: Sequence[T], wanted: str, missing: str) -> T:
+    found = next((item for item in items if item.id == wanted), None)
     if found is None:
-        raise ApiError(404, "Child chunk not found.")
+        raise ApiError(404, missing)
     return found
 
 
