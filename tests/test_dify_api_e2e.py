@@ -194,19 +194,20 @@ def test_built_in_fields_carry_each_document_s_values_when_switched_on(client: D
         detail = client._base.get(f"/v1/datasets/{dataset.id}/documents/{created.document.id}")
         return {m["name"]: m["value"] for m in detail["doc_metadata"]}
 
-    def found(name: str) -> set[str]:
+    def found(name: str) -> dict[str, dict]:
         query = RetrievalModel(search_method="full_text_search", reranking_enable=False, top_k=5,
                                score_threshold_enabled=False, metadata_filtering_conditions={
                                    "logical_operator": "and",
                                    "conditions": [{"name": "document_name", "comparison_operator": "is", "value": name}]})
-        return {r.segment.document.name for r in client.datasets.retrieve(dataset.id, "tide", retrieval_model=query).records}
+        records = client.datasets.retrieve(dataset.id, "tide", retrieval_model=query).records
+        return {r.segment.document.name: r.segment.document.doc_metadata for r in records}
 
-    assert values() == {} and found("tides.txt") == set()  # off: no such field
+    assert values() == {} and found("tides.txt") == {}  # off: no such field
     client.metadata.toggle_built_in(dataset.id, "enable")
     first = values()
     assert first["document_name"] == "tides.txt" and first["source"] == "file_upload" and first["uploader"]
     assert before - 1 <= first["upload_date"] <= first["last_update_date"] <= time.time() + 1
-    assert found("tides.txt") == {"tides.txt"}
+    assert found("tides.txt") == {"tides.txt": first}  # the records carry them too
 
     time.sleep(1.1)  # the dates are in seconds
     completed(client, dataset.id, client.documents.update_by_text(

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.gateway import dify
 from services.gateway.requests import MAX_QUERY_CHARS, DifyRetrievalModel, RetrieveRequest
-from services.gateway.routes.search import search
+from services.gateway.routes.search import hit_metadata, search
 from services.gateway.services import Clients, Services, bearer_key
 from services.search.metadata_filter import MetadataCondition
 
@@ -77,7 +77,7 @@ def _search(s: Services, tenant: str, body: ExternalRetrieval) -> Any:
     }))
     found = search(s, tenant, retrieve, retrieve.plan(), record.id)
     hits = found.records if found is not None else []
-    upserts = s.publisher.registry.newest_upserts([f"{tenant}/{hit.document_id}" for hit in hits])
+    metadata = hit_metadata(s, tenant, hits)
     return {"records": [
         {
             "content": hit.content,
@@ -85,7 +85,7 @@ def _search(s: Services, tenant: str, body: ExternalRetrieval) -> Any:
             "title": hit.name,
             # Never null: Dify writes its own keys into it.
             "metadata": {
-                **(dict(upsert.metadata) if (upsert := upserts.get(f"{tenant}/{hit.document_id}")) else {}),
+                **metadata.get(hit.document_id, {}),
                 "document_id": hit.document_id, "dataset_id": hit.dataset_id, "segment_id": hit.segment_stable_id,
                 "position": hit.position, "page": hit.page,
             },

@@ -4,6 +4,7 @@ beside the native fields."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter
@@ -48,27 +49,43 @@ def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, da
 
 
 def allowed_documents(s: Services, tenant: str, dataset_id: str | None, condition: MetadataCondition) -> set[str]:
-    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition; a
-    dataset with Dify's built-in fields switched on is filtered on those too."""
-    records = {dataset_id: s.catalog.get(tenant, dataset_id)} if dataset_id is not None else {
-        record.id: record for record in s.catalog.all(tenant)}
+    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition."""
+    datasets = [dataset_id] if dataset_id is not None else [record.id for record in s.catalog.all(tenant)]
     allowed: set[str] = set()
-    for dataset, record in records.items():
+    for dataset in datasets:
         keys = [st.key for st in s.states.dataset(tenant, dataset) if st.status is not DocumentStatus.DELETED]
-        upserts = list(s.publisher.registry.newest_upserts(keys).values())
-        created = s.catalog.created(tenant, dataset, [u.document_id for u in upserts])
-        allowed |= {u.document_id for u in upserts if condition.allows(
-            {**u.metadata, **dify.built_in_values(record, u, created.get(u.document_id))})}
+        values = metadata_values(s, tenant, dataset, s.publisher.registry.newest_upserts(keys).values())
+        allowed |= {document for document, metadata in values.items() if condition.allows(metadata)}
     return allowed
+
+
+def metadata_values(s: Services, tenant: str, dataset_id: str,
+                    upserts: Iterable[DocumentUpserted]) -> dict[str, dict[str, Any]]:
+    """Each document's metadata as Dify has it: its own values and, with its dataset's built-in
+    fields switched on, theirs."""
+    upserts = list(upserts)
+    record = s.catalog.get(tenant, dataset_id)
+    created = s.catalog.created(tenant, dataset_id, [u.document_id for u in upserts])
+    return {u.document_id: {**u.metadata, **dify.built_in_values(record, u, created.get(u.document_id))}
+            for u in upserts}
+
+
+def hit_metadata(s: Services, tenant: str, hits: list[Hit]) -> dict[str, dict[str, Any]]:
+    """``metadata_values`` of the documents of some hits."""
+    by_dataset: dict[str, list[DocumentUpserted]] = {}
+    for upsert in s.publisher.registry.newest_upserts([f"{tenant}/{hit.document_id}" for hit in hits]).values():
+        by_dataset.setdefault(upsert.dataset_id, []).append(upsert)
+    return {document: values for dataset, upserts in by_dataset.items()
+            for document, values in metadata_values(s, tenant, dataset, upserts).items()}
 
 
 def answer(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, found: Answer | None) -> dict:
     if found is None:
         return {"query": {"content": body.query}, "records": []}
-    upserts = s.publisher.registry.newest_upserts([f"{tenant}/{hit.document_id}" for hit in found.records])
+    metadata = hit_metadata(s, tenant, found.records)
     response: dict[str, Any] = {
         "query": {"content": body.query},
-        "records": [record(hit, upserts.get(f"{tenant}/{hit.document_id}")) for hit in found.records],
+        "records": [record(hit, metadata.get(hit.document_id, {})) for hit in found.records],
         "timings": found.timings.as_dict(),
     }
     if plan.rerank:
@@ -78,7 +95,7 @@ def answer(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, fo
     return response
 
 
-def record(hit: Hit, upsert: DocumentUpserted | None) -> dict[str, Any]:
+def record(hit: Hit, doc_metadata: dict[str, Any]) -> dict[str, Any]:
     """Dify's record (``segment`` with its ``document``, ``child_chunks``, ``score``) and the native hit."""
     hierarchical = hit.matched != hit.content
     segment = {
@@ -91,7 +108,7 @@ def record(hit: Hit, upsert: DocumentUpserted | None) -> dict[str, Any]:
         "error": None, "stopped_at": None,
         "document": {
             "id": hit.document_id, "data_source_type": "upload_file", "name": hit.name, "doc_type": None,
-            "doc_metadata": dict(upsert.metadata) if upsert is not None else {},
+            "doc_metadata": doc_metadata,
         },
     }
     child_chunks = [{"id": hit.stable_id, "content": hit.matched, "position": hit.position + 1,
