@@ -9,7 +9,8 @@ from typing import Any
 from elasticsearch import BadRequestError, Elasticsearch
 
 BM25_ONLY = "bm25"
-ADDED_FIELDS = ("content", "name", "title", "metadata", "stable_id", "parent_stable_id", "enabled")  # added to indices made before them
+# Added to indices made before them.
+ADDED_FIELDS = ("content", "name", "title", "metadata", "stable_id", "parent_stable_id", "enabled")
 
 
 def index_name(prefix: str, model: str | None) -> str:

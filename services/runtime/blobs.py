@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlparse
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import DocumentUpserted, InlineSource
-
 from services.runtime.errors import DependencyUnavailable, PermanentError
 from services.runtime.settings import Settings
 

@@ -4,11 +4,12 @@ so Redis holds small records only."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 
 from schemas import (
@@ -43,6 +44,8 @@ end
 return 1
 """
 
+log = logging.getLogger(__name__)
+
 # Long enough for any write (a blob upload, a publish); a writer that died frees the document then.
 WRITER_LOCK_SECONDS = 60
 
@@ -66,11 +69,11 @@ class DocumentRegistry:
             upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
         self._remember(keys=[self._keys.documents], args=[upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)])
 
-    def writing(self, key: str, wait_seconds: float = 30.0) -> Lock:
+    def writing(self, key: str, wait_seconds: float = 30.0, lease_seconds: float = WRITER_LOCK_SECONDS) -> Lock:
         """Held while a revision is made from the document's current one (an edit, a re-drive, an
         update keeping the old rule), so two writers never both build on the same revision and
-        one's change silently lost."""
-        return _WriterLock(self._redis, self._keys.document_writer(key), timeout=WRITER_LOCK_SECONDS,
+        one's change is silently lost."""
+        return _WriterLock(self._redis, self._keys.document_writer(key), timeout=lease_seconds,
                            blocking_timeout=wait_seconds)
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
@@ -107,6 +110,12 @@ class _WriterLock(Lock):
         except LockError as exc:
             raise DocumentBusy(f"{self.name} is held by another writer; try again") from exc
         return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            super().__exit__(*exc_info)
+        except LockNotOwnedError:  # the write outlasted the lease; it is done, and must not fail now
+            log.warning("%s: the writer lock expired before the write ended", self.name)
 
 
 def redrive(
