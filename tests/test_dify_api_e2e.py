@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -181,6 +182,25 @@ def test_metadata_fields_values_and_filters(client: DifyDatasetClient):
     assert [f.name for f in client.metadata.list(dataset.id).doc_metadata] == ["writer"]
     assert {m["name"] for m in detail(bob)["doc_metadata"]} == {"writer"}
     assert found([{"name": "writer", "comparison_operator": "is", "value": "Ann"}]) == {"ann.txt"}
+
+
+def test_concurrent_partial_metadata_updates_of_one_document_all_land(pipeline: Settings, tenant_key,
+                                                                     client: DifyDatasetClient):
+    dataset = client.datasets.create(name=f"Tags {uuid.uuid4().hex[:6]}")
+    created = client.documents.create_by_text(dataset.id, name="tags.txt", text="Tags on a page.")
+    completed(client, dataset.id, created.batch)
+    fields = [client.metadata.create(dataset.id, field_type="string", name=f"tag{n}") for n in range(6)]
+
+    def tag(field) -> None:  # raw, as the SDK's model leaves partial_update out
+        with DifyDatasetClient(api_key=tenant_key[1], base_url=pipeline.gateway_url) as own:
+            own._base.post(f"/v1/datasets/{dataset.id}/documents/metadata", json={"operation_data": [
+                {"document_id": created.document.id, "partial_update": True,
+                 "metadata_list": [{"id": field.id, "name": field.name, "value": "yes"}]}]})
+
+    with ThreadPoolExecutor(len(fields)) as pool:
+        list(pool.map(tag, fields))
+    detail = client._base.get(f"/v1/datasets/{dataset.id}/documents/{created.document.id}")
+    assert {m["name"] for m in detail["doc_metadata"]} == {f.name for f in fields}  # none merged over a stale copy
 
 
 def test_built_in_fields_carry_each_document_s_values_when_switched_on(client: DifyDatasetClient):

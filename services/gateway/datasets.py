@@ -141,12 +141,15 @@ class DatasetCatalog:
 
     def position(self, tenant_id: str, dataset_id: str, document_id: str) -> int:
         """The document's 1-based position in its dataset, given at its first write."""
-        keys = [self._keys.document_positions(tenant_id, dataset_id), self._keys.document_created(tenant_id, dataset_id)]
+        keys = [self._keys.document_positions(tenant_id, dataset_id),
+                self._keys.document_created(tenant_id, dataset_id)]
         return int(self._position(keys=keys, args=[document_id, int(time.time())]))
 
     def created(self, tenant_id: str, dataset_id: str, document_ids: list[str]) -> dict[str, int]:
         """When each document was first written (those given a position so far)."""
-        found = self._redis.hmget(self._keys.document_created(tenant_id, dataset_id), document_ids) if document_ids else []
+        if not document_ids:
+            return {}
+        found = self._redis.hmget(self._keys.document_created(tenant_id, dataset_id), document_ids)
         return {doc: int(when) for doc, when in zip(document_ids, found) if when is not None}
 
     def positions(self, tenant_id: str, dataset_id: str) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -90,20 +91,25 @@ class DocumentPublisher:
         """Run the document again, embedded with ``model``, as a new revision (on the bulk lane: a
         dataset moves as a whole); its current revision stays searchable until the new one
         completes. False for a document that embeds nothing."""
-        key = document_key(tenant_id, document_id)
-        upsert = self.registry.newest_upsert(key)
-        if upsert is None or upsert.indexing.indexing_technique == "economy":
-            return False
-        indexing = upsert.indexing.model_copy(update={"embedding_model": model})
-        return redrive(
-            self.registry, self.revisions, self.producer, self.status, key, indexing, priority=Priority.BULK
-        ) is not None
+        def embedded_with(upsert: DocumentUpserted) -> dict | None:
+            if upsert.indexing.indexing_technique == "economy":
+                return None
+            return {"indexing": upsert.indexing.model_copy(update={"embedding_model": model})}
 
-    def set_metadata(self, tenant_id: str, document_id: str, metadata: Metadata) -> DocumentUpserted | None:
-        """The document again, as a new revision, with ``metadata``: every chunk carries it, so a
-        change goes through the pipeline (cached embeddings make it cheap). None if unknown."""
         return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
-                       priority=Priority.INTERACTIVE, metadata=metadata)
+                       embedded_with, priority=Priority.BULK) is not None
+
+    def change_metadata(self, tenant_id: str, document_id: str,
+                        edit: Callable[[Metadata], Metadata]) -> DocumentUpserted | None:
+        """The document again, as a new revision, with the metadata ``edit`` makes of its current
+        metadata: every chunk carries it, so a change goes through the pipeline (cached embeddings
+        make it cheap). None if the document is unknown or its metadata stays as it is."""
+        def edited(upsert: DocumentUpserted) -> dict | None:
+            metadata = edit(upsert.metadata)
+            return {"metadata": metadata} if metadata != upsert.metadata else None
+
+        return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
+                       edited, priority=Priority.INTERACTIVE)
 
     def upsert(
         self,

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 
 from schemas import (
-    DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, IndexingSpec, InlineSource,
-    Priority,
+    DOCUMENT_EVENTS, BlobSource, DocumentDeleted, DocumentStatus, DocumentUpserted, InlineSource, Priority,
 )
-from schemas.documents import Metadata
 from schemas.envelope import utc_now
 from services.runtime.blobs import BlobStore
 from services.runtime.errors import DependencyUnavailable
@@ -118,41 +117,39 @@ class _WriterLock(Lock):
             log.warning("%s: the writer lock expired before the write ended", self.name)
 
 
+# The newest upsert -> the fields a re-drive changes (None: leave the document as it is).
+Change = Callable[[DocumentUpserted], dict[str, Any] | None]
+
+
 def redrive(
     registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
-    indexing: IndexingSpec | None = None, *, priority: Priority, metadata: Metadata | None = None,
+    change: Change | None = None, *, priority: Priority,
 ) -> DocumentUpserted | None:
     """Publish the document's newest upsert again as a new revision (one more attempt), so it runs
     through every stage afresh whatever became of the old one (errored, cancelled, stuck, lost).
-    With ``indexing`` or ``metadata``, it runs with those instead, as a fresh job (attempts start
-    at 1). None when nothing is known of the document."""
+    With ``change``, it runs with the fields the change makes of the newest upsert, as a fresh job
+    (attempts start at 1); the change reads that upsert under the document's writer lock, so it
+    never builds on a revision another writer has already replaced. None when nothing is known of
+    the document, or the change leaves it as it is."""
     with registry.writing(key):
-        return _redrive(registry, revisions, producer, status, key, indexing, priority, metadata)
-
-
-def _redrive(
-    registry: DocumentRegistry, revisions: Revisions, producer: Producer, status: StatusEmitter, key: str,
-    indexing: IndexingSpec | None, priority: Priority, metadata: Metadata | None,
-) -> DocumentUpserted | None:
-    upsert = registry.newest_upsert(key)
-    if upsert is None:
-        return None
-    fresh = indexing is not None or metadata is not None
-    again = upsert.model_copy(
-        update={
-            "event_id": uuid.uuid4(),
-            "revision": revisions.next_revision(key),
-            "attempt": 1 if fresh else upsert.attempt + 1,
-            "produced_at": utc_now(),
-            "priority": priority,
-            **({"indexing": indexing} if indexing is not None else {}),
-            **({"metadata": metadata} if metadata is not None else {}),
-        }
-    )
-    # Registered before it is published: if the record is lost on its way, the next re-drive counts
-    # this attempt too, so attempts stay bounded.
-    registry.remember(again)
-    status.emit(again, DocumentStatus.WAITING, name=again.name, content_hash=again.content_hash, progress=0.0,
-                attempts=again.attempt)
-    producer.publish_and_wait(DOCUMENTS, again)
-    return again
+        upsert = registry.newest_upsert(key)
+        changes = change(upsert) if change is not None and upsert is not None else {}
+        if upsert is None or changes is None:
+            return None
+        again = upsert.model_copy(
+            update={
+                "event_id": uuid.uuid4(),
+                "revision": revisions.next_revision(key),
+                "attempt": 1 if change is not None else upsert.attempt + 1,
+                "produced_at": utc_now(),
+                "priority": priority,
+                **changes,
+            }
+        )
+        # Registered before it is published: if the record is lost on its way, the next re-drive
+        # counts this attempt too, so attempts stay bounded.
+        registry.remember(again)
+        status.emit(again, DocumentStatus.WAITING, name=again.name, content_hash=again.content_hash, progress=0.0,
+                    attempts=again.attempt)
+        producer.publish_and_wait(DOCUMENTS, again)
+        return again

@@ -5,12 +5,14 @@ revision of each document concerned."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from schemas import DocumentStatus
+from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord, MetadataField
 from services.gateway.errors import ApiError
@@ -80,8 +82,7 @@ def rename_field(dataset_id: Id, metadata_id: str, body: FieldRename, tenant: Te
             return {"metadata_fields": [renamed if f.id == field.id else f for f in record.metadata_fields]}
 
         s.catalog.change(tenant, dataset_id, rename)
-        _rewrite(s, tenant, dataset_id, lambda m: {body.name if k == field.name else k: v for k, v in m.items()}
-                 if field.name in m else None)
+        _rewrite(s, tenant, dataset_id, lambda m: {body.name if k == field.name else k: v for k, v in m.items()})
         field = renamed
     return field.model_dump()
 
@@ -92,8 +93,7 @@ def delete_field(dataset_id: Id, metadata_id: str, tenant: Tenant, s: Clients) -
     field = _field(record, metadata_id)
     s.catalog.change(tenant, dataset_id,
                      lambda now: {"metadata_fields": [f for f in now.metadata_fields if f.id != field.id]})
-    _rewrite(s, tenant, dataset_id,
-             lambda m: {k: v for k, v in m.items() if k != field.name} if field.name in m else None)
+    _rewrite(s, tenant, dataset_id, lambda m: {k: v for k, v in m.items() if k != field.name})
     return Response(status_code=204)
 
 
@@ -124,11 +124,14 @@ def set_document_values(dataset_id: Id, body: MetadataOperation, tenant: Tenant,
         if unknown:
             raise ApiError(400, f"Metadata not found: {unknown[0]} is not a field of this dataset")
     for item in body.operation_data:
-        given = {v.name: v.value for v in item.metadata_list}
-        values = {**current[item.document_id], **given} if item.partial_update else given
-        if values != current[item.document_id]:
-            s.publisher.set_metadata(tenant, item.document_id, values)
+        s.publisher.change_metadata(tenant, item.document_id, _values_of(item))
     return {"result": "success"}
+
+
+def _values_of(item: DocumentValues) -> Callable[[Metadata], Metadata]:
+    """The item's values replace a document's, or with ``partial_update`` merge over them."""
+    given = {v.name: v.value for v in item.metadata_list}
+    return lambda now: {**now, **given} if item.partial_update else given
 
 
 def _check_free(record: DatasetRecord, name: str) -> None:
@@ -151,10 +154,8 @@ def _documents_metadata(s: Services, tenant: str, dataset_id: str) -> dict[str, 
     return {u.document_id: dict(u.metadata) for u in s.publisher.registry.newest_upserts(keys).values()}
 
 
-def _rewrite(s: Services, tenant: str, dataset_id: str, change) -> None:
-    """A new revision of every document whose metadata ``change`` rewrites (it answers None for
-    a document it leaves alone)."""
+def _rewrite(s: Services, tenant: str, dataset_id: str, edit: Callable[[Metadata], Metadata]) -> None:
+    """A new revision of every document of the dataset whose metadata ``edit`` changes."""
     for document_id, metadata in _documents_metadata(s, tenant, dataset_id).items():
-        rewritten = change(metadata)
-        if rewritten is not None:
-            s.publisher.set_metadata(tenant, document_id, rewritten)
+        if edit(metadata) != metadata:  # skip the lock and the revision for one it leaves alone
+            s.publisher.change_metadata(tenant, document_id, edit)

@@ -21,7 +21,8 @@ from services.gateway.services import Clients, Services, Tenant, require_documen
 from services.indexer.mapping import all_chunk_indices
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}/documents/{document_id}/segments")
-SegmentStatuses = Annotated[list[str] | None, Query(description="Dify's segment statuses: indexed ones are 'completed'")]
+SegmentStatuses = Annotated[
+    list[str] | None, Query(description="Dify's segment statuses: indexed ones are 'completed'")]
 _MAX_CHUNKS = 10_000  # one document's: far above what a document makes at the record limits
 _FIELDS = ["segment_id", "stable_id", "document_id", "content", "parent_id", "parent_stable_id", "parent_content",
            "part", "position", "page", "tokens", "word_count", "content_hash", "indexed_at", "enabled",
