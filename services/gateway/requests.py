@@ -190,8 +190,9 @@ class RetrieveRequest(BaseModel):
               hidden: Iterable[str] = ()) -> Scope:
         """``allowed``: the documents a metadata condition lets through (None: no condition);
         ``hidden``: documents disabled or archived."""
-        documents = set(self.document_ids) & allowed if self.document_ids and allowed is not None else (
-            allowed if allowed is not None else set(self.document_ids))
+        documents = set(self.document_ids)
+        if allowed is not None:
+            documents = documents & allowed if documents else allowed
         return Scope(tenant, dataset_id, tuple(sorted(documents)), tuple(sorted(self.metadata.items())),
                      tuple(hidden))
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
 from fastapi import Depends, Header, Request
 
-from schemas import DocumentStatus, Priority, document_key
+from schemas import DocumentStatus, DocumentUpserted, Priority, document_key
 from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.embedder.providers import EmbeddingProvider
 from services.estimate.estimator import Estimator
 from services.extractor.settings import ExtractorSettings
+from services.gateway import dify
 from services.gateway.api_keys import ApiKeys
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.errors import ApiError
@@ -164,6 +165,22 @@ def existing_dataset(s: Services, tenant: str, dataset_id: str) -> DatasetRecord
     if record is None:
         raise ApiError(404, "Dataset not found.")
     return record
+
+
+def live_upserts(s: Services, tenant: str, dataset_id: str) -> list[DocumentUpserted]:
+    """The newest upsert of each of the dataset's documents, deleted ones left out."""
+    keys = [st.key for st in s.states.dataset(tenant, dataset_id) if st.status is not DocumentStatus.DELETED]
+    return list(s.publisher.registry.newest_upserts(keys).values())
+
+
+def built_in_metadata(s: Services, tenant: str, dataset_id: str,
+                      upserts: Iterable[DocumentUpserted]) -> dict[str, dict[str, Any]]:
+    """Document id -> Dify's built-in field values of each of the dataset's ``upserts`` (empty
+    while the dataset has them switched off)."""
+    upserts = list(upserts)
+    record = s.catalog.get(tenant, dataset_id)
+    created = s.catalog.created(tenant, dataset_id, [u.document_id for u in upserts])
+    return {u.document_id: dify.built_in_values(record, u, created.get(u.document_id)) for u in upserts}
 
 
 def require_document(s: Services, tenant: str, dataset_id: str, document_id: str, live: bool = False) -> None:

@@ -20,7 +20,8 @@ from services.gateway.errors import ApiError
 from services.gateway.publisher import Upsert
 from services.gateway.requests import MAX_NAME_CHARS, CreateByText, DocumentOptions, FileOptions, UpdateByText
 from services.gateway.services import (
-    Batch, Clients, RequestPriority, Services, Tenant, claim_id, existing_dataset, require_document,
+    Batch, Clients, RequestPriority, Services, Tenant, built_in_metadata, claim_id, existing_dataset,
+    require_document,
 )
 from services.gateway.visibility import Action
 
@@ -92,8 +93,7 @@ def get_document(
     upsert = s.publisher.registry.newest_upsert(key)
     visibility = s.visibility.of(tenant, [document_id])[document_id]
     position = s.catalog.position(tenant, dataset_id, document_id)
-    built_in = dify.built_in_values(s.catalog.get(tenant, dataset_id), upsert, s.catalog.created(
-        tenant, dataset_id, [document_id]).get(document_id)) if upsert is not None else None
+    built_in = built_in_metadata(s, tenant, dataset_id, [upsert])[document_id] if upsert is not None else None
     shaped = dify.document(document_id, state, upsert, position, visibility, built_in)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}

@@ -11,12 +11,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from schemas import DocumentStatus
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord, MetadataField
 from services.gateway.errors import ApiError
-from services.gateway.services import Clients, Services, Tenant, existing_dataset
+from services.gateway.services import Clients, Services, Tenant, existing_dataset, live_upserts
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}")
 
@@ -149,9 +148,8 @@ def _field(record: DatasetRecord, metadata_id: str) -> MetadataField:
 
 
 def _documents_metadata(s: Services, tenant: str, dataset_id: str) -> dict[str, dict[str, Any]]:
-    """Document id -> its metadata, for the dataset's documents (deleted ones left out)."""
-    keys = [st.key for st in s.states.dataset(tenant, dataset_id) if st.status is not DocumentStatus.DELETED]
-    return {u.document_id: dict(u.metadata) for u in s.publisher.registry.newest_upserts(keys).values()}
+    """Document id -> its own metadata, for the dataset's documents (deleted ones left out)."""
+    return {u.document_id: dict(u.metadata) for u in live_upserts(s, tenant, dataset_id)}
 
 
 def _rewrite(s: Services, tenant: str, dataset_id: str, edit: Callable[[Metadata], Metadata]) -> None:

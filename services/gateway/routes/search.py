@@ -4,17 +4,18 @@ beside the native fields."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter
 
-from schemas import DocumentStatus, DocumentUpserted
+from schemas import DocumentUpserted
 from schemas.envelope import Id
 from services.gateway import dify
 from services.gateway.errors import ApiError
 from services.gateway.requests import RetrieveRequest, SearchPlan
-from services.gateway.services import Clients, Services, Tenant, existing_dataset
+from services.gateway.services import (
+    Clients, Services, Tenant, built_in_metadata, existing_dataset, live_upserts,
+)
 from services.search.fusion import vector_weighted
 from services.search.hybrid import Answer, Hit
 from services.search.metadata_filter import MetadataCondition
@@ -51,23 +52,17 @@ def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, da
 def allowed_documents(s: Services, tenant: str, dataset_id: str | None, condition: MetadataCondition) -> set[str]:
     """The documents of the dataset (or of all the tenant's) whose metadata meets the condition."""
     datasets = [dataset_id] if dataset_id is not None else [record.id for record in s.catalog.all(tenant)]
-    allowed: set[str] = set()
-    for dataset in datasets:
-        keys = [st.key for st in s.states.dataset(tenant, dataset) if st.status is not DocumentStatus.DELETED]
-        values = metadata_values(s, tenant, dataset, s.publisher.registry.newest_upserts(keys).values())
-        allowed |= {document for document, metadata in values.items() if condition.allows(metadata)}
-    return allowed
+    return {document for dataset in datasets
+            for document, metadata in metadata_values(s, tenant, dataset, live_upserts(s, tenant, dataset)).items()
+            if condition.allows(metadata)}
 
 
 def metadata_values(s: Services, tenant: str, dataset_id: str,
-                    upserts: Iterable[DocumentUpserted]) -> dict[str, dict[str, Any]]:
+                    upserts: list[DocumentUpserted]) -> dict[str, dict[str, Any]]:
     """Each document's metadata as Dify has it: its own values and, with its dataset's built-in
     fields switched on, theirs."""
-    upserts = list(upserts)
-    record = s.catalog.get(tenant, dataset_id)
-    created = s.catalog.created(tenant, dataset_id, [u.document_id for u in upserts])
-    return {u.document_id: {**u.metadata, **dify.built_in_values(record, u, created.get(u.document_id))}
-            for u in upserts}
+    built_in = built_in_metadata(s, tenant, dataset_id, upserts)
+    return {u.document_id: {**u.metadata, **built_in[u.document_id]} for u in upserts}
 
 
 def hit_metadata(s: Services, tenant: str, hits: list[Hit]) -> dict[str, dict[str, Any]]:
