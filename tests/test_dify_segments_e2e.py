@@ -82,6 +82,14 @@ def test_segments_are_added_updated_disabled_and_deleted_through_the_pipeline(cl
         client.segments.create(dataset, document, [{"content": "   "}])
 
 
+def test_a_document_s_last_segment_is_not_deleted(client: DifyDatasetClient):
+    dataset, document = new_document(client, "The only paragraph.")
+    [only] = client.segments.list(dataset, document).data
+    with pytest.raises(DifyValidationError):  # the document would have nothing left to index
+        client.segments.delete(dataset, document, only.id)
+    assert [s.id for s in client.segments.list(dataset, document).data] == [only.id]
+
+
 def test_child_chunks_of_a_hierarchical_document(client: DifyDatasetClient):
     rule = ProcessRule(mode="hierarchical", rules=ProcessRuleConfig(
         pre_processing_rules=[], segmentation=Segmentation(separator="\n\n", max_tokens=500),

@@ -87,6 +87,8 @@ def updating(segment_id: str, content: str | None, enabled: bool | None, regener
 def removing(segment_id: str) -> Edit:
     def edit(given: SegmentList, _: IndexingSpec) -> SegmentList:
         find(given, segment_id)
+        if len(given.segments) == 1:  # a revision with nothing to index ends in error, out of search
+            raise ApiError(400, "A document keeps at least one segment; delete the document instead.")
         return given.model_copy(update={"segments": [s for s in given.segments if s.id != segment_id]})
 
     return edit
