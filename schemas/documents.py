@@ -50,6 +50,14 @@ class ProcessRule(Contract):
     )
 
 
+class OcrSpec(Contract):
+    """OCR of images and of scanned PDF pages: on unless turned off, in the document's Tesseract
+    languages ("eng+deu"), else the deployment's (INDEXFLOW_EXTRACTOR_OCR_LANGUAGES)."""
+
+    enabled: bool = True
+    languages: str | None = Field(default=None, pattern=r"^[A-Za-z_]{3,16}(\+[A-Za-z_]{3,16})*$", max_length=200)
+
+
 class IndexingSpec(Contract):
     """How one document is processed; travels with it through every stage."""
 
@@ -58,6 +66,7 @@ class IndexingSpec(Contract):
     doc_form: Literal["text_model", "hierarchical_model"] = "text_model"
     # None: the deployment's default embedding model.
     embedding_model: str | None = None
+    ocr: OcrSpec = Field(default_factory=OcrSpec)
 
     @model_validator(mode="after")
     def _doc_form_matches_mode(self) -> IndexingSpec:

@@ -54,6 +54,8 @@ class StatusEvent(Envelope):
     attempts: int | None = Field(default=None, ge=0)
     error: str | None = None
     content_hash: ContentHash | None = None  # the revision's source, reported when it is accepted
+    ocr_pages: int | None = Field(default=None, ge=0)
+    ocr_seconds: float | None = Field(default=None, ge=0.0)
 
 
 class DocumentState(Envelope):
@@ -70,6 +72,8 @@ class DocumentState(Envelope):
     attempts: int = 0
     error: str | None = None
     error_stage: Stage | None = None
+    ocr_pages: int = Field(default=0, description="pages of the revision read by OCR")
+    ocr_seconds: float = Field(default=0.0, description="the time their OCR took, all pages together")
     # When each status was first entered for the current revision.
     transitions: dict[DocumentStatus, datetime] = Field(default_factory=dict)
     indexing_latency: float | None = Field(default=None, description="seconds from waiting to completed")

@@ -3,6 +3,7 @@ and publishes it as parts of at most ``pages_per_part`` pages. Also carries out 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -22,6 +23,7 @@ from schemas import (
 )
 from schemas.documents import MAX_METADATA_BYTES, MAX_METADATA_CHARS, MAX_METADATA_FIELDS, Metadata
 from schemas.edited import SEGMENT_LIST_MIME, SegmentList
+from services.extractor.options import Progress
 from services.extractor.parsers import UnextractableDocument, check_length
 from services.extractor.parts import into_parts, segments_into_parts
 from services.extractor.settings import ExtractorSettings
@@ -45,6 +47,9 @@ def merged_metadata(given: Metadata, extracted: dict[str, str]) -> Metadata:
             if len(orjson.dumps(candidate)) <= MAX_METADATA_BYTES:
                 merged = candidate
     return merged
+
+
+PROGRESS_EVERY_SECONDS = 5.0
 
 
 class Extractor(Handler):
@@ -123,13 +128,30 @@ class Extractor(Handler):
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
             return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
+        options = self.config.options(event.indexing.ocr)
         with self.blobs.local_file(event.source.uri, event.tenant_id, suffix=Path(event.name).suffix[:16]) as path:
             try:
-                extraction = self.sandbox.extract(path)
+                extraction = self.sandbox.extract(path, options, self._reporter(event))
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
+        if extraction.ocr_pages:
+            self.context.status.emit(event, DocumentStatus.PARSING, progress=1.0, ocr_pages=extraction.ocr_pages,
+                                     ocr_seconds=round(extraction.ocr_seconds, 3))
         pages = [Page(number=number, text=text) for number, text in extraction.pages]
         return pages, extraction.content_type, extraction.metadata
+
+    def _reporter(self, event: DocumentUpserted) -> Progress:
+        """Reports a long extraction's progress (pages OCR'd) every few seconds: the state moves, so
+        the watchdog does not take the document for stuck."""
+        last = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+                last = time.monotonic()
+                self.context.status.emit(event, DocumentStatus.PARSING, progress=round(done / max(1, total), 4))
+
+        return report
 
     def _command(self, command: DocumentCommand) -> None:
         revisions, status = self.context.revisions, self.context.status

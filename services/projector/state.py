@@ -59,6 +59,10 @@ def apply(state: DocumentState | None, event: StatusEvent) -> DocumentState | No
         update["segment_count"] = event.segment_count
     if event.token_count is not None:
         update["token_count"] = event.token_count
+    if event.ocr_pages is not None:
+        update["ocr_pages"], update["ocr_seconds"] = event.ocr_pages, event.ocr_seconds or 0.0
+    elif retry:
+        update["ocr_pages"], update["ocr_seconds"] = 0, 0.0  # reported again by the new attempt
     if event.status is DocumentStatus.ERROR:
         update["error"], update["error_stage"] = event.error, event.stage
     elif fresh or retry:
