@@ -318,3 +318,56 @@ def test_corpus_mail(sandbox: Sandbox, name: str, expected: str):
     extraction = sandbox.extract(CORPUS / name)
     assert expected in "".join(t for _, t in extraction.pages)
     assert extraction.metadata.get("mail_subject")
+
+
+# --- the sandbox's limits cover OCR ----------------------------------------------------------
+
+
+def running_tesseracts() -> int:
+    """Live Tesseract processes (a killed one stays listed until its new parent reaps it)."""
+    import subprocess
+    import time
+
+    for _ in range(5):
+        listed = subprocess.run(["ps", "-C", "tesseract", "-o", "stat="], capture_output=True, text=True).stdout
+        live = [state for state in listed.split() if not state.startswith("Z")]
+        if not live:
+            return 0
+        time.sleep(0.1)
+    return len(live)
+
+
+def test_ocr_past_the_time_limit_fails_the_document_and_leaves_no_ocr_process(tmp_path: Path):
+    path = tmp_path / "long-page.png"
+    page_image(KNOWN_TEXT * 12).save(path)  # seconds of OCR
+    warm_up = tmp_path / "note.txt"
+    warm_up.write_text("started and ready")
+    box = Sandbox(timeout=60, memory_limit_mb=2048)
+    try:
+        box.extract(warm_up)  # the sandbox is up: the time limit below meets OCR, not Python's start
+        box.timeout = 2.0
+        with pytest.raises(UnextractableDocument, match="timed out after 2s without progress"):
+            box.extract(path)
+        assert running_tesseracts() == 0, "the OCR process is killed with its sandbox"
+    finally:
+        box.close()
+
+
+def test_a_long_scan_is_not_cut_off_while_its_pages_progress(tmp_path: Path):
+    """Each page within the step limit, the whole document well past it: done, with its progress."""
+    import time
+
+    path = scanned_pdf(tmp_path / "scan.pdf", *[page_image(f"Page number {n} of the long scan") for n in range(4)])
+    started = time.monotonic()
+    single = Sandbox(timeout=60)
+    single.extract(scanned_pdf(tmp_path / "one.pdf", page_image("Page number 0 of the long scan")))
+    step = time.monotonic() - started
+    single.close()
+    reports = []
+    box = Sandbox(timeout=step * 2.5, max_seconds=600)
+    try:
+        extraction = box.extract(path, progress=lambda done, total: reports.append((done, total)))
+    finally:
+        box.close()
+    assert extraction.ocr_pages == 4
+    assert reports == [(1, 4), (2, 4), (3, 4), (4, 4)]

@@ -6,6 +6,7 @@ limits cover it (sandbox.py counts the whole process tree and kills it as one gr
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ def recognise(image: Image.Image, languages: str, timeout: float) -> OcrPage:
     import pytesseract
 
     check_languages(languages)
+    # Tesseract's OpenMP threads spin against each other and the pipeline's services: one thread
+    # read a dense page in 2.3 s here, its default threads in 15 s.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     image = _prepared(image)
     started = time.monotonic()
     try:
