@@ -35,7 +35,8 @@ class ExtractorSettings(BaseSettings):
                                 self.ocr_page_timeout_seconds, self.max_attachments)
 
     def options(self, ocr: OcrSpec) -> ExtractionOptions:
-        return ExtractionOptions(ocr=self.ocr_enabled and ocr.enabled, ocr_languages=ocr.languages or self.ocr_languages)
+        return ExtractionOptions(ocr=self.ocr_enabled and ocr.enabled,
+                                 ocr_languages=ocr.languages or self.ocr_languages)
 
     def sandbox(self) -> Sandbox:
         return Sandbox(self.timeout_seconds, self.memory_limit_mb, self.limits(), self.max_seconds)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, Field
 
+from schemas import OcrSpec
 from services.runtime.keys import RedisKeys
 
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
@@ -52,6 +53,7 @@ class DatasetRecord(BaseModel):
     embedding_model: str | None = None
     embedding_model_provider: str | None = None
     retrieval_model: dict[str, Any] | None = None
+    ocr: OcrSpec | None = None  # its documents' default; None: the deployment's
     created_at: int = Field(default_factory=lambda: int(time.time()))
     updated_at: int = Field(default_factory=lambda: int(time.time()))
     metadata_fields: list[MetadataField] = Field(default_factory=list)

@@ -174,6 +174,7 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "external_retrieval_model": None,
         "doc_metadata": [field.model_dump() for field in record.metadata_fields],
         "built_in_field_enabled": record.built_in_field_enabled,
+        "ocr": record.ocr.model_dump() if record.ocr is not None else None,  # indexflow's
         "total_documents": len(live),
         "total_available_documents": len(available),
         "enable_api": True,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from schemas import IndexingSpec, ProcessRule
+from schemas import IndexingSpec, OcrSpec, ProcessRule
 from schemas.documents import Metadata, MetadataKey
 from schemas.edited import SegmentText
 from schemas.envelope import Id
@@ -56,6 +56,9 @@ class DocumentOptions(BaseModel):
     embedding_model_provider: str | None = None
     retrieval_model: dict[str, Any] | None = None
     doc_language: str | None = None  # Dify's qa_model writes questions in it; nothing else reads it
+    # None: the document's current setting (an update), else the dataset's, else OCR on in the
+    # deployment's languages.
+    ocr: OcrSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -73,7 +76,7 @@ class DocumentOptions(BaseModel):
             data = {k: v for k, v in data.items() if k != "process_rule"}
         return data
 
-    def indexing(self, technique: str) -> IndexingSpec:
+    def indexing(self, technique: str, ocr: OcrSpec) -> IndexingSpec:
         doc_form = self.doc_form or ("hierarchical_model" if self.process_rule.mode == "hierarchical" else "text_model")
         try:
             return IndexingSpec(
@@ -81,6 +84,7 @@ class DocumentOptions(BaseModel):
                 indexing_technique=technique,
                 doc_form=doc_form,
                 embedding_model=self.embedding_model,
+                ocr=ocr,
             )
         except ValidationError as exc:
             raise ApiError(400, "; ".join(e["msg"] for e in exc.errors())) from exc
@@ -115,6 +119,7 @@ class DatasetCreate(BaseModel):
     embedding_model: str | None = Field(default=None, max_length=128)
     embedding_model_provider: str | None = Field(default=None, max_length=256)
     retrieval_model: dict[str, Any] | None = None
+    ocr: OcrSpec | None = Field(default=None, description="OCR of its documents' images and scans, unless they say")
 
 
 class DatasetUpdate(BaseModel):
@@ -125,6 +130,7 @@ class DatasetUpdate(BaseModel):
     embedding_model: str | None = Field(default=None, max_length=128)
     embedding_model_provider: str | None = Field(default=None, max_length=256)
     retrieval_model: dict[str, Any] | None = None
+    ocr: OcrSpec | None = None  # for documents written from now on
 
 
 class DifyWeights(BaseModel):

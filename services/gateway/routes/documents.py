@@ -11,11 +11,12 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
-from schemas import TERMINAL_STATUSES, DocumentStatus, DocumentUpserted, IndexingSpec, Priority, document_key
+from schemas import TERMINAL_STATUSES, DocumentStatus, DocumentUpserted, IndexingSpec, OcrSpec, Priority, document_key
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import check_model
 from services.gateway import dify
+from services.gateway.datasets import DatasetRecord
 from services.gateway.errors import ApiError
 from services.gateway.publisher import Upsert
 from services.gateway.requests import MAX_NAME_CHARS, CreateByText, DocumentOptions, FileOptions, UpdateByText
@@ -259,7 +260,7 @@ def indexing_of(
         options = options.model_copy(update={"process_rule": current.indexing.process_rule,
                                              "doc_form": options.doc_form or current.indexing.doc_form})
     technique = options.indexing_technique or (record.indexing_technique if record else None) or "high_quality"
-    spec = options.indexing(technique)
+    spec = options.indexing(technique, ocr_of(options, record, current))
     if claim:
         s.catalog.ensure(tenant, dataset_id)
         if record is not None and record.retrieval_model is None and options.retrieval_model is not None:
@@ -278,6 +279,15 @@ def indexing_of(
     if requested is not None and requested != model:
         raise ApiError(409, f"dataset {dataset_id} embeds with {model}; a document of it cannot use {requested}")
     return spec.model_copy(update={"embedding_model": model})
+
+
+def ocr_of(options: DocumentOptions, record: DatasetRecord | None, current: DocumentUpserted | None) -> OcrSpec:
+    """The body's OCR setting; else, for an update, the document's; else its dataset's; else on."""
+    if options.ocr is not None:
+        return options.ocr
+    if current is not None:
+        return current.indexing.ocr
+    return (record.ocr if record is not None else None) or OcrSpec()
 
 
 def kept_metadata(options: DocumentOptions, current: DocumentUpserted | None) -> Metadata:
