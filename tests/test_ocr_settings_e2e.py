@@ -15,7 +15,7 @@ import pytest
 from services.gateway.api_keys import ApiKeys
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from tests.test_extraction_formats import page_image
+from tests.support.scans import page_image
 
 
 @pytest.fixture(scope="module")
