@@ -25,12 +25,13 @@ NO_TEXT = re.compile(r"^(empty document|no text|encrypted (PDF|document)|unsuppo
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} not found: the test corpus lives in ../shared")
+@pytest.mark.timeout(900)  # ~6,000 segments at the model's rate: about 270 s on 2 cores
 def test_the_whole_corpus_ends_terminal_without_a_service_restart(pipeline: Settings):
     files = sorted(p for p in CORPUS.iterdir() if p.is_file())
     result = CliRunner().invoke(cli, ["ingest", str(CORPUS), "--dataset", "corpus", "--tenant", "qa", "--json"])
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
-    print(f"\ncorpus ingest: {summary}")
+    print(f"\ncorpus ingest: { {k: v for k, v in summary.items() if k != 'states'} }")
 
     assert summary["documents"] == len(files)
     assert summary["completed"] + summary["error"] == len(files), "every document must end terminal"
