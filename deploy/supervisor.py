@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime.logs import configure_logging
 from services.runtime.settings import Settings
 
 SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "gateway")
@@ -34,6 +36,7 @@ class Child:
     last_exit: int | None = None
     restart_at: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
+    metrics_port: int | None = None  # where it serves /metrics (the gateway: on its own HTTP port)
 
 
 def status_file(state_dir: Path) -> Path:
@@ -45,6 +48,16 @@ def read_status(state_dir: Path) -> dict[str, dict]:
         return json.loads(status_file(state_dir).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+
+
+def metrics_ports(settings: Settings, services: tuple[str, ...]) -> dict[str, int | None]:
+    """Each service on one host needs a port of its own: consecutive ones from the setting's. The
+    gateway serves /metrics on its HTTP port; 0 turns metrics off."""
+    others = [name for name in services if name != "gateway"]
+    ports: dict[str, int | None] = {
+        name: settings.metrics_port + i if settings.metrics_port else None for i, name in enumerate(others)
+    }
+    return ports | ({"gateway": settings.gateway_port} if "gateway" in services else {})
 
 
 def schedule_restart(child: Child, code: int, now: float) -> float:
@@ -62,15 +75,18 @@ def schedule_restart(child: Child, code: int, now: float) -> float:
 class Supervisor:
     def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES):
         self.state_dir = settings.state_dir.resolve()
-        self.children = {name: Child(name) for name in services}
+        ports = metrics_ports(settings, services)
+        self.children = {name: Child(name, metrics_port=ports[name]) for name in services}
         self._stopping = False
 
     def _spawn(self, child: Child) -> None:
         log_path = self.state_dir / "logs" / f"{child.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "INDEXFLOW_METRICS_PORT": str(child.metrics_port or 0)}
         with open(log_path, "ab") as out:
             child.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{child.name}"], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                [sys.executable, "-m", f"services.{child.name}"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env=env,
             )
         child.started_at = time.monotonic()
         log.info("started %s (pid %d)", child.name, child.process.pid)
@@ -82,6 +98,7 @@ class Supervisor:
                 "restarts": c.restarts,
                 "last_exit": c.last_exit,
                 "up_seconds": round(time.monotonic() - c.started_at, 1) if c.process else None,
+                "metrics_port": c.metrics_port,
             }
             for c in self.children.values()
         }
@@ -130,8 +147,9 @@ class Supervisor:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    supervisor = Supervisor(Settings())
+    settings = Settings()
+    configure_logging(settings, "supervisor")
+    supervisor = Supervisor(settings)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     supervisor.run()

@@ -25,6 +25,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports."""
+    while True:
+        first = free_port()
+        if first + count <= 65535 and all(_free(first + i) for i in range(1, count)):
+            return first
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def stack_env(state_dir: Path) -> dict[str, str]:
     return {
         "INDEXFLOW_STATE_DIR": str(state_dir),
@@ -33,6 +50,7 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         "INDEXFLOW_REDIS_PORT": str(free_port()),
         "INDEXFLOW_CACHE_REDIS_PORT": str(free_port()),
         "INDEXFLOW_BUCKET_PORT": str(free_port()),
+        "INDEXFLOW_METRICS_PORT": "0",  # services tests start on their own serve none; the pipeline's do
     }
 
 
@@ -79,6 +97,7 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     env = {
         "INDEXFLOW_TOPIC_PREFIX": "e2e.",
         "INDEXFLOW_GATEWAY_PORT": str(free_port()),
+        "INDEXFLOW_METRICS_PORT": str(free_ports(8)),  # one for each service the supervisor runs
         "TIKTOKEN_CACHE_DIR": str(tmp_path_factory.mktemp("tiktoken")),
         # A quarter of the default, so documents of a few hundred chunks already cross record limits.
         "INDEXFLOW_MAX_RECORD_BYTES": "262144",

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import schemas
-from schemas import Codec, Priority
+from schemas import Codec, Priority, Stage
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -87,3 +87,13 @@ DLQ = TopicSpec(
 CATALOG: tuple[TopicSpec, ...] = (DOCUMENTS, EXTRACTED, SEGMENTS, EMBEDDED, STATUS, STATE, DLQ)
 # Every topic on the broker: each contract's topic and its lanes.
 TOPICS: tuple[TopicSpec, ...] = tuple(lane for spec in CATALOG for lane in spec.lanes())
+
+# Which topic each consumer-loop stage reads, in the order a document passes them (the projector,
+# beside the path, folds every stage's reports). Each stage reads every lane of its input.
+STAGE_INPUTS: Mapping[Stage, TopicSpec] = {
+    Stage.EXTRACTOR: DOCUMENTS,
+    Stage.SPLITTER: EXTRACTED,
+    Stage.EMBEDDER: SEGMENTS,
+    Stage.INDEXER: EMBEDDED,
+    Stage.PROJECTOR: STATUS,
+}

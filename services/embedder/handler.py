@@ -17,14 +17,15 @@ from services.embedder.pieces import into_pieces
 from services.embedder.providers import EmbeddingProvider
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
+from services.runtime.metrics import EMBEDDING_CACHE, EMBEDDING_CALL_SECONDS, EMBEDDING_CALL_TEXTS, EMBEDDING_TEXTS
 from services.runtime.redis_client import cache_redis_client, redis_client
 from services.runtime.revisions import Verdict
-from topics.catalog import EMBEDDED, SEGMENTS
+from topics.catalog import EMBEDDED, SEGMENTS, STAGE_INPUTS
 
 
 class Embedder(Handler):
     stage = Stage.EMBEDDER
-    inputs = (SEGMENTS,)
+    inputs = (STAGE_INPUTS[stage],)
     retractions_to = EMBEDDED
     batch_size = 32
     # What prepare() embeds ahead for a batch at most: past it, records embed their own texts as
@@ -109,6 +110,8 @@ class Embedder(Handler):
         self, model: EmbeddingProvider, wanted: dict[str, Segment], until: threading.Event | None = None
     ) -> dict[str, list[float]]:
         vectors = self.cache.get_many(model.name, list(wanted))
+        EMBEDDING_CACHE.labels(model.name, "hit").inc(len(vectors))
+        EMBEDDING_CACHE.labels(model.name, "miss").inc(len(wanted) - len(vectors))
         vectors.update(self._embed(model, [s for h, s in wanted.items() if h not in vectors], until))
         return vectors
 
@@ -122,7 +125,10 @@ class Embedder(Handler):
         for indices in token_budget_batches([s.tokens for s in ordered], model.max_batch_tokens, model.max_batch_texts):
             if until is not None and until.is_set():
                 break
-            computed = model.embed_documents([ordered[i].content for i in indices])
+            with EMBEDDING_CALL_SECONDS.labels(model.name).time():
+                computed = model.embed_documents([ordered[i].content for i in indices])
+            EMBEDDING_CALL_TEXTS.labels(model.name).observe(len(indices))
+            EMBEDDING_TEXTS.labels(model.name).inc(len(indices))
             self.redis.hincrby(self._calls_key, model.name, len(indices))
             fresh = {ordered[i].content_hash: vector for i, vector in zip(indices, computed)}
             self.cache.put_many(model.name, fresh)

@@ -31,10 +31,11 @@ from services.extractor.titles import document_title
 from services.runtime.blobs import BlobStore
 from services.runtime.errors import PermanentError
 from services.runtime.handler import Context, Handler
+from services.runtime.metrics import OCR_SECONDS, PAGES
 from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Verdict
-from topics.catalog import DOCUMENTS, EXTRACTED
+from topics.catalog import DOCUMENTS, EXTRACTED, STAGE_INPUTS
 
 
 def merged_metadata(given: Metadata, extracted: dict[str, str]) -> Metadata:
@@ -54,7 +55,7 @@ PROGRESS_EVERY_SECONDS = 5.0
 
 class Extractor(Handler):
     stage = Stage.EXTRACTOR
-    inputs = (DOCUMENTS,)
+    inputs = (STAGE_INPUTS[stage],)
     retractions_to = EXTRACTED
     batch_size = 4  # an extraction may take seconds: keep batches short
 
@@ -127,6 +128,7 @@ class Extractor(Handler):
                 check_length(len(event.source.text), self.config.max_text_chars)
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
+            PAGES.labels("text").inc()
             return [Page(text=event.source.text)], event.mime_type or "text/plain", {}
         options = self.config.options(event.indexing.ocr)
         with self.blobs.local_file(event.source.uri, event.tenant_id, suffix=Path(event.name).suffix[:16]) as path:
@@ -134,6 +136,9 @@ class Extractor(Handler):
                 extraction = self.sandbox.extract(path, options, self._reporter(event))
             except UnextractableDocument as exc:
                 raise PermanentError(str(exc)) from exc
+        PAGES.labels("ocr").inc(extraction.ocr_pages)
+        PAGES.labels("text").inc(len(extraction.pages) - extraction.ocr_pages)
+        OCR_SECONDS.inc(extraction.ocr_seconds)
         if extraction.ocr_pages:
             self.context.status.emit(event, DocumentStatus.PARSING, progress=1.0, ocr_pages=extraction.ocr_pages,
                                      ocr_seconds=round(extraction.ocr_seconds, 3))

@@ -9,10 +9,11 @@ import logging
 
 from fastapi import FastAPI
 
-from services.gateway import errors
+from services.gateway import errors, request_metrics
 from services.gateway.body_limit import BodyLimit
+from services.gateway.request_metrics import RequestMetrics
 from services.gateway.routes import (
-    datasets, documents, external_knowledge, metadata, operations, search, segments,
+    dashboard, datasets, documents, external_knowledge, metadata, operations, search, segments,
 )
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
     app.state.services = services
     app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
+    app.add_middleware(RequestMetrics)
     errors.install(app)
     if services.settings.auth == "open":
         log.warning(
@@ -34,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Documents before operations: ".../{document_id}/update-by-text" is not a command.
     routers = (documents.router, segments.router, metadata.router, datasets.router, operations.router,
-               search.router, external_knowledge.router)
+               search.router, external_knowledge.router, dashboard.router, request_metrics.router)
     for router in routers:
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import Annotated, Any
 
+import redis.asyncio
 from elasticsearch import Elasticsearch
 from fastapi import Depends, Header, Request
 
@@ -21,13 +22,14 @@ from services.gateway import dify
 from services.gateway.api_keys import ApiKeys
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.errors import ApiError
+from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.settings import GatewaySettings
 from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
-from services.runtime.redis_client import redis_client
+from services.runtime.redis_client import async_redis_client, redis_client
 from services.runtime.serving import ServingRevisions
 from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
@@ -99,6 +101,15 @@ class Services:
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
             search.fuse(), reranker, search.corroboration,
         )
+
+    @cached_property
+    def pipeline(self) -> PipelineView:
+        return PipelineView(self.settings, redis_client(self.settings))
+
+    @cached_property
+    def async_redis(self) -> redis.asyncio.Redis:
+        """For the live feeds, on the app's event loop."""
+        return async_redis_client(self.settings)
 
     @cached_property
     def serving(self) -> ServingRevisions:

@@ -10,6 +10,7 @@ indexer evicted mid-batch, a delete that overtook it) removes what it just wrote
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,10 +28,11 @@ from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.handler import Context, Handler
+from services.runtime.metrics import BULK_SECONDS, CHUNKS_DELETED, CHUNKS_INDEXED, DOCUMENTS_COMPLETED, REFRESH_SECONDS
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Verdict
 from services.runtime.serving import ServingRevisions
-from topics.catalog import EMBEDDED
+from topics.catalog import EMBEDDED, STAGE_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class _Pending:
 
 class Indexer(Handler):
     stage = Stage.INDEXER
-    inputs = (EMBEDDED,)
+    inputs = (STAGE_INPUTS[stage],)
     retractions_to = EMBEDDED  # a part the index rejects retracts its revision through here
     batch_size = 50
 
@@ -188,6 +190,7 @@ class Indexer(Handler):
             batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count,
             token_count=sum(p.tokens for p in parts),
         )
+        DOCUMENTS_COMPLETED.inc()
 
     def _progress(self, batch: EmbeddedBatch, parts: float) -> None:
         self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(parts / batch.parts, 4))
@@ -213,7 +216,8 @@ class Indexer(Handler):
 
     def _refresh(self, indices: list[str]) -> None:
         try:
-            self.es.indices.refresh(index=",".join(indices))
+            with REFRESH_SECONDS.time():
+                self.es.indices.refresh(index=",".join(indices))
         except ApiError as exc:
             raise DependencyUnavailable(f"Elasticsearch refresh failed: {exc}") from exc
 
@@ -222,9 +226,14 @@ class Indexer(Handler):
         if not actions:
             return {}
         try:
-            _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False)
+            with BULK_SECONDS.time():
+                _, errors = helpers.bulk(self.es, actions, raise_on_error=False, raise_on_exception=False)
         except ApiError as exc:
             raise DependencyUnavailable(f"Elasticsearch bulk failed: {exc}") from exc
+        deletes = sum(action.get("_op_type") == "delete" for action in actions)
+        failed = collections.Counter(next(iter(error)) for error in errors)  # operation -> items
+        CHUNKS_DELETED.inc(deletes - failed["delete"])
+        CHUNKS_INDEXED.inc(len(actions) - deletes - failed["index"])
         rejected = {}
         for error in errors:
             operation, item = next(iter(error.items()))

@@ -10,14 +10,15 @@ from confluent_kafka import Message
 from schemas import STATE, STATUS, Stage
 from services.projector.store import StateStore
 from services.runtime.handler import Context, Handler
+from services.runtime.metrics import STATES_FOLDED
 from services.runtime.redis_client import redis_client
+from topics.catalog import STAGE_INPUTS
 from topics.catalog import STATE as STATE_TOPIC
-from topics.catalog import STATUS as STATUS_TOPIC
 
 
 class Projector(Handler):
     stage = Stage.PROJECTOR
-    inputs = (STATUS_TOPIC,)
+    inputs = (STAGE_INPUTS[stage],)
     batch_size = 500  # a fold is a few Redis round trips: large batches keep commits rare
     fails_documents = False
 
@@ -31,3 +32,4 @@ class Projector(Handler):
         state = self.store.fold(status, message.offset())
         if state is not None:
             self.context.producer.send(self.state_topic, status.key, STATE.encode(state))
+            STATES_FOLDED.labels(state.status.value).inc()

@@ -1,6 +1,7 @@
 """Document states in the state Redis: one hash of states, one hash of the status-topic offset each
 was folded through (so the live projector and a rebuild never overwrite a newer state with an
-older one), and one set of document keys per dataset."""
+older one), and one set of document keys per dataset. Every state written is also published on
+its tenant's channel, for live dashboards."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ class StateStore:
         return bool(self._compare_and_set(
             keys=[
                 self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
-                self._keys.dataset(old_set.tenant_id, old_set.dataset_id),
+                self._keys.dataset(old_set.tenant_id, old_set.dataset_id), self._keys.state_changes(state.tenant_id),
             ],
             args=[state.key, STATE.encode(state), position, expected],
         ))
@@ -136,7 +137,7 @@ class MergeReport:
     kept: list[str] = field(default_factory=list)  # the live projector had folded a later event
 
 
-# Write a state only if its document's position is still the one it was folded from.
+# Write a state only if its document's position is still the one it was folded from; announce it.
 _COMPARE_AND_SET = """
 local stored = redis.call('HGET', KEYS[2], ARGV[1])
 if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
@@ -144,5 +145,6 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
 redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('PUBLISH', KEYS[5], ARGV[2])
 return 1
 """

@@ -12,8 +12,10 @@ import orjson
 from confluent_kafka import Message
 from pydantic import ValidationError
 
-from schemas import DEAD_LETTERS, DeadLetter, DocumentRetracted, DocumentStatus, Envelope
+from schemas import DEAD_LETTERS, DeadLetter, DocumentRetracted, DocumentStatus, Envelope, MalformedRecord
 from services.runtime.blobs import BlobStore
+from services.runtime.errors import PermanentError
+from services.runtime.metrics import DEAD_LETTER_WRITES
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
 from services.runtime.status import StatusEmitter
@@ -50,6 +52,12 @@ def kept_original(blobs: BlobStore, topic: str, partition: int, offset: int, val
     if len(value) <= MAX_INLINE_ORIGINAL_BYTES:
         return {"source_value_b64": base64.b64encode(value).decode()}
     return {"source_value_uri": blobs.put_dead_letter(topic, partition, offset, value)}
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, MalformedRecord):
+        return "malformed"
+    return "permanent" if isinstance(error, PermanentError) else "failed"
 
 
 def describe(error: BaseException) -> str:
@@ -95,6 +103,7 @@ class DeadLetters:
             message.topic(), message.partition(), message.offset(), attempts, letter.error,
         )
         self._producer.send(self._producer.settings.topic(DLQ.name), key, DEAD_LETTERS.encode(letter))
+        DEAD_LETTER_WRITES.labels(letter.stage, _reason(error)).inc()
         return identity
 
     def fail(self, identity: dict[str, Any], error: str, attempts: int | None = None) -> None:

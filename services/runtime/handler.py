@@ -12,6 +12,7 @@ from confluent_kafka import Message
 
 from schemas import Envelope, Stage
 from services.runtime.dead_letters import DeadLetters
+from services.runtime.logs import add_log_fields
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions, Verdict
 from services.runtime.settings import Settings
@@ -68,6 +69,7 @@ class Handler(ABC):
     def admit(self, message: Message, event: Envelope) -> bool:
         """True if ``event`` should be processed; otherwise it is dropped (stale, closed) or
         parked until its document is resumed (paused)."""
+        add_log_fields(revision=event.revision)
         verdict = self.context.revisions.check(event)
         if verdict is Verdict.PAUSED and not self.context.revisions.park(
             event.key, event.revision, message.topic(), message.key(), message.value()

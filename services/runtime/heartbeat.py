@@ -25,11 +25,12 @@ class Heartbeat:
         self._field = f"{service}/{socket.gethostname()}:{os.getpid()}"
         self._last = 0.0
 
-    def beat(self) -> None:
-        """Stamp now, at most every few seconds. A Redis outage only makes the stamp late."""
+    def beat(self) -> bool:
+        """Stamp now, at most every few seconds (True when it was time). A Redis outage only makes
+        the stamp late."""
         now = time.time()
         if now - self._last < BEAT_EVERY_SECONDS:
-            return
+            return False
         self._last = now  # also after a failure: a Redis outage must not slow every poll
         try:
             self._redis.hset(self._key, self._field, f"{now:.3f}")
@@ -37,6 +38,7 @@ class Heartbeat:
             if as_outage(exc) is None:
                 raise
             log.warning("heartbeat not recorded: %s", exc)
+        return True
 
     def stop(self) -> None:
         try:
@@ -65,3 +67,14 @@ def last_beats(client: redis.Redis, keys: RedisKeys) -> dict[str, float]:
         service = field.decode().split("/", 1)[0]
         newest[service] = max(newest.get(service, 0.0), float(stamp))
     return {service: round(now - stamp, 1) for service, stamp in newest.items()}
+
+
+def processes_alive(client: redis.Redis, keys: RedisKeys, within: float) -> dict[str, int]:
+    """Service -> how many of its processes (replicas) stamped within the last ``within`` seconds."""
+    now = time.time()
+    alive: dict[str, int] = {}
+    for field, stamp in client.hgetall(keys.heartbeats).items():
+        if now - float(stamp) <= within:
+            service = field.decode().split("/", 1)[0]
+            alive[service] = alive.get(service, 0) + 1
+    return alive

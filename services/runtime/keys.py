@@ -116,6 +116,11 @@ class RedisKeys:
     def dataset(self, tenant_id: str, dataset_id: str) -> str:
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
 
+    def state_changes(self, tenant_id: str) -> str:
+        """Pub/sub channel: every state the projector writes of the tenant's documents, as it is
+        written (the dashboard's live feed; Redis keeps none of it)."""
+        return self._k(f"state-changes:{tenant_id}")
+
     @property
     def heartbeats(self) -> str:
         """Hash: "service/host:pid" -> unix time of its last sign of life."""

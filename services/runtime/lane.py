@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas import Priority
 from services.runtime.kafka import consumer_config
+from services.runtime.metrics import CONSUMER_LAG
 from services.runtime.read_ahead import Offsets, Partition, ReadAhead, partition_of
 from services.runtime.settings import Settings
 from topics import TopicSpec
@@ -21,12 +22,14 @@ _READ_AT_ONCE = 500
 
 class Lane:
     def __init__(self, settings: Settings, priority: Priority, stage: str, inputs: tuple[TopicSpec, ...]):
+        self.priority = priority
         self.group_id = settings.group(stage, priority)
         self.topics = [settings.topic(spec.lane(priority).name) for spec in inputs
                        if spec.laned or priority is Priority.INTERACTIVE]
         self.consumer = Consumer(consumer_config(settings, self.group_id))
         self.queue = ReadAhead(settings.read_ahead_bytes, settings.read_ahead_records)
         self.held = False  # paused because the read-ahead is full
+        self._committed: dict[Partition, int] = {}  # what the group has committed, as far as seen here
 
     def read(self, timeout: float = 0.0) -> None:
         """Move what the consumer has fetched into the read-ahead, waiting up to ``timeout`` for a
@@ -72,13 +75,29 @@ class Lane:
         try:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
                                  asynchronous=False)
+            self._committed.update(offsets)
         except KafkaException as exc:
             # Typically a rebalance took the partitions: the new owner replays from the last
             # committed offset, and the effects are idempotent.
             log.warning("commit failed, records will be redelivered: %s", exc)
 
+    def assigned(self, committed: list[TopicPartition]) -> None:
+        """The group's committed offsets of newly assigned partitions (nothing yet: from 0)."""
+        self._committed.update({(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed})
+
     def revoked(self, partitions: list[TopicPartition]) -> None:
         self.queue.drop((p.topic, p.partition) for p in partitions)
+        for tp in partitions:
+            if self._committed.pop((tp.topic, tp.partition), None) is not None:
+                CONSUMER_LAG.remove(self.group_id, tp.topic, str(tp.partition))
+
+    def report_lag(self) -> None:
+        """Each assigned partition's lag, from the high watermark the last fetch reported (the
+        embedded broker's ListOffsets answer is wrong; a fetch's watermark is right)."""
+        for (topic, partition), committed in self._committed.items():
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0:
+                CONSUMER_LAG.labels(self.group_id, topic, str(partition)).set(max(0, high - committed))
 
     def close(self) -> None:
         self.consumer.close()  # leaves the group now, so partitions move without a session timeout

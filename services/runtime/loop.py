@@ -13,6 +13,7 @@ in turn (services/runtime/read_ahead.py)."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import signal
 import time
@@ -29,6 +30,10 @@ from services.runtime.errors import DependencyUnavailable, PermanentError, as_ou
 from services.runtime.handler import Context, Handler
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.lane import Lane
+from services.runtime.logs import configure_logging, log_context, record_fields
+from services.runtime.metrics import (
+    BATCH_RECORDS, BATCH_SECONDS, OUTAGES, RECORD_SECONDS, RECORDS, RETRIES, STAGE_LATENCY, serve_metrics,
+)
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Revisions
@@ -64,10 +69,11 @@ class ConsumerLoop:
         self._give_up = self.dead_letters.send if handler_class.fails_documents else self.dead_letters.keep
         self.handler = handler_class(self.context)
         self.batch_size = handler_class.batch_size
+        self.stage = stage = handler_class.stage.value
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
-        stage, inputs = handler_class.stage.value, handler_class.inputs
+        inputs = handler_class.inputs
         self.interactive = Lane(settings, Priority.INTERACTIVE, stage, inputs)
         self.bulk = Lane(settings, Priority.BULK, stage, inputs)
         self.lanes = tuple(lane for lane in (self.interactive, self.bulk) if lane.topics)
@@ -91,7 +97,9 @@ class ConsumerLoop:
             log.info("%s consuming %s as group %s", self.handler.__class__.__name__, lane.topics, lane.group_id)
         try:
             while not self._stopping:
-                self.heartbeat.beat()
+                if self.heartbeat.beat():
+                    for lane in self.lanes:
+                        lane.report_lag()
                 lane, batch = self._next_batch()
                 if batch:
                     self._process(lane, batch)
@@ -118,6 +126,7 @@ class ConsumerLoop:
     def _process(self, lane: Lane, records: list[Message]) -> None:
         self._serving = lane
         self.context.give_way.clear()
+        started = time.monotonic()
         self._prepare(records)
         handled = 0
         try:
@@ -137,6 +146,20 @@ class ConsumerLoop:
             return
         self._outage_backoff = self.retry_backoff
         lane.queue.put_back(records[handled:])  # gave way to the interactive lane: served later
+        self._measure(lane, records[:handled], started)
+
+    def _measure(self, lane: Lane, committed: list[Message], started: float) -> None:
+        if not committed:
+            return
+        labels = (self.stage, lane.priority.value)
+        BATCH_SECONDS.labels(*labels).observe(time.monotonic() - started)
+        BATCH_RECORDS.labels(*labels).observe(len(committed))
+        now_ms = time.time() * 1000
+        latency = STAGE_LATENCY.labels(*labels)
+        for message in committed:
+            kind, timestamp = message.timestamp()
+            if kind and timestamp > 0:
+                latency.observe(max(0.0, now_ms - timestamp) / 1000)
 
     def _interactive_waiting(self) -> bool:
         self.interactive.read()
@@ -152,6 +175,7 @@ class ConsumerLoop:
         """Commit the first ``handled`` records if their effects can still be made durable, put the
         rest back to be handled again, back off."""
         log.warning("dependency unavailable, will retry from the first unfinished record: %s", outage)
+        OUTAGES.labels(self.stage).inc()
         if handled:
             try:
                 self._settle(lane, records[:handled])
@@ -182,7 +206,7 @@ class ConsumerLoop:
         polling meanwhile: the group keeps this consumer, and no record is fetched. While a bulk
         batch runs, the interactive lane is watched throughout; a record arriving there raises
         ``give_way`` for the handler (see Context)."""
-        future = self._worker.submit(work)
+        future = self._worker.submit(contextvars.copy_context().run, work)  # the record's log fields
         started = time.monotonic()
         paused = False
         try:
@@ -220,24 +244,35 @@ class ConsumerLoop:
             lane.read()
 
     def _handle(self, message: Message) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        with log_context(**record_fields(message.key())), RECORD_SECONDS.labels(self.stage).time():
+            outcome = self._attempts(message)
+        RECORDS.labels(self.stage, self._serving.priority.value if self._serving else "", outcome).inc()
+
+    def _attempts(self, message: Message) -> str:
+        """Handle the record, retrying what may pass on another try; its outcome."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 self._while_polling(lambda: self.handler.handle(message))
-                return
+                return "handled"
             except DependencyUnavailable:
                 raise
             except (MalformedRecord, PermanentError) as exc:
-                self._give_up(message, exc, attempt)
-                return
+                return self._dead_letter(message, exc, attempt)
             except Exception as exc:  # noqa: BLE001 - an unexpected failure costs one record, not the service
                 if (outage := as_outage(exc)) is not None:
                     raise outage from exc
                 if attempt == self.max_attempts:
                     log.exception("giving up on %s[%d]@%d", message.topic(), message.partition(), message.offset())
-                    self._give_up(message, exc, attempt)
-                    return
+                    return self._dead_letter(message, exc, attempt)
                 log.warning("attempt %d failed (%s), retrying", attempt, exc)
+                RETRIES.labels(self.stage).inc()
                 time.sleep(self.retry_backoff * 2 ** (attempt - 1))
+
+    def _dead_letter(self, message: Message, exc: Exception, attempt: int) -> str:
+        self._give_up(message, exc, attempt)
+        return "dead_lettered"
 
     def _pause_for(self, seconds: float) -> None:
         """Back off without blocking the poll loop: pause every partition and keep polling, so the
@@ -259,6 +294,7 @@ class ConsumerLoop:
         except KafkaException as exc:
             log.warning("could not read committed offsets at assignment: %s", exc)
             return
+        lane.assigned(committed)
         for tp in committed:
             if tp.offset < 0:
                 continue  # nothing committed yet: the group starts at the beginning
@@ -285,8 +321,10 @@ def skipped_by_retention(committed: int, first_available: int) -> tuple[int, int
 
 def run_handler(handler_class: type[Handler], settings: Settings | None = None) -> None:
     """Entry point of a service process."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loop = ConsumerLoop(settings or Settings(), handler_class)
+    settings = settings or Settings()
+    configure_logging(settings, handler_class.stage.value)
+    serve_metrics(settings)
+    loop = ConsumerLoop(settings, handler_class)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, loop.stop)
     loop.run()

@@ -5,20 +5,32 @@ from __future__ import annotations
 from functools import cache
 
 import redis
+import redis.asyncio
 
 from services.runtime.settings import Settings
 
 
 @cache
 def _client(url: str, ca_certs: str | None) -> redis.Redis:
+    return redis.Redis.from_url(url, **_options(url, ca_certs))
+
+
+def _options(url: str, ca_certs: str | None) -> dict:
     # Password and TLS come from the URL (rediss://); a private CA from the settings.
     tls = {"ssl_ca_certs": ca_certs} if ca_certs and url.startswith("rediss://") else {}
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, **tls)
+    return {"socket_timeout": 10, "socket_connect_timeout": 5, "health_check_interval": 30, **tls}
 
 
 def redis_client(settings: Settings) -> redis.Redis:
     """The state Redis: revisions, registry, progress, projected states."""
     return _client(settings.redis_url, _ca(settings))
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """The state Redis for an event loop (the gateway's live feeds), with no read timeout: a
+    subscriber waits as long as nothing is published. One per event loop: the caller keeps it."""
+    options = _options(settings.redis_url, _ca(settings)) | {"socket_timeout": None}
+    return redis.asyncio.Redis.from_url(settings.redis_url, **options)
 
 
 def cache_redis_client(settings: Settings) -> redis.Redis:

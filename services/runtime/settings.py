@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     read_ahead_bytes: int = Field(default=16 * 2**20, ge=2**20)
     read_ahead_records: int = Field(default=5000, ge=100)
 
+    # Where a consumer-loop service serves Prometheus' /metrics (0: nowhere). The embedded stack's
+    # supervisor gives its services consecutive ports from this one; the gateway serves /metrics on
+    # its own HTTP port. Unset host: the stack's (loopback); 0.0.0.0 in a container.
+    metrics_port: int = Field(default=19100, ge=0, le=65535)
+    metrics_host: str | None = None
+    # One JSON object per log line (tenant, document and revision where a record is in hand), or
+    # plain text for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
@@ -120,6 +130,7 @@ class Settings(BaseSettings):
         self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
         self.cache_redis_url = self.cache_redis_url or f"redis://{self.host}:{self.cache_redis_port}/0"
         self.gateway_url = self.gateway_url or f"http://{self.host}:{self.gateway_port}"
+        self.metrics_host = self.metrics_host or self.host
         return self
 
     def topic(self, name: str) -> str:

@@ -21,6 +21,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import all_chunk_indices, index_name
+from services.runtime.metrics import SEARCH_SECONDS
 from services.search.fusion import Fusion, ranked_by_documents, rrf
 from services.search.rerank import CohereReranker, RerankUnavailable
 
@@ -240,6 +241,8 @@ class HybridSearch:
             for key, score in scored[:top_k]
         ]
         timings.total_ms = (time.perf_counter() - started) * 1000
+        SEARCH_SECONDS.labels(mode, "elasticsearch").observe(timings.elasticsearch_ms / 1000)
+        SEARCH_SECONDS.labels(mode, "gateway").observe((timings.total_ms - timings.elasticsearch_ms) / 1000)
         return Answer(records, timings, reranked, rerank_error)
 
     def _rerank(

@@ -12,7 +12,7 @@ from services.runtime.handler import Context, Handler
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
-from topics.catalog import EXTRACTED, SEGMENTS
+from topics.catalog import EXTRACTED, SEGMENTS, STAGE_INPUTS
 
 
 def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> list[Segment]:
@@ -63,7 +63,7 @@ def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> li
 
 class Splitter(Handler):
     stage = Stage.SPLITTER
-    inputs = (EXTRACTED,)
+    inputs = (STAGE_INPUTS[stage],)
     retractions_to = SEGMENTS
     batch_size = 20
 

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
-
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from schemas import DocumentStatus, Priority, Stage
-from services.runtime.kafka import consumer_config, partition_of
+from services.runtime.kafka import partition_of
+from services.runtime.offsets import OffsetProbe
 from services.runtime.settings import Settings
 from topics import TopicSpec
-from topics.catalog import DOCUMENTS, EMBEDDED, EXTRACTED, SEGMENTS, STATUS
+from topics.catalog import STAGE_INPUTS, STATUS
 
 # The stages in a document's path, with the topic each reads; a document is at or before the one
 # its status names.
-_PATH: tuple[tuple[Stage, TopicSpec], ...] = (
-    (Stage.EXTRACTOR, DOCUMENTS), (Stage.SPLITTER, EXTRACTED), (Stage.EMBEDDER, SEGMENTS), (Stage.INDEXER, EMBEDDED),
+_PATH: tuple[tuple[Stage, TopicSpec], ...] = tuple(
+    (stage, STAGE_INPUTS[stage]) for stage in (Stage.EXTRACTOR, Stage.SPLITTER, Stage.EMBEDDER, Stage.INDEXER)
 )
 _FIRST_STAGE = {DocumentStatus.SPLITTING: 1, DocumentStatus.INDEXING: 2}  # anything earlier: 0
-_PROBE_SECONDS = 10.0
 
 
 @dataclass
@@ -38,17 +35,11 @@ class Backlog:
     def __init__(self, settings: Settings, stall: timedelta):
         self.settings = settings
         self.stall = stall
-        self._groups: dict[str, Consumer] = {}  # never join: they only read their group's commits
+        self.offsets = OffsetProbe(settings)
         self._seen: dict[tuple[str, str, int], _Seen] = {}
         self._targets: dict[tuple[str, int, str, str], int] = {}
         self._committed_now: dict[tuple[str, str, int], int] = {}
         self._ends_now: dict[tuple[str, int], int] = {}
-
-    @cached_property
-    def _probe(self) -> Consumer:
-        config = consumer_config(self.settings, self.settings.group("watchdog-probe"))
-        # Only a fetch response's high watermark is wanted, not the records.
-        return Consumer({**config, "enable.partition.eof": True, "max.partition.fetch.bytes": 1024})
 
     def new_sweep(self) -> None:
         """Offsets are read once a sweep, however many documents share a partition."""
@@ -85,10 +76,7 @@ class Backlog:
     def _committed(self, group: str, topic: str, partition: int, now: datetime) -> int:
         lane = (group, topic, partition)
         if lane not in self._committed_now:
-            if group not in self._groups:
-                self._groups[group] = Consumer(consumer_config(self.settings, group))
-            [found] = self._groups[group].committed([TopicPartition(topic, partition)], timeout=_PROBE_SECONDS)
-            offset = max(found.offset, 0)  # nothing committed yet: the group starts at the beginning
+            offset = self.offsets.committed(group, [(topic, partition)]).get((topic, partition), 0)
             self._committed_now[lane] = offset
             seen = self._seen.get(lane)
             if seen is None or seen.offset != offset:
@@ -96,25 +84,11 @@ class Backlog:
         return self._committed_now[lane]
 
     def _end(self, topic: str, partition: int, start: int) -> int:
-        """The partition's end offset now, from a fetch response (the embedded broker answers
-        ListOffsets wrongly; the high watermark in a fetch is right)."""
+        """The partition's end offset now (``start`` if the broker did not say in time)."""
         if (topic, partition) not in self._ends_now:
-            tp = TopicPartition(topic, partition, start)
-            self._probe.assign([tp])
-            try:
-                end = start
-                for message in self._probe.consume(1, timeout=_PROBE_SECONDS):
-                    if message.error() and message.error().code() == KafkaError._PARTITION_EOF:
-                        end = message.offset()
-                    elif not message.error():
-                        end = self._probe.get_watermark_offsets(tp, cached=True)[1]
-            finally:
-                self._probe.unassign()
-            self._ends_now[(topic, partition)] = end
+            found = self.offsets.watermarks({(topic, partition): start})
+            self._ends_now[(topic, partition)] = found.get((topic, partition), (0, start))[1]
         return self._ends_now[(topic, partition)]
 
     def close(self) -> None:
-        probe = self.__dict__.pop("_probe", None)  # only if it was ever made
-        for consumer in [*([probe] if probe else []), *self._groups.values()]:
-            consumer.close()
-        self._groups.clear()
+        self.offsets.close()

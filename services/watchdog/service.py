@@ -21,6 +21,8 @@ from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import as_outage
 from services.runtime.heartbeat import Heartbeat, last_beats
 from services.runtime.keys import RedisKeys
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import GIVEN_UP, REDRIVES, STALE_CHUNKS, serve_metrics
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry
@@ -74,12 +76,16 @@ class Watchdog:
             log.warning("the projector shows no life: states are not current, nothing is judged stuck")
             return
         report = self.sweep.sweep(utc_now(), self.heartbeat.beat)
+        REDRIVES.labels("stalled").inc(len(report.redriven))
+        GIVEN_UP.inc(len(report.failed))
         if report.redriven or report.failed:
             log.warning("stall sweep: %d checked, re-driven %s, failed %s",
                         report.checked, report.redriven, report.failed)
 
     def _reconcile(self) -> None:
         report = self.reconciler.run(beat=self.heartbeat.beat)
+        REDRIVES.labels("reconciled").inc(len(report.missing))
+        STALE_CHUNKS.inc(report.stale_chunks)
         log.info("reconcile: %d audited, %d missing, %d stale chunks", report.audited, len(report.missing),
                  report.stale_chunks)
 
@@ -121,8 +127,10 @@ def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    watchdog = build(Settings())
+    settings = Settings()
+    configure_logging(settings, Stage.WATCHDOG.value)
+    serve_metrics(settings)
+    watchdog = build(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,0 +1,102 @@
+"""The operations dashboard: a page (``/dashboard``) and what feeds it. ``/v1/ops/overview`` is the
+caller's datasets with their documents by status, and the pipeline (each stage's lag, rate and
+replicas, the DLQ); ``/v1/ops/events`` streams (server-sent events) every state the projector
+writes of the caller's documents as it is written, and the overview every few seconds. Document
+data is the caller's tenant's only; the pipeline figures are deployment-wide."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from services.gateway.errors import ApiError
+from services.gateway.services import Clients, Services, Tenant
+
+router = APIRouter()
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_PAGES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+OVERVIEW_EVERY_SECONDS = 2.0
+# State changes arriving within this long travel as one event (a busy import makes hundreds a second).
+COALESCE_SECONDS = 0.2
+
+
+@router.get("/dashboard", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
+
+@router.get("/dashboard/{asset}", include_in_schema=False)
+def asset(asset: str) -> FileResponse:
+    if asset not in _PAGES:
+        raise ApiError(404, "no such page")
+    return FileResponse(STATIC / asset, media_type=_PAGES[asset])
+
+
+@router.get("/v1/ops/overview")
+def overview(tenant: Tenant, s: Clients) -> dict:
+    """The caller's datasets (documents by status) and the pipeline's stages, lag and DLQ."""
+    return overview_of(s, tenant)
+
+
+@router.get("/v1/ops/events")
+async def events(request: Request, tenant: Tenant, s: Clients) -> StreamingResponse:
+    """Server-sent events: ``overview`` first and every few seconds; ``states``, the caller's
+    documents' new states (each document's newest, in the order written) as they are written."""
+    return StreamingResponse(_events(request, s, tenant), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def overview_of(s: Services, tenant: str) -> dict:
+    datasets = []
+    for record in s.catalog.all(tenant):
+        statuses = Counter(state.status.value for state in s.states.dataset(tenant, record.id))
+        datasets.append({"id": record.id, "name": record.name, "documents": sum(statuses.values()),
+                         "statuses": dict(statuses)})
+    return {"tenant": tenant, "datasets": datasets, "pipeline": s.pipeline.snapshot()}
+
+
+async def _events(request: Request, s: Services, tenant: str) -> AsyncIterator[bytes]:
+    pubsub = s.async_redis.pubsub()
+    await pubsub.subscribe(s.settings.keys.state_changes(tenant))
+    loop = asyncio.get_running_loop()
+    try:
+        yield _event("overview", await run_in_threadpool(overview_of, s, tenant))
+        next_overview = loop.time() + OVERVIEW_EVERY_SECONDS
+        while not await request.is_disconnected():
+            changed = await _changes(pubsub, until=min(next_overview, loop.time() + 1.0))
+            if changed:
+                yield _event("states", list(changed.values()))
+            if loop.time() >= next_overview:
+                yield _event("overview", await run_in_threadpool(overview_of, s, tenant))
+                next_overview = loop.time() + OVERVIEW_EVERY_SECONDS
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+
+
+async def _changes(pubsub, until: float) -> dict[str, dict]:
+    """The states published before ``until``, gathered for COALESCE_SECONDS after the first one;
+    by document, its newest."""
+    loop = asyncio.get_running_loop()
+    changed: dict[str, dict] = {}
+    while (left := until - loop.time()) > 0:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+        if message is None:
+            continue
+        if not changed:
+            until = min(until, loop.time() + COALESCE_SECONDS)
+        state = orjson.loads(message["data"])
+        changed.pop(state["document_id"], None)  # moved to the end: the order written
+        changed[state["document_id"]] = state
+    return changed
+
+
+def _event(name: str, data: object) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
