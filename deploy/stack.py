@@ -1,4 +1,9 @@
-"""Start, check and stop the embedded servers, each on its own loopback port under one state dir."""
+"""Start, check and stop the embedded servers, each on its own loopback port under one state dir.
+
+A server the settings name by URL (``INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS``,
+``INDEXFLOW_ELASTICSEARCH_URL``, ``INDEXFLOW_REDIS_URL``, ``INDEXFLOW_CACHE_REDIS_URL``) is the
+deployment's own: it is never started or stopped here, only checked with the clients the services
+use (their credentials and TLS included)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from pathlib import Path
 
 from deploy import probes
 from deploy.process import ManagedProcess
+from services.runtime.elasticsearch_client import elasticsearch_client
+from services.runtime.kafka import admin_client
+from services.runtime.redis_client import cache_redis_client, redis_client
 from services.runtime.settings import Settings
 
 
@@ -43,13 +51,24 @@ class Component:
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
-    port: int
+    port: int | None  # None: an external server
     pid: int | None
     problem: str | None  # None when running and answering
+    address: str | None = None  # an external server's, as configured
+
+    @property
+    def external(self) -> bool:
+        return self.address is not None
 
     @property
     def healthy(self) -> bool:
-        return self.pid is not None and self.problem is None
+        return (self.pid is not None or self.external) and self.problem is None
+
+
+def _without_password(url: str) -> str:
+    """A URL fit for a terminal: ``rediss://:secret@host`` shows as ``rediss://***@host``."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}***@{rest.split('@', 1)[1]}" if sep and "@" in rest else url
 
 
 def _package_binary(module: str, relative: str, package: str) -> str:
@@ -78,6 +97,10 @@ class Stack:
         self._processes: dict[str, ManagedProcess] = {}
 
     def _components(self) -> list[Component]:
+        external = self.settings.external_servers
+        return [c for c in self._embedded() if c.name not in external and not (c.name == "bucket" and "kafka" in external)]
+
+    def _embedded(self) -> list[Component]:
         s, host, data = self.settings, self.settings.host, self.state_dir / "data"
         kafka_url = f"tcp://{host}:{s.kafka_port}"
         components: list[Component] = []
@@ -153,7 +176,8 @@ class Stack:
         return self._processes[component.name]
 
     def up(self) -> list[ComponentStatus]:
-        """Start whatever is not running; harmless when everything already is."""
+        """Start whatever embedded server is not running (harmless when everything already is), and
+        check that the external ones answer."""
         for directory in ("redis", "redis-cache"):
             (self.state_dir / "data" / directory).mkdir(parents=True, exist_ok=True)
         statuses: list[ComponentStatus] = []
@@ -168,7 +192,12 @@ class Stack:
             for component in reversed(started_now):
                 self._process(component).stop()
             raise
-        return statuses
+        externals = self.external_status()
+        if unreachable := [e for e in externals if not e.healthy]:
+            for component in reversed(started_now):
+                self._process(component).stop()
+            raise StackError("; ".join(f"{e.name} at {e.address} does not answer: {e.problem}" for e in unreachable))
+        return statuses + externals
 
     def _start(self, component: Component) -> ComponentStatus:
         process = self._process(component)
@@ -208,4 +237,23 @@ class Stack:
             pid = self._process(component).pid()
             problem = "not running" if pid is None else component.ready()
             statuses.append(ComponentStatus(component.name, component.port, pid, problem))
+        return statuses + self.external_status()
+
+    def external_status(self) -> list[ComponentStatus]:
+        s = self.settings
+        checks = {
+            "kafka": (s.kafka_bootstrap_servers, lambda: admin_client(s).list_topics(timeout=5)),
+            "elasticsearch": (s.elasticsearch_url, lambda: elasticsearch_client(s).info()),
+            "redis": (s.redis_url, lambda: redis_client(s).ping()),
+            "redis-cache": (s.cache_redis_url, lambda: cache_redis_client(s).ping()),
+        }
+        statuses = []
+        for name in sorted(s.external_servers):
+            address, check = checks[name]
+            try:
+                check()
+                problem = None
+            except Exception as exc:  # noqa: BLE001 - any failure is the answer: it does not answer
+                problem = f"{type(exc).__name__}: {exc}"
+            statuses.append(ComponentStatus(name, None, None, problem, address=_without_password(address)))
         return statuses

@@ -51,10 +51,11 @@ def _print_json(value: object) -> None:
 
 
 def _stack_table(statuses: list[ComponentStatus]) -> Table:
-    table = Table("server", "port", "pid", "state")
+    table = Table("server", "where", "pid", "state")
     for s in statuses:
         state = "[green]ready[/]" if s.healthy else f"[red]{s.problem}[/]"
-        table.add_row(s.name, str(s.port), str(s.pid or "-"), state)
+        where = f"{s.address} (external)" if s.external else f"port {s.port}"
+        table.add_row(s.name, where, str(s.pid or "-"), state)
     return table
 
 
@@ -97,7 +98,8 @@ def cli() -> None:
 
 @cli.command()
 def up() -> None:
-    """Start the embedded Kafka, Elasticsearch and Redis, create the topics, run every service."""
+    """Start the embedded Kafka, Elasticsearch and Redis (those the settings do not name by URL:
+    external servers are checked, never started), create the topics, run every service."""
     _bring_up(Settings())
 
 
@@ -134,7 +136,8 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
     if as_json:
         _print_json(
             {
-                "stack": {s.name: {"port": s.port, "pid": s.pid, "healthy": s.healthy} for s in stack},
+                "stack": {s.name: {"port": s.port, "address": s.address, "pid": s.pid, "healthy": s.healthy}
+                          for s in stack},
                 "services": services,
                 "documents": counts,
                 "backlog": census.backlog,

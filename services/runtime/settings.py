@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import Priority
@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Which servers are the deployment's own (their URL set), not the embedded stack's.
+    _external: frozenset[str] = PrivateAttr(default=frozenset())
+
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_to_embedded_stack(self) -> Settings:
+        self._external = frozenset(name for name, url in (
+            ("kafka", self.kafka_bootstrap_servers), ("elasticsearch", self.elasticsearch_url),
+            ("redis", self.redis_url), ("redis-cache", self.cache_redis_url),
+        ) if url is not None)
         embedded = self.kafka_bootstrap_servers is None
         if self.session_timeout_ms is None:
             self.session_timeout_ms = 6000 if embedded else 45_000
@@ -132,6 +139,12 @@ class Settings(BaseSettings):
         self.gateway_url = self.gateway_url or f"http://{self.host}:{self.gateway_port}"
         self.metrics_host = self.metrics_host or self.host
         return self
+
+    @property
+    def external_servers(self) -> frozenset[str]:
+        """The servers named by URL (kafka, elasticsearch, redis, redis-cache): ``indexflow up``
+        starts none of them, it checks that they answer."""
+        return self._external
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
