@@ -1,5 +1,6 @@
-"""A producer in another language: Node with kafkajs (from npm) publishes document events straight
-onto the documents topic, validated against the exported JSON Schema with ajv. The contract's
+"""Upstream and downstream in another language, the runnable examples of docs/examples/node: Node
+with kafkajs (from npm) publishes document events straight onto the documents topic, validated
+against the exported JSON Schema with ajv, and a dashboard feed follows the state topic. The contract's
 extremes hold in every store: the largest revision the schema allows (2^53 - 1, a producer using
 its own version numbers) is indexed, served and kept exactly; one past it is refused by the schema,
 and a producer that skips validation has its record kept in the DLQ with the reason."""
@@ -24,16 +25,36 @@ from tests.support.gateway import Gateway
 from tests.support.kafka import read_topic
 from topics.catalog import DLQ, DOCUMENTS
 
-NODE_PROJECT = Path(__file__).parent / "support" / "node"
+NODE_PROJECT = Path(__file__).resolve().parents[1] / "docs" / "examples" / "node"
 
 
 @pytest.fixture(scope="module")
 def node() -> Path:
     if not (shutil.which("node") and shutil.which("npm")):
         pytest.skip("node and npm are not installed (./dev test installs them)")
-    if not (NODE_PROJECT / "node_modules" / "kafkajs").is_dir():
+    wanted = orjson.loads((NODE_PROJECT / "package.json").read_bytes())["dependencies"]
+    if not all((NODE_PROJECT / "node_modules" / name).is_dir() for name in wanted):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_PROJECT, check=True, timeout=300)
     return NODE_PROJECT / "produce.mjs"
+
+
+def test_a_node_dashboard_feed_follows_a_document_through_the_state_topic(node, pipeline: Settings, tmp_path):
+    from topics.catalog import STATE
+
+    tenant = f"feed{uuid.uuid4().hex[:6]}"
+    event = {**upsert("followed", 1, "A dashboard in Node follows this document. " * 30), "tenant_id": tenant}
+    assert publish(node, pipeline, tmp_path, event).returncode == 0
+    followed = subprocess.run(
+        ["node", str(node.parent / "follow-states.mjs"), pipeline.kafka_bootstrap_servers,
+         pipeline.topic(STATE.name), "--tenant", tenant, "--exit-after-terminal", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert followed.returncode == 0, followed.stderr
+    states = [orjson.loads(line) for line in followed.stdout.splitlines()]
+    assert {s["document_id"] for s in states} == {"followed"}, followed.stderr[-2000:]
+    assert len({s["status"] for s in states}) >= 3, states  # it moved on screen: parsing ... completed
+    assert states[-1]["status"] == "completed" and states[-1]["segment_count"] >= 1
+    assert orjson.loads(followed.stderr.splitlines()[-1]) == {"completed": 1}
 
 
 def publish(node: Path, settings: Settings, tmp_path: Path, event: dict, *flags: str) -> subprocess.CompletedProcess:
