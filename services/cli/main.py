@@ -22,6 +22,8 @@ from schemas import Priority, document_key
 from schemas.envelope import Id
 from services.cli.ingest import IngestSummary, collect_files, ingest
 from services.cli.pipeline import services_status, start_services, stop_services
+from services.cli.republish import RepublishError
+from services.cli.republish import republish as run_republish
 from services.cli.schemas_export import export_json_schemas
 from services.gateway.api_keys import ApiKeys
 from services.projector.store import Census, StateStore
@@ -420,6 +422,30 @@ def alive(service: str, within: float) -> None:
     settings = Settings()
     if not alive_here(redis_client(settings), settings.keys, service, within):
         _fail(f"no sign of life from {service} on this host in the last {within:.0f}s")
+
+
+@cli.command()
+@click.option("--tenant", required=True, help="whose datasets")
+@click.option("--dataset", "datasets", multiple=True, help="only these (repeat); default: all of the tenant's")
+@click.option("--to", "target_url", required=True, help="the target deployment's gateway, e.g. http://gateway:18080")
+@click.option("--key", default=None, help="an API key of the target for the tenant (`indexflow keys create` there)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def republish(tenant: str, datasets: tuple[str, ...], target_url: str, key: str | None, as_json: bool) -> None:
+    """Publish a tenant's datasets again on another deployment (embedded stack -> production): every
+    live document from its newest upsert and the blob store, same ids, names, metadata and options."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {"X-Tenant-Id": tenant}
+    with httpx.Client(base_url=target_url, headers=headers, timeout=120) as target:
+        try:
+            report = run_republish(Settings(), tenant, target, list(datasets) or None)
+        except (RepublishError, httpx.HTTPError) as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(dataclasses.asdict(report))
+        return
+    console.print(f"{len(report.datasets)} datasets: {report.published} documents published, "
+                  f"{report.unchanged} already there, {len(report.skipped)} skipped")
+    for document, why in report.skipped.items():
+        console.print(f"  skipped {document}: {why}", highlight=False)
 
 
 @cli.group()
