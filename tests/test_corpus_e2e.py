@@ -1,5 +1,7 @@
 """Every file of ../shared/corpus/documents through `indexflow ingest`: each ends completed or in
-error with a reason, no service restarts, and each error's original record is in the DLQ."""
+error with a reason, no service restarts, and each error's original record is in the DLQ. As an
+economy (BM25-only) dataset: what is under test is what each file's extraction and splitting end
+in, and its ~6,000 segments would otherwise cost ~4 minutes of the model on 2 cores."""
 
 from __future__ import annotations
 
@@ -25,10 +27,10 @@ NO_TEXT = re.compile(r"^(empty document|no text|encrypted (PDF|document)|unsuppo
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"{CORPUS} not found: the test corpus lives in ../shared")
-@pytest.mark.timeout(900)  # ~6,000 segments at the model's rate: about 270 s on 2 cores
 def test_the_whole_corpus_ends_terminal_without_a_service_restart(pipeline: Settings):
     files = sorted(p for p in CORPUS.iterdir() if p.is_file())
-    result = CliRunner().invoke(cli, ["ingest", str(CORPUS), "--dataset", "corpus", "--tenant", "qa", "--json"])
+    result = CliRunner().invoke(cli, ["ingest", str(CORPUS), "--dataset", "corpus", "--tenant", "qa",
+                                      "--indexing-technique", "economy", "--json"])
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
     print(f"\ncorpus ingest: { {k: v for k, v in summary.items() if k != 'states'} }")

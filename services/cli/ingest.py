@@ -82,7 +82,10 @@ def ingest(
     prune: bool = False,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     timeout: float = 3600.0,
+    options: dict | None = None,
 ) -> IngestSummary:
+    """``options``: what create-by-file takes beside the file (``indexing_technique``, say). With
+    options, an unchanged file is still sent: only the gateway knows whether they changed too."""
     started = time.monotonic()
     summary = IngestSummary(documents=len(files))
     base = f"{settings.gateway_url}/v1/datasets/{dataset}"
@@ -94,13 +97,14 @@ def ingest(
         for file in files:
             document_id = document_id_for(dataset, file.relative)
             state = existing.get(document_id)
-            if state and state.get("content_hash") == file.sha256() and state["status"] not in RERUN_STATUSES:
+            if (not options and state and state.get("content_hash") == file.sha256()
+                    and state["status"] not in RERUN_STATUSES):
                 summary.unchanged += 1
                 awaited[document_id] = state["revision"]
                 continue
             with open(file.path, "rb") as f:
                 response = client.post(f"{base}/document/create-by-file", files={"file": (file.path.name, f)},
-                                       data={"data": orjson.dumps({"document_id": document_id}).decode()})
+                                       data={"data": orjson.dumps({**(options or {}), "document_id": document_id}).decode()})
             response.raise_for_status()
             accepted = response.json()
             awaited[document_id] = accepted["revision"]

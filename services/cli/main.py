@@ -179,7 +179,8 @@ def _print_state(state: dict) -> None:
 
 
 def _run_ingest(
-    settings: Settings, paths: list[Path], dataset: str, tenant: str, as_json: bool, prune: bool = False
+    settings: Settings, paths: list[Path], dataset: str, tenant: str, as_json: bool, prune: bool = False,
+    options: dict | None = None,
 ) -> IngestSummary:
     files = collect_files(paths)
     if not files and not prune:
@@ -190,7 +191,7 @@ def _run_ingest(
     ) as progress:
         task = progress.add_task("ingest", total=len(files))
         summary = ingest(settings, files, dataset, tenant, prune,
-                         lambda done, total: progress.update(task, completed=done, total=total))
+                         lambda done, total: progress.update(task, completed=done, total=total), options=options)
     return summary
 
 
@@ -218,14 +219,18 @@ def _print_summary(summary: IngestSummary) -> None:
 @click.option("--dataset", default="default", show_default=True)
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--prune", is_flag=True, help="delete the dataset's documents that no file stands for any more")
+@click.option("--indexing-technique", type=click.Choice(["high_quality", "economy"]), default=None,
+              help="economy: BM25 only, no embedding (default: the dataset's)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
-def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, prune: bool, as_json: bool) -> None:
+def ingest_command(paths: tuple[Path, ...], dataset: str, tenant: str, prune: bool, indexing_technique: str | None,
+                   as_json: bool) -> None:
     """Sync files and folders into a dataset: each file is one document (its id from the dataset and
     the file's path), unchanged files are skipped, changed ones updated; follow them until every
     document is completed or in error."""
     settings = Settings()
+    options = {"indexing_technique": indexing_technique} if indexing_technique else None
     try:
-        summary = _run_ingest(settings, list(paths), dataset, tenant, as_json, prune)
+        summary = _run_ingest(settings, list(paths), dataset, tenant, as_json, prune, options)
     except httpx.HTTPError as exc:
         _fail(f"gateway {settings.gateway_url}: {exc} (is `indexflow up` running?)")
     if as_json:

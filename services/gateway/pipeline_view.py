@@ -6,6 +6,7 @@ stage that is down still shows its backlog growing."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -19,6 +20,7 @@ from services.runtime.offsets import OffsetProbe, Partition
 from services.runtime.settings import Settings
 from topics.catalog import DLQ, STAGE_INPUTS
 
+log = logging.getLogger(__name__)
 # A snapshot is reused for this long (every dashboard shares it), and rates span up to RATE_WINDOW.
 FRESH_SECONDS = 2.0
 RATE_WINDOW_SECONDS = 30.0
@@ -57,10 +59,16 @@ class PipelineView:
         self._history: deque[tuple[float, dict[str, int]]] = deque()  # (time, group|topic -> committed)
 
     def snapshot(self) -> dict:
-        """The current view, at most FRESH_SECONDS old."""
+        """The current view, at most FRESH_SECONDS old. A broker or Redis that does not answer is
+        part of the view (``error``), not a failure of the page showing it."""
         with self._lock:
             if self._snapshot is None or time.monotonic() - self._taken >= FRESH_SECONDS:
-                self._snapshot = self._take()
+                try:
+                    self._snapshot = self._take()
+                except Exception as exc:  # noqa: BLE001 - shown to the operator as it is
+                    log.warning("pipeline view unavailable: %s", exc)
+                    self._snapshot = {"stages": [], "dead_letters": None, "services": {}, "at": time.time(),
+                                      "error": f"{type(exc).__name__}: {exc}"}
                 self._taken = time.monotonic()
             return self._snapshot
 

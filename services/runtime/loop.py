@@ -133,7 +133,7 @@ class ConsumerLoop:
             for message in records:
                 if lane is self.bulk and self._interactive_waiting():
                     break
-                self._handle(message)
+                self._handle(lane, message)
                 handled += 1
         except DependencyUnavailable as exc:
             # Keep what finished before the outage, so it isn't redone.
@@ -243,10 +243,10 @@ class ConsumerLoop:
         for lane in self.lanes:
             lane.read()
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, lane: Lane, message: Message) -> None:
         with log_context(**record_fields(message.key())), RECORD_SECONDS.labels(self.stage).time():
             outcome = self._attempts(message)
-        RECORDS.labels(self.stage, self._serving.priority.value if self._serving else "", outcome).inc()
+        RECORDS.labels(self.stage, lane.priority.value, outcome).inc()
 
     def _attempts(self, message: Message) -> str:
         """Handle the record, retrying what may pass on another try; its outcome."""

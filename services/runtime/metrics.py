@@ -21,7 +21,8 @@ _SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
 # -- every consumer-loop stage (services/runtime/loop.py) -----------------------------------
 RECORDS = Counter(
-    "indexflow_records_total", "Records a stage finished, by outcome: handled, or dead_lettered",
+    "indexflow_records_total",
+    "Records a stage handled, by outcome: handled, or dead_lettered (a batch redone after an outage counts again)",
     ["stage", "lane", "outcome"],
 )
 RETRIES = Counter("indexflow_retries_total", "Attempts at a record that failed and were tried again", ["stage"])

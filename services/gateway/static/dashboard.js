@@ -64,7 +64,8 @@ function renderPipeline(pipeline) {
     );
     return row;
   }));
-  $("dead-letters").textContent = pipeline.dead_letters;
+  $("dead-letters").textContent = pipeline.dead_letters ?? "–";
+  if (pipeline.error) toast(`pipeline: ${pipeline.error}`);
   const stages = new Set(pipeline.stages.map((s) => s.stage));
   $("services").replaceChildren(...Object.entries(pipeline.services)
     .filter(([name]) => !stages.has(name))
