@@ -44,6 +44,8 @@ class Services:
         self.settings = settings
         self.gateway = gateway
         self._providers: dict[str, EmbeddingProvider] = {}
+        # The dashboard's documents by status, per tenant: (when counted, per dataset).
+        self.dataset_counts: dict[str, tuple[float, list[dict]]] = {}
 
     @cached_property
     def publisher(self) -> DocumentPublisher:

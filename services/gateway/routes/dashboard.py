@@ -7,7 +7,7 @@ data is the caller's tenant's only; the pipeline figures are deployment-wide."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,12 +54,22 @@ async def events(request: Request, tenant: Tenant, s: Clients) -> StreamingRespo
 
 
 def overview_of(s: Services, tenant: str) -> dict:
+    return {"tenant": tenant, "datasets": _datasets(s, tenant), "pipeline": s.pipeline.snapshot()}
+
+
+def _datasets(s: Services, tenant: str) -> list[dict]:
+    """The tenant's datasets with their documents by status, counted at most every few seconds
+    however many dashboards watch (it reads every state: ~17 ms per 1,000 documents)."""
+    counted_at, datasets = s.dataset_counts.get(tenant, (0.0, []))
+    if time.monotonic() - counted_at < OVERVIEW_EVERY_SECONDS:
+        return datasets
     datasets = []
     for record in s.catalog.all(tenant):
-        statuses = Counter(state.status.value for state in s.states.dataset(tenant, record.id))
+        statuses = s.states.dataset_statuses(tenant, record.id)
         datasets.append({"id": record.id, "name": record.name, "documents": sum(statuses.values()),
                          "statuses": dict(statuses)})
-    return {"tenant": tenant, "datasets": datasets, "pipeline": s.pipeline.snapshot()}
+    s.dataset_counts[tenant] = (time.monotonic(), datasets)
+    return datasets
 
 
 async def _events(request: Request, s: Services, tenant: str) -> AsyncIterator[bytes]:
