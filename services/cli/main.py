@@ -147,9 +147,11 @@ def status(document: str | None, tenant: str, as_json: bool) -> None:
         )
     else:
         console.print(_stack_table(stack))
-        table = Table("service", "pid", "restarts")
+        table = Table("service", "pid", "restarts", "metrics")
         for name, info in services.items():
-            table.add_row(name, str(info["pid"] or "-"), str(info["restarts"]))
+            port = info.get("metrics_port")
+            table.add_row(name, str(info["pid"] or "-"), str(info["restarts"]),
+                          f"http://{settings.metrics_host}:{port}/metrics" if port else "-")
         console.print(table if services else "services: not running")
         console.print("documents: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         if census.backlog:
@@ -323,7 +325,8 @@ def demo() -> None:
     query = "how are documents kept in order in Kafka"
     console.print(f"\nsearch: {query!r}")
     search.callback(query, "samples", "default", 3, "hybrid", False)
-    console.print("\n[green]running[/]: try `.venv/bin/indexflow search \"...\"`; stop with `.venv/bin/indexflow down`")
+    console.print(f"\n[green]running[/]: dashboard on {settings.gateway_url}/dashboard; try "
+                  "`.venv/bin/indexflow search \"...\"`; stop with `.venv/bin/indexflow down`")
 
 
 @cli.command()
