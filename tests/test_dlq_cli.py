@@ -13,6 +13,7 @@ from services.runtime.blobs import BlobStore
 from services.runtime.producer import Producer
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
+from tests.support.waiting import wait_for
 from topics.catalog import DOCUMENTS, STATUS
 
 
@@ -24,14 +25,6 @@ def run(*args: str) -> dict | list:
 
 def letters(**filters: str) -> list[dict]:
     return run("dlq", "list", *(f"--{k}={v}" for k, v in filters.items()))
-
-
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return value
 
 
 def test_a_failed_document_is_listed_and_replayed_once(pipeline: Settings):

@@ -3,8 +3,6 @@ log lines carrying the tenant, document and revision of the record in hand."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,6 +11,7 @@ from deploy.supervisor import read_status
 from services.runtime.producer import Producer
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
+from tests.support.waiting import wait_for
 from topics.catalog import DOCUMENTS
 
 STAGES = ("extractor", "splitter", "embedder", "indexer", "projector")
@@ -29,14 +28,6 @@ def scrape(url: str) -> dict[str, dict[tuple, float]]:
 
 def total(samples: dict[str, dict[tuple, float]], name: str, **labels: str) -> float:
     return sum(v for k, v in samples.get(name, {}).items() if set(labels.items()) <= set(k))
-
-
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.5)
-    return value
 
 
 def test_every_service_serves_metrics_of_what_it_did(pipeline: Settings):

@@ -15,6 +15,7 @@ from confluent_kafka import Producer as RawProducer
 from schemas import DOCUMENT_EVENTS, DocumentDeleted, DocumentUpserted, InlineSource
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
+from tests.support.waiting import wait_for
 from tests.test_pipeline_e2e import ALPHA, BETA, chunks
 from topics.catalog import DOCUMENTS
 
@@ -24,15 +25,6 @@ LONG = "\n\n".join(f"Paragraph {i} about tidal energy, turbines and estuaries nu
 @pytest.fixture
 def gateway(pipeline: Settings, request: pytest.FixtureRequest) -> Gateway:
     return Gateway(pipeline, tenant="default", dataset=request.node.name.replace("_", "-")[:60])
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def test_delete_right_after_upload_leaves_nothing_searchable(pipeline: Settings, gateway: Gateway):

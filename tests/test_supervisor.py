@@ -5,22 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from deploy.supervisor import STABLE_SECONDS, Child, Supervisor, read_status, schedule_restart
 from services.runtime.settings import Settings
-
-
-def wait_for(condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+from tests.support.waiting import wait_for
 
 
 def test_a_killed_service_is_restarted(stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
