@@ -4,12 +4,14 @@ clients (FastAPI's field: a message, or the list of invalid fields)."""
 
 from __future__ import annotations
 
+import elasticsearch
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.errors import OUTAGE_ERRORS, DependencyUnavailable, as_outage
 from services.runtime.registry import DocumentBusy
 from services.runtime.revisions import RevisionsExhausted
 
@@ -60,3 +62,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DocumentBusy)
     async def document_busy(_request: Request, exc: DocumentBusy) -> JSONResponse:
         return _answer(409, "document_busy", str(exc), str(exc), {"Retry-After": "1"})
+
+    # A server the gateway needs is down, restarting or overloaded: the client should retry, as
+    # it would not for a 500 (a fault of ours). Elasticsearch's own errors are outages only for
+    # some statuses (429, 503, ...); any other still surfaces as a 500.
+    async def outage(_request: Request, exc: Exception) -> JSONResponse:
+        if (unavailable := as_outage(exc)) is None:
+            raise exc
+        message = f"a server indexflow needs is unavailable, retry shortly: {unavailable}"
+        return _answer(503, "service_unavailable", message, message, {"Retry-After": "1"})
+
+    for outage_type in (DependencyUnavailable, elasticsearch.ApiError, *OUTAGE_ERRORS):
+        app.add_exception_handler(outage_type, outage)

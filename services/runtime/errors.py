@@ -25,7 +25,7 @@ class DependencyUnavailable(Exception):
 
 # Exceptions of client libraries that mean "the server is unreachable, overloaded, or not ready",
 # not "the record is bad".
-_OUTAGES: tuple[type[Exception], ...] = (
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     redis.exceptions.BusyLoadingError,  # restarting, still loading its data
@@ -44,6 +44,6 @@ def as_outage(error: BaseException) -> DependencyUnavailable | None:
         return error
     if isinstance(error, elasticsearch.ApiError) and error.meta.status in _OUTAGE_HTTP_STATUSES:
         return DependencyUnavailable(f"Elasticsearch answered {error.meta.status}: {error.message}")
-    if isinstance(error, _OUTAGES):
+    if isinstance(error, OUTAGE_ERRORS):
         return DependencyUnavailable(f"{type(error).__name__}: {error}")
     return None
