@@ -106,7 +106,7 @@ def test_economy_documents_get_bm25_only_and_no_embedding_calls(pipeline: Settin
     assert gateway.wait(accepted["document_id"], accepted["revision"])["status"] == "completed"
 
     [chunk] = chunks(pipeline, accepted["document_id"])
-    assert chunk["_index"] == index_name(pipeline.topic_prefix, None)
+    assert chunk["_index"] == index_name(pipeline.topic_prefix, None, ("default", gateway.dataset))
     assert "vector" not in chunk
     assert embedding_calls(pipeline) == calls
     assert [h["document_id"] for h in gateway.search("quokkas Rottnest", mode="bm25")] == [accepted["document_id"]]

@@ -61,6 +61,7 @@ class Indexer(Handler):
         self.datasets = DatasetModels(self.redis, self.keys)
         self.serving = ServingRevisions(self.redis, self.keys)
         self.prefix = settings.topic_prefix
+        self.per_dataset = settings.index_per_dataset
         self._indices: set[str] = set()
         self._pending = _Pending()
         self.refreshes = RefreshPacer(
@@ -78,7 +79,7 @@ class Indexer(Handler):
             return
         if not self.admit(message, event):
             return
-        index = index_name(self.prefix, event.model)
+        index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id) if self.per_dataset else None)
         if index not in self._indices:
             ensure_index(self.es, index, event.dims)
             self._indices.add(index)

@@ -1,9 +1,14 @@
-"""Chunk indices: one per embedding model, so datasets with different models never share a
-vector field; economy documents (no vectors) go to the BM25-only index."""
+"""Chunk indices: one per embedding model and dataset. Per model, so datasets with different models
+never share a vector field (economy documents, no vectors, have a BM25-only one); per dataset, so
+BM25 scores a dataset's chunks with that dataset's own term statistics (Elasticsearch takes them
+from the indices searched, not from what a filter leaves; a dataset among many others' would be
+scored by theirs), and a search or refresh of one dataset touches its own chunks only."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch
@@ -13,9 +18,27 @@ BM25_ONLY = "bm25"
 ADDED_FIELDS = ("content", "name", "title", "metadata", "stable_id", "parent_stable_id", "enabled")
 
 
-def index_name(prefix: str, model: str | None) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", (model or BM25_ONLY).lower()).strip("-")
-    return f"{prefix}chunks-{slug}"
+def index_name(prefix: str, model: str | None, dataset: tuple[str, str] | None = None) -> str:
+    """The index of ``model``'s chunks (None: economy documents) of one ``dataset`` (tenant,
+    dataset); without one, the model's shared index (``INDEXFLOW_INDEX_PER_DATASET=false``, and
+    where chunks indexed before datasets had their own still are)."""
+    shared = f"{prefix}chunks-" + re.sub(r"[^a-z0-9-]+", "-", (model or BM25_ONLY).lower()).strip("-")
+    if dataset is None:
+        return shared
+    # A digest: tenant and dataset ids may hold what index names may not (capitals, say).
+    return f"{shared}.{hashlib.sha256('/'.join(dataset).encode()).hexdigest()[:16]}"
+
+
+def dataset_indices(prefix: str, dataset: tuple[str, str], models: Iterable[str | None]) -> str:
+    """Every index that may hold ``dataset``'s chunks of these models: its own, and the shared ones."""
+    own_and_shared = ((index_name(prefix, model, dataset), index_name(prefix, model)) for model in models)
+    return ",".join(name for names in own_and_shared for name in names)
+
+
+def model_indices(prefix: str, model: str | None) -> str:
+    """Every index of ``model``'s chunks: the shared one and each dataset's ("." cannot be in a slug)."""
+    shared = index_name(prefix, model)
+    return f"{shared},{shared}.*"
 
 
 def all_chunk_indices(prefix: str) -> str:

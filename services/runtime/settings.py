@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     read_ahead_bytes: int = Field(default=16 * 2**20, ge=2**20)
     read_ahead_records: int = Field(default=5000, ge=100)
 
+    # An index per dataset (and model): BM25 scores each dataset with its own term statistics, and
+    # a search or refresh touches that dataset's chunks only. Off: one index per model (for
+    # deployments with thousands of datasets, past Elasticsearch's shards-per-node limit).
+    index_per_dataset: bool = True
     # Where a consumer-loop service serves Prometheus' /metrics (0: nowhere). The embedded stack's
     # supervisor gives its services consecutive ports from this one; the gateway serves /metrics on
     # its own HTTP port. Unset host: the stack's (loopback); 0.0.0.0 in a container.

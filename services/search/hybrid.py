@@ -20,7 +20,7 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.indexer.mapping import all_chunk_indices, index_name
+from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, model_indices
 from services.runtime.metrics import SEARCH_SECONDS
 from services.search.fusion import Fusion, ranked_by_documents, rrf
 from services.search.rerank import CohereReranker, RerankUnavailable
@@ -45,6 +45,9 @@ SearchableRevisions = Callable[[Iterable[str]], dict[str, int]]
 # (tenant, one dataset or None for all) -> model -> the datasets with chunks embedded by it.
 IndexedModels = Callable[[str, str | None], dict[str, list[str]]]
 log = logging.getLogger(__name__)
+# Up to this many datasets' indices are named in one kNN request (Elasticsearch reads request
+# lines up to 4 KB); more, and the model's indices are searched by pattern.
+_NAMED_DATASETS = 40
 
 
 @dataclass(frozen=True)
@@ -153,11 +156,16 @@ class HybridSearch:
             # The chunk's text with what matched (stems included) marked, as Dify shows it.
             "highlight": {"fields": {"content.english": {"number_of_fragments": 3, "fragment_size": 200}},
                           "pre_tags": ["<em>"], "post_tags": ["</em>"]},
-            # Term statistics of every index searched (one per model), not of each shard alone:
-            # scores stay comparable across indices, as the embedded server computes them.
+            # Term statistics of every index searched (a dataset's own, or all of the tenant's
+            # datasets'), not of each shard alone, as the embedded server computes them.
             "search_type": "dfs_query_then_fetch",
         }
-        return self._search(all_chunk_indices(self.prefix), body, timings)
+        if scope.dataset_id is None:
+            index = all_chunk_indices(self.prefix)
+        else:  # only the dataset's indices: its own term statistics
+            models = [*self.models(scope.tenant_id, scope.dataset_id), None]
+            index = dataset_indices(self.prefix, (scope.tenant_id, scope.dataset_id), models)
+        return self._search(index, body, timings)
 
     def knn(self, query: str, scope: Scope, model: str, datasets: list[str], size: int, timings: Timings) -> list[dict]:
         """Nearest chunks among ``datasets``' chunks embedded by ``model``, the query embedded by it too."""
@@ -179,7 +187,12 @@ class HybridSearch:
             "size": size,
             "_source": _FIELDS,  # never the vector itself
         }
-        return self._search(index_name(self.prefix, model), body, timings)
+        if len(datasets) <= _NAMED_DATASETS:
+            index = ",".join(index_name(self.prefix, model, (scope.tenant_id, d)) for d in datasets)
+            index += "," + index_name(self.prefix, model)
+        else:  # past a request line's length: every dataset's index, the filter keeps the tenant's
+            index = model_indices(self.prefix, model)
+        return self._search(index, body, timings)
 
     def _embed_query(self, model: str, query: str) -> tuple[float, ...]:
         return tuple(self.providers(model).embed_query(query))
