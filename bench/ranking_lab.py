@@ -27,6 +27,7 @@ from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
+from services.search.feedback import refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf, vector_weighted
 from services.search.hybrid import bm25_query
 from services.search.settings import SearchSettings
@@ -34,7 +35,30 @@ from services.splitter.cleaning import clean
 from services.splitter.splitting import split
 from services.extractor.titles import title_of
 
-FUSIONS: dict[str, Fusion] = {"rrf": rrf, **{f"minmax w={w}": vector_weighted(w) for w in (0.3, 0.5, 0.7)}}
+def zscore_weighted(vector_weight: float) -> Fusion:
+    """Each ranking's scores standardised (a key absent from a ranking gets its lowest), then
+    weighted as vector_weighted does: a ranking's outliers, not its range, set its scale."""
+
+    def fuse(rankings: list[Ranking]) -> list[tuple[str, float]]:
+        weights = [1.0 - vector_weight] + [vector_weight / max(len(rankings) - 1, 1)] * (len(rankings) - 1)
+        standardised = []
+        for ranking in rankings:
+            scores = np.array([score for _, score in ranking]) if ranking else np.zeros(1)
+            mean, std = scores.mean(), scores.std() or 1.0
+            standardised.append({key: (score - mean) / std for key, score in ranking})
+        keys = {key for ranking in standardised for key in ranking}
+        floors = [min(z.values(), default=0.0) for z in standardised]
+        fused = {key: sum(w * z.get(key, floor) for w, z, floor in zip(weights, standardised, floors)) for key in keys}
+        return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+    return fuse
+
+
+FUSIONS: dict[str, Fusion] = {
+    "rrf": rrf,
+    **{f"minmax w={w}": vector_weighted(w) for w in (0.5, 0.6, 0.7)},
+    **{f"zscore w={w}": zscore_weighted(w) for w in (0.5, 0.6, 0.7)},
+}
 DEPTH = 200  # chunks each ranking contributes, as the gateway asks for top_k=50 at depth 4x
 
 
@@ -182,6 +206,13 @@ def main() -> None:
                                                 search.corroboration)
                     score(f"hybrid {fusion_name} as the gateway ({sem})", best_chunk_per_document(fused[:50], chunks),
                           query.relevance)
+                    # Query feedback as the gateway asks it (services/search/feedback.py).
+                    top = [variants[sem][int(key)] for key, _ in fused[: search.feedback_chunks]]
+                    refined = np.asarray(refined_query(vector, top, search.feedback_weight), dtype=np.float32)
+                    refused = ranked_by_documents([lexical["pipeline"], knn_ranking(variants[sem], refined)],
+                                                  document_of, fuse, search.corroboration)
+                    score(f"hybrid {fusion_name} as the gateway, query feedback ({sem})",
+                          best_chunk_per_document(refused[:50], chunks), query.relevance)
         es.indices.delete(index=index)
         print(f"{bed.name}: {len(chunks)} chunks", flush=True)
 

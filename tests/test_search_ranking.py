@@ -3,10 +3,12 @@ beside its text, and the fusions (pure functions)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from services.extractor.titles import title_of
 from services.runtime.settings import Settings
+from services.search.feedback import refined_query
 from services.search.fusion import ranked_by_documents, rrf, vector_weighted, weighted_minmax
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import chunks
@@ -121,3 +123,30 @@ def test_a_withdrawn_revision_is_not_served_from_the_projected_state_either(sett
 
     services.serving.withdraw("t/gone", 8)  # the indexer removed its chunks (visible until a refresh)
     assert services.serving_revisions(["t/gone"]).get("t/gone") != 7
+
+
+def test_the_refined_query_turns_toward_the_feedback_by_its_weight():
+    query, feedback = [1.0, 0.0, 0.0], [[0.0, 2.0, 0.0], [0.0, 0.0, 3.0]]
+    assert refined_query(query, feedback, 0.0) == pytest.approx(query)
+    refined = np.asarray(refined_query(query, feedback, 1.0))
+    assert np.linalg.norm(refined) == pytest.approx(1.0)
+    # The unit query plus the unit mean of the unit feedback vectors: (1, 1/sqrt2, 1/sqrt2) / sqrt2.
+    assert refined == pytest.approx(np.array([1.0, 0.5 ** 0.5, 0.5 ** 0.5]) / 2 ** 0.5)
+    assert refined_query(query, [], 0.7) == pytest.approx(query)
+
+
+def test_hybrid_search_asks_knn_again_with_the_query_moved_toward_its_best_chunks(gateway: Gateway):
+    texts = {
+        "lighthouse.txt": "The lighthouse keeper climbed the tower each night to light the lamp for passing ships.",
+        "harbour.txt": "Fishing boats return to the harbour at dawn and sell their catch on the quay.",
+        "orchard.txt": "Apple trees in the orchard blossom in spring and are picked in the autumn.",
+    }
+    for name, text in texts.items():
+        accepted = gateway.create_text(name, text)
+        gateway.wait(accepted["document_id"], accepted["revision"])
+    query = "keeper of the lamp"
+    semantic = {hit["name"]: hit["scores"]["semantic"] for hit in gateway.search(query, mode="semantic")}
+    hybrid = gateway.search(query, mode="hybrid")
+    assert hybrid[0]["name"] == "lighthouse.txt"
+    # The kNN ranking fused is that of the query refined by the best fused chunk: nearer to it.
+    assert hybrid[0]["scores"]["semantic"] > semantic["lighthouse.txt"] + 0.01

@@ -101,7 +101,7 @@ class Services:
                                       self.embedding.cohere_base_url, search.rerank_timeout_seconds)
         return HybridSearch(
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
-            search.fuse(), reranker, search.corroboration,
+            search.fuse(), reranker, search.corroboration, search.query_feedback(),
         )
 
     @cached_property

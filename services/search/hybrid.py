@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from services.embedder.providers import EmbeddingProvider
 from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, model_indices
 from services.runtime.metrics import SEARCH_SECONDS
+from services.search.feedback import Feedback, refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf
 from services.search.rerank import CohereReranker, RerankUnavailable
 
@@ -34,10 +35,14 @@ _FIELDS = [
 
 
 def bm25_query(query: str) -> dict[str, Any]:
-    """English stemmed text, and the document's title beside it. On the judged testbeds (nDCG@10 with
-    the exponential gain, bench/ranking_lab.py): standard analyzer 0.627, english 0.658, english + title^0.5 0.672
-    (title^1 0.653, ^2 0.641)."""
-    return {"multi_match": {"query": query, "type": "most_fields", "fields": ["content.english", "title.english^0.5"]}}
+    """English stemmed text, the document's title beside it, and the unstemmed text a little: a
+    word as the query spells it counts more than another of its stem. On the judged testbeds
+    (bench/ranking_lab.py): standard analyzer 0.627, english 0.658, english + title^0.5 0.672
+    (title^1 0.653, ^2 0.641), exponential gain, 500-token chunks; then, linear gain, 200-token
+    chunks, documents corroborated: 0.713, + unstemmed^0.2 0.720 (^0.3 0.718, ^0.5 0.711; a phrase
+    clause with slop 3 or 10 lost 0.010)."""
+    return {"multi_match": {"query": query, "type": "most_fields",
+                            "fields": ["content.english", "title.english^0.5", "content^0.2"]}}
 
 
 # Document key -> the revision search may serve.
@@ -136,11 +141,12 @@ class HybridSearch:
     def __init__(
         self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
         searchable: SearchableRevisions, fusion: Fusion = rrf, reranker: CohereReranker | None = None,
-        corroboration: float = 0.0,
+        corroboration: float = 0.0, feedback: Feedback = Feedback(0, 0.0),
     ):
         self.es = es
         self.fusion = fusion
         self.corroboration = corroboration
+        self.feedback = feedback
         self.reranker = reranker
         self.prefix = prefix
         self.providers = providers
@@ -167,14 +173,22 @@ class HybridSearch:
             index = dataset_indices(self.prefix, (scope.tenant_id, scope.dataset_id), models)
         return self._search(index, body, timings)
 
-    def knn(self, query: str, scope: Scope, model: str, datasets: list[str], size: int, timings: Timings) -> list[dict]:
-        """Nearest chunks among ``datasets``' chunks embedded by ``model``, the query embedded by it too."""
+    def embedded_query(self, query: str, model: str, datasets: list[str], timings: Timings) -> Sequence[float] | None:
+        """The query embedded by ``model``; None when it cannot be (Cohere unreachable), which costs
+        that model's ranking only."""
         try:
             with timings.spent_on("embedding_ms"):
-                vector = self.query_vector(model, query)
-        except Exception:  # noqa: BLE001 - a model that cannot embed (Cohere unreachable) costs its ranking only
+                return self.query_vector(model, query)
+        except Exception:  # noqa: BLE001 - logged, and the other rankings still answer
             log.warning("cannot embed the query with %s: semantic hits of %s left out", model, datasets,
                         exc_info=True)
+            return None
+
+    def knn(
+        self, vector: Sequence[float] | None, scope: Scope, model: str, datasets: list[str], size: int, timings: Timings,
+    ) -> list[dict]:
+        """Nearest chunks to ``vector`` among ``datasets``' chunks embedded by ``model``."""
+        if vector is None:
             return []
         body = {
             "knn": {
@@ -193,6 +207,25 @@ class HybridSearch:
         else:  # past a request line's length: every dataset's index, the filter keeps the tenant's
             index = model_indices(self.prefix, model)
         return self._search(index, body, timings)
+
+    def refined_knn(
+        self, vector: Sequence[float] | None, scope: Scope, model: str, datasets: list[str], size: int,
+        timings: Timings, fused: list[tuple[str, float]], hits: dict[str, dict],
+    ) -> list[dict] | None:
+        """kNN again with the query moved toward the best fused chunks of ``model``'s indices
+        (services/search/feedback.py); None when none of them has a vector to learn from."""
+        shared = index_name(self.prefix, model)
+        own = [hits[key] for key, _ in fused
+               if hits[key]["_index"] == shared or hits[key]["_index"].startswith(shared + ".")]
+        top = own[: self.feedback.chunks]
+        if vector is None or not top:
+            return None
+        with timings.spent_on("elasticsearch_ms"):
+            found = self.es.mget(docs=[{"_index": h["_index"], "_id": h["_id"], "_source": ["vector"]} for h in top])
+        vectors = [d["_source"]["vector"] for d in found["docs"] if d.get("found") and d["_source"].get("vector")]
+        if not vectors:
+            return None
+        return self.knn(refined_query(vector, vectors, self.feedback.weight), scope, model, datasets, size, timings)
 
     def _embed_query(self, model: str, query: str) -> tuple[float, ...]:
         return tuple(self.providers(model).embed_query(query))
@@ -215,18 +248,17 @@ class HybridSearch:
         depth = max(top_k * 4, 20)
         with_lexical, with_semantic = mode != "semantic", mode in ("hybrid", "semantic")
         lexical = self.bm25(query, scope, depth, timings) if with_lexical else []
-        semantic = [
-            self.knn(query, scope, model, datasets, depth, timings)
-            for model, datasets in sorted(self.models(scope.tenant_id, scope.dataset_id).items())
-        ] if with_semantic else []
+        models = sorted(self.models(scope.tenant_id, scope.dataset_id).items()) if with_semantic else []
+        vectors = [self.embedded_query(query, model, datasets, timings) for model, datasets in models]
+        semantic = [self.knn(v, scope, m, d, depth, timings) for v, (m, d) in zip(vectors, models)]
         lexical, *semantic = self._servable([lexical, *semantic])
-        rankings = ([lexical] if with_lexical else []) + semantic
-        hits = {h["_id"]: h for ranking in rankings for h in ranking}
-        document_of = {key: h["_source"]["document_key"] for key, h in hits.items()}
-        scored = ranked_by_documents(
-            [[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings], document_of, fusion or self.fusion,
-            self.corroboration,
-        )
+        scored, hits = self._fused(lexical if with_lexical else None, semantic, fusion)
+        if with_lexical and semantic and self.feedback.chunks:
+            refined = [self.refined_knn(v, scope, m, d, depth, timings, scored, hits) for v, (m, d) in zip(vectors, models)]
+            if any(r is not None for r in refined):
+                served = self._servable([r or [] for r in refined])
+                semantic = [s if r is None else again for s, r, again in zip(semantic, refined, served)]
+                scored, hits = self._fused(lexical, semantic, fusion)
         if not with_semantic and scored and scored[0][1] > 0:
             # BM25 has no scale of its own: a full-text score is relative to the query's best match,
             # so that scores of every mode lie in 0..1 (the raw BM25 stays in scores["full_text"]).
@@ -257,6 +289,19 @@ class HybridSearch:
         SEARCH_SECONDS.labels(mode, "elasticsearch").observe(timings.elasticsearch_ms / 1000)
         SEARCH_SECONDS.labels(mode, "gateway").observe((timings.total_ms - timings.elasticsearch_ms) / 1000)
         return Answer(records, timings, reranked, rerank_error)
+
+    def _fused(
+        self, lexical: list[dict] | None, semantic: list[list[dict]], fusion: Fusion | None,
+    ) -> tuple[list[tuple[str, float]], dict[str, dict]]:
+        """Chunk ids ranked by services/search/fusion.py, and every hit by id."""
+        rankings = ([] if lexical is None else [lexical]) + semantic
+        hits = {h["_id"]: h for ranking in rankings for h in ranking}
+        document_of = {key: h["_source"]["document_key"] for key, h in hits.items()}
+        scored = ranked_by_documents(
+            [[(h["_id"], h["_score"]) for h in ranking] for ranking in rankings], document_of, fusion or self.fusion,
+            self.corroboration,
+        )
+        return scored, hits
 
     def _rerank(
         self, query: str, candidates: list[tuple[str, float]], hits: dict[str, dict]
