@@ -18,7 +18,7 @@ class SearchSettings(BaseSettings):
     # 200-token chunks, English BM25, documents ranked as fusion.ranked_by_documents does;
     # bench/ranking_lab.py) nDCG@10 (linear gain): weighted min-max 0.752 at a vector weight of
     # 0.5, 0.753 at 0.6 and 0.7; RRF 0.748; min-max over standardised scores at most 0.751. With
-    # the query feedback below: 0.754 at 0.5, 0.764 at 0.6, 0.763 at 0.7. (With USE, the weaker
+    # the query feedback below: 0.755 at 0.5, 0.764 at 0.6, 0.763 at 0.7. (With USE, the weaker
     # model, 0.3 was best.)
     fusion: Literal["rrf", "weighted"] = "weighted"
     # weighted only: the share of the kNN rankings (RAGFlow's default is 0.3), BM25 has the rest.
@@ -26,7 +26,7 @@ class SearchSettings(BaseSettings):
     # Hybrid search asks kNN again with the query moved toward the best fused chunks
     # (services/search/feedback.py): how many of them (0: never), and their weight beside the query.
     feedback_chunks: int = Field(default=3, ge=0, le=20)
-    feedback_weight: float = Field(default=0.7, ge=0.0, le=2.0)
+    feedback_weight: float = Field(default=1.0, ge=0.0, le=2.0)
     # Cohere rerank model (e.g. rerank-v3.5) for requests that ask for reranking; unset: none.
     # Credentials and endpoint are Cohere's (CO_API_KEY, INDEXFLOW_EMBEDDING_COHERE_BASE_URL).
     rerank_model: str | None = None
