@@ -24,6 +24,7 @@ from bench.testbeds import Testbed, load_testbeds, ndcg_at_10
 from schemas import ProcessRule, Segmentation
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.embedder.providers import EmbeddingProvider
+from services.extractor.titles import title_of
 from services.indexer.mapping import mapping
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.settings import Settings
@@ -33,7 +34,7 @@ from services.search.hybrid import bm25_query
 from services.search.settings import SearchSettings
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
-from services.extractor.titles import title_of
+
 
 def zscore_weighted(vector_weight: float) -> Fusion:
     """Each ranking's scores standardised (a key absent from a ranking gets its lowest), then

@@ -26,6 +26,9 @@ class Feedback:
     weight: float
 
 
+NO_FEEDBACK = Feedback(0, 0.0)
+
+
 def refined_query(query: Sequence[float], feedback: Sequence[Sequence[float]], weight: float) -> list[float]:
     """The unit query vector plus ``weight`` times the unit mean of the unit feedback vectors,
     scaled to unit length again (cosine similarity reads directions only)."""

@@ -20,9 +20,14 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, model_indices
+from services.indexer.mapping import (
+    all_chunk_indices,
+    dataset_indices,
+    index_name,
+    model_indices,
+)
 from services.runtime.metrics import SEARCH_SECONDS
-from services.search.feedback import Feedback, refined_query
+from services.search.feedback import NO_FEEDBACK, Feedback, refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf
 from services.search.rerank import CohereReranker, RerankUnavailable
 
@@ -141,7 +146,7 @@ class HybridSearch:
     def __init__(
         self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
         searchable: SearchableRevisions, fusion: Fusion = rrf, reranker: CohereReranker | None = None,
-        corroboration: float = 0.0, feedback: Feedback = Feedback(0, 0.0),
+        corroboration: float = 0.0, feedback: Feedback = NO_FEEDBACK,
     ):
         self.es = es
         self.fusion = fusion

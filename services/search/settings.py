@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.search.fusion import Fusion, rrf, vector_weighted
 from services.search.feedback import Feedback
+from services.search.fusion import Fusion, rrf, vector_weighted
 
 
 class SearchSettings(BaseSettings):
