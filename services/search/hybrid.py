@@ -20,12 +20,7 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.indexer.mapping import (
-    all_chunk_indices,
-    dataset_indices,
-    index_name,
-    model_indices,
-)
+from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, model_indices
 from services.runtime.metrics import SEARCH_SECONDS
 from services.search.feedback import NO_FEEDBACK, Feedback, refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf
