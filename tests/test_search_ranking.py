@@ -1,5 +1,5 @@
 """What the ranking choices do, on real servers: English stemming, the document's title searched
-beside its text, and the fusions (pure functions)."""
+beside its text, hybrid search's query feedback; and the fusions (pure functions)."""
 
 from __future__ import annotations
 
