@@ -18,7 +18,7 @@ class SearchSettings(BaseSettings):
     # 200-token chunks, English BM25, documents ranked as fusion.ranked_by_documents does;
     # bench/ranking_lab.py) nDCG@10 (linear gain): weighted min-max 0.752 at a vector weight of
     # 0.5, 0.753 at 0.6 and 0.7; RRF 0.748; min-max over standardised scores at most 0.751. With
-    # the query feedback below: 0.755 at 0.5, 0.764 at 0.6, 0.763 at 0.7. (With USE, the weaker
+    # the query feedback below (weight 1.0): 0.755 at 0.5, 0.764 at 0.6, 0.760 at 0.7. (With USE, the weaker
     # model, 0.3 was best.)
     fusion: Literal["rrf", "weighted"] = "weighted"
     # weighted only: the share of the kNN rankings (RAGFlow's default is 0.3), BM25 has the rest.
