@@ -9,12 +9,7 @@ import pytest
 from services.extractor.titles import title_of
 from services.runtime.settings import Settings
 from services.search.feedback import refined_query
-from services.search.fusion import (
-    ranked_by_documents,
-    rrf,
-    vector_weighted,
-    weighted_minmax,
-)
+from services.search.fusion import ranked_by_documents, rrf, vector_weighted, weighted_minmax
 from tests.support.gateway import Gateway
 from tests.test_pipeline_e2e import chunks
 

@@ -41,6 +41,12 @@ def model_indices(prefix: str, model: str | None) -> str:
     return f"{shared},{shared}.*"
 
 
+def is_model_index(prefix: str, model: str | None, index: str) -> bool:
+    """Whether ``index`` is one of those ``model_indices`` names."""
+    shared = index_name(prefix, model)
+    return index == shared or index.startswith(shared + ".")
+
+
 def all_chunk_indices(prefix: str) -> str:
     return f"{prefix}chunks-*"
 

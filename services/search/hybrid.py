@@ -20,7 +20,7 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, model_indices
+from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, is_model_index, model_indices
 from services.runtime.metrics import SEARCH_SECONDS
 from services.search.feedback import NO_FEEDBACK, Feedback, refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf
@@ -214,11 +214,11 @@ class HybridSearch:
     ) -> list[dict] | None:
         """kNN again with the query moved toward the best fused chunks of ``model``'s indices
         (services/search/feedback.py); None when none of them has a vector to learn from."""
-        shared = index_name(self.prefix, model)
-        own = [hits[key] for key, _ in fused
-               if hits[key]["_index"] == shared or hits[key]["_index"].startswith(shared + ".")]
+        if vector is None:
+            return None
+        own = [hits[key] for key, _ in fused if is_model_index(self.prefix, model, hits[key]["_index"])]
         top = own[: self.feedback.chunks]
-        if vector is None or not top:
+        if not top:
             return None
         with timings.spent_on("elasticsearch_ms"):
             found = self.es.mget(docs=[{"_index": h["_index"], "_id": h["_id"], "_source": ["vector"]} for h in top])
