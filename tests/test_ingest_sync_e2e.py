@@ -12,6 +12,7 @@ import pytest
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
 from tests.test_cli import run
+from tests.test_observability_e2e import scrape, total
 from tests.test_pipeline_e2e import ALPHA, BETA, embedding_calls
 
 GAMMA = "Glaciers carve fjords as they retreat, leaving moraines of gravel and boulders behind them."
@@ -102,3 +103,32 @@ def test_an_unchanged_upsert_answers_the_documents_state_without_a_new_revision(
     revived = gateway.http.post(url, files={"file": ("f.txt", BETA.encode(), "text/plain")}, data=data).json()
     assert revived["unchanged"] is False and revived["revision"] > uploaded["revision"]
     assert gateway.wait("file", revived["revision"])["status"] == "completed"
+
+
+def test_following_an_ingest_polls_its_pending_documents_not_the_dataset(pipeline: Settings, tmp_path: Path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"note-{i}.txt").write_text(f"{GAMMA} Note {i} of the survey.")
+    listing = "/v1/datasets/{dataset_id}/documents"
+
+    def listings() -> float:
+        return total(scrape(f"{pipeline.gateway_url}/metrics"), "indexflow_http_requests_total", route=listing,
+                     method="GET")
+
+    before = listings()
+    summary = orjson.loads(run("ingest", str(folder), "--dataset", "polled", "--tenant", "sync", "--json"))
+    assert summary["completed"] == 5
+    assert listings() - before == 1, "one listing, of what the dataset held before the sync; then no more"
+
+    # What the follower polls: the states of the documents named, of this dataset only.
+    ids = [s["document_id"] for s in summary["states"]]
+    gateway = Gateway(pipeline, tenant="sync", dataset="polled")
+    answer = gateway.http.post("/v1/datasets/polled/documents/states", json={"document_ids": [ids[0], "no-such"]})
+    assert [(s["document_id"], s["status"]) for s in answer.json()["data"]] == [(ids[0], "completed")]
+    other = Gateway(pipeline, tenant="sync", dataset="polled-other")
+    other.create_text("other.txt", GAMMA)
+    elsewhere = other.http.post("/v1/datasets/polled-other/documents/states", json={"document_ids": ids})
+    assert elsewhere.status_code == 200 and elsewhere.json()["data"] == [], "another dataset's documents"
+    stranger = Gateway(pipeline, tenant="sync-stranger", dataset="polled")
+    assert stranger.http.post("/v1/datasets/polled/documents/states", json={"document_ids": ids}).status_code == 404

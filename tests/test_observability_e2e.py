@@ -54,6 +54,11 @@ def test_every_service_serves_metrics_of_what_it_did(pipeline: Settings):
         assert total(samples, "indexflow_batch_records_count", stage=stage) > 0, stage
         # Lag per partition the stage owns, from the watermarks its fetches reported.
         assert samples.get("indexflow_consumer_lag"), f"{stage} reports no lag"
+        # What the stage waited on: Kafka (acknowledgements, commits) and Redis, every one of them.
+        for server in ("kafka", "redis"):
+            assert total(samples, "indexflow_server_wait_seconds_count", server=server) > 0, (stage, server)
+            assert total(samples, "indexflow_server_wait_seconds_sum", server=server) > 0, (stage, server)
+    assert total(scraped["indexer"], "indexflow_server_wait_seconds_count", server="elasticsearch") > 0
 
     embedder = scraped["embedder"]
     # The second document's text is the first's: its vectors came from the cache.
@@ -61,6 +66,7 @@ def test_every_service_serves_metrics_of_what_it_did(pipeline: Settings):
     assert total(embedder, "indexflow_embedding_cache_total", result="miss") > 0
     assert total(embedder, "indexflow_embedding_texts_total") > 0
     assert total(scraped["indexer"], "indexflow_chunks_indexed_total") > 0
+    assert total(scraped["splitter"], "indexflow_segments_total") > 0
     assert total(scraped["extractor"], "indexflow_extracted_pages_total", how="text") > 0
     assert total(scraped["projector"], "indexflow_states_total", status="completed") > 0
     assert "indexflow_redrives_total" in scraped["watchdog"]  # its first sweep ran, with nothing to re-drive
@@ -74,6 +80,7 @@ def test_every_service_serves_metrics_of_what_it_did(pipeline: Settings):
     route = "/v1/datasets/{dataset_id}/document/create-by-text"
     assert total(front, "indexflow_http_requests_total", route=route, method="POST", status="200") >= 2
     assert total(front, "indexflow_http_request_seconds_count", route=route) >= 2
+    assert total(front, "indexflow_server_wait_seconds_count", server="kafka") >= 2  # each write acknowledged
     gateway.search("which service does Prometheus scrape")
     front = scrape(f"{pipeline.gateway_url}/metrics")
     assert total(front, "indexflow_search_seconds_count", mode="hybrid", where="gateway") >= 1

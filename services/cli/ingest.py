@@ -22,6 +22,9 @@ import orjson
 from schemas import RERUN_STATUSES, TERMINAL_STATUSES, Priority
 from services.runtime.settings import Settings
 
+_STATES_PER_REQUEST = 1000  # what the gateway's states route takes at once
+_POLL_SECONDS = 0.25
+
 
 @dataclass(frozen=True)
 class LocalFile:
@@ -151,11 +154,18 @@ def _follow(
     deadline: float,
 ) -> list[dict]:
     """The documents' states once each has reached its awaited revision and a terminal status (or
-    at the deadline)."""
+    at the deadline). Each poll asks for the documents still pending only, never the dataset's."""
+    states: dict[str, dict] = {}
+    pending = sorted(awaited)
     while True:
-        states = {s["document_id"]: s for s in _dataset_states(client, base) if s["document_id"] in awaited}
-        done = [s for i, s in states.items() if s["revision"] >= awaited[i] and s["status"] in TERMINAL_STATUSES]
-        on_progress(len(done), len(awaited))
-        if len(done) == len(awaited) or time.monotonic() > deadline:
-            return list(states.values())
-        time.sleep(0.5)
+        for start in range(0, len(pending), _STATES_PER_REQUEST):
+            response = client.post(f"{base}/documents/states",
+                                   json={"document_ids": pending[start:start + _STATES_PER_REQUEST]})
+            response.raise_for_status()
+            states.update((s["document_id"], s) for s in response.json()["data"])
+        pending = [i for i in pending if not (
+            i in states and states[i]["revision"] >= awaited[i] and states[i]["status"] in TERMINAL_STATUSES)]
+        on_progress(len(awaited) - len(pending), len(awaited))
+        if not pending or time.monotonic() > deadline:
+            return [states[i] for i in awaited if i in states]
+        time.sleep(_POLL_SECONDS)

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas import Priority
 from services.runtime.kafka import consumer_config
-from services.runtime.metrics import CONSUMER_LAG
+from services.runtime.metrics import CONSUMER_LAG, SERVER_WAIT
 from services.runtime.read_ahead import Offsets, Partition, ReadAhead, partition_of
 from services.runtime.settings import Settings
 from topics import TopicSpec
@@ -73,8 +73,9 @@ class Lane:
 
     def commit(self, offsets: Offsets) -> None:
         try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
+            with SERVER_WAIT.labels("kafka").time():
+                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                     asynchronous=False)
             self._committed.update(offsets)
         except KafkaException as exc:
             # Typically a rebalance took the partitions: the new owner replays from the last

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, Summary, start_http_server
 
 from services.runtime.settings import Settings
 
@@ -54,9 +54,20 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"],
 )
 
+# -- every process that talks to a server ---------------------------------------------------
+SERVER_WAIT = Summary(
+    "indexflow_server_wait_seconds",
+    "Time spent waiting on a server's answers, by server: kafka (acknowledgements, commits), redis, "
+    "elasticsearch. A consumer waiting for records is idle, not counted",
+    ["server"],
+)
+
 # -- extractor ----------------------------------------------------------------------------
 PAGES = Counter("indexflow_extracted_pages_total", "Pages extracted, by how: text or ocr", ["how"])
 OCR_SECONDS = Counter("indexflow_ocr_seconds_total", "Seconds spent in OCR")
+
+# -- splitter -----------------------------------------------------------------------------
+SEGMENTS_MADE = Counter("indexflow_segments_total", "Segments the splitter made (a batch redone counts again)")
 
 # -- embedder -----------------------------------------------------------------------------
 EMBEDDING_CACHE = Counter(

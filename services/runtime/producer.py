@@ -13,8 +13,11 @@ import confluent_kafka
 from schemas import Envelope, Priority
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.kafka import producer_config
+from services.runtime.metrics import SERVER_WAIT
 from services.runtime.settings import Settings
 from topics import TopicSpec
+
+_WAITED = SERVER_WAIT.labels("kafka")
 
 
 class Producer:
@@ -52,8 +55,9 @@ class Producer:
 
         self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event), on_delivery=on_delivery)
         deadline = time.monotonic() + timeout
-        while not delivered.done() and time.monotonic() < deadline:
-            self._producer.poll(0.05)  # serves delivery reports, ours or another thread's
+        with _WAITED.time():
+            while not delivered.done() and time.monotonic() < deadline:
+                self._producer.poll(0.05)  # serves delivery reports, ours or another thread's
         try:
             delivered.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -77,7 +81,8 @@ class Producer:
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every delivery report; raise if any record was not acknowledged."""
-        remaining = self._producer.flush(timeout)
+        with _WAITED.time():
+            remaining = self._producer.flush(timeout)
         failures, self._failures = self._failures, []
         if remaining:
             failures.append(f"{remaining} records not acknowledged within {timeout:.0f}s")

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import redis
 import redis.asyncio
 
+from services.runtime.metrics import SERVER_WAIT
 from services.runtime.settings import Settings
+
+_WAITED = SERVER_WAIT.labels("redis")
 
 
 @cache
 def _client(url: str, ca_certs: str | None) -> redis.Redis:
-    return redis.Redis.from_url(url, **_options(url, ca_certs))
+    client = redis.Redis.from_url(url, **_options(url, ca_certs))
+    pool = client.connection_pool
+    pool.connection_class = _timed(pool.connection_class)  # the URL's kind (TCP, TLS, socket), timed
+    return client
+
+
+@cache
+def _timed(connection_class: type) -> type:
+    """``connection_class`` whose every answer read (pipelines' too) counts as time waiting on Redis."""
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _WAITED.time():
+            return connection_class.read_response(self, *args, **kwargs)
+    return type(f"Timed{connection_class.__name__}", (connection_class,), {"read_response": read_response})
 
 
 def _options(url: str, ca_certs: str | None) -> dict:

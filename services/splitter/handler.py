@@ -9,6 +9,7 @@ from confluent_kafka import Message
 from schemas import DocumentRetracted, DocumentStatus, ExtractedContent, Segment, SegmentBatch, Stage, segment_id
 from services.embedder.models import EmbeddingSettings, automatic_chunk_tokens
 from services.runtime.handler import Context, Handler
+from services.runtime.metrics import SEGMENTS_MADE
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
@@ -80,11 +81,7 @@ class Splitter(Handler):
             return
         if content.part == 0:
             self.context.status.emit(content, DocumentStatus.SPLITTING, progress=0.0)
+        segments = make_segments(content, self.embedding)
         # Every part is published, even one with no segments, so the indexer can count parts.
-        self.context.producer.publish(
-            SEGMENTS,
-            SegmentBatch(
-                **content.part_of(),
-                segments=make_segments(content, self.embedding),
-            ),
-        )
+        self.context.producer.publish(SEGMENTS, SegmentBatch(**content.part_of(), segments=segments))
+        SEGMENTS_MADE.inc(len(segments))
