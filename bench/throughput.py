@@ -2,10 +2,14 @@
 
 - end to end: generated text files synced through the gateway, publish to `completed`, in chunks/s;
 - model limit: the default model alone on the exact chunks the pipeline indexed (read back from
-  Elasticsearch), with the embedder's batching and threads, while the pipeline idles; their ratio;
+  Elasticsearch), in the very calls the embedder makes and its threads, while the pipeline idles;
+  their ratio;
 - re-ingest of the unchanged files: wall time against the first ingest, model calls, new revisions;
 - one-page documents on the idle pipeline: publish -> `completed` and publish -> first search hit;
-- stage figures: CPU seconds of every service and embedded server over the large ingest, per chunk;
+- stage figures over the shared corpus and the large ingest: each stage's work (pages, segments,
+  texts embedded, chunks indexed) per second of the ingest and per second busy, and the seconds
+  it waited on Kafka, Redis and Elasticsearch (from every service's /metrics); CPU seconds of every
+  service and embedded server over the large ingest, per chunk;
 - peak RSS per service over a small ingest and a 10x one (generated files, after the shared corpus
   warmed every stage up; the peak is reset between them).
 
@@ -22,16 +26,19 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import TERMINAL_STATUSES
 from services.cli.ingest import IngestSummary, collect_files, ingest
 from deploy.process import ManagedProcess, proc_stat
 from services.cli.pipeline import services_status
 from services.embedder.batching import token_budget_batches
+from services.embedder.handler import Embedder
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.indexer.mapping import all_chunk_indices
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -98,6 +105,54 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return used
 
 
+# What each service's work is counted in (a metric of its /metrics), for the stage figures.
+STAGE_WORK = {
+    "extractor": ("pages", "indexflow_extracted_pages_total"),
+    "splitter": ("segments", "indexflow_segments_total"),
+    "embedder": ("texts embedded", "indexflow_embedding_texts_total"),
+    "indexer": ("chunks indexed", "indexflow_chunks_indexed_total"),
+    "projector": ("states", "indexflow_states_total"),
+    "gateway": ("requests", "indexflow_http_requests_total"),
+}
+WAITED_ON = ("kafka", "redis", "elasticsearch")
+
+
+def scrape_services(settings: Settings) -> dict[str, dict[str, float]]:
+    """service -> metric sample name (with its server label for waits) -> value summed over labels."""
+    urls = {name: f"http://127.0.0.1:{info['metrics_port']}/metrics"
+            for name, info in services_status(settings).items() if info.get("metrics_port")}
+    urls["gateway"] = f"{settings.gateway_url}/metrics"
+    scraped = {}
+    for name, url in urls.items():
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
+            for sample in family.samples:
+                key = f"{sample.name}/{sample.labels['server']}" if "server" in sample.labels else sample.name
+                totals[key] = totals.get(key, 0.0) + sample.value
+        scraped[name] = totals
+    return scraped
+
+
+def print_stage_figures(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], seconds: float,
+                        ) -> None:
+    """Each stage's work over an ingest: per second of the ingest, per second the stage was busy
+    (handling batches; answering requests, for the gateway), and the seconds it waited on each server."""
+    print(f"{'stage':10} {'work':>24} {'per s':>8} {'busy s':>7} {'per busy s':>10}   "
+          + " ".join(f"{'on ' + server:>9}" for server in WAITED_ON) + "  (seconds waited)")
+    for stage, (unit, metric) in STAGE_WORK.items():
+        if stage not in after:
+            continue
+
+        def grew(name: str) -> float:
+            return after[stage].get(name, 0.0) - before.get(stage, {}).get(name, 0.0)
+
+        done = grew(metric)
+        busy = grew("indexflow_http_request_seconds_sum" if stage == "gateway" else "indexflow_batch_seconds_sum")
+        waits = " ".join(f"{grew(f'indexflow_server_wait_seconds_sum/{server}'):>9.2f}" for server in WAITED_ON)
+        print(f"{stage:10} {f'{done:,.0f} {unit}':>24} {done / seconds:>8.1f} {busy:>7.1f} "
+              f"{done / busy if busy else 0:>10.1f}   {waits}")
+
+
 def embedding_calls(settings: Settings) -> int:
     return sum(int(v) for v in redis_client(settings).hgetall(settings.keys.embedding_calls).values())
 
@@ -111,21 +166,50 @@ def run_ingest(settings: Settings, folder: Path, dataset: str, tenant: str) -> I
 
 
 def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, float, float]:
-    """(chunks, seconds, CPU seconds) for the default model alone on the dataset's indexed chunks."""
+    """(chunks, seconds, CPU seconds) for the default model alone on the dataset's indexed chunks,
+    in the calls the embedder makes of them (see ``embedder_calls``)."""
     es = elasticsearch_client(settings, request_timeout=300)
     query = {"bool": {"filter": [{"term": {"tenant_id": tenant}}, {"term": {"dataset_id": dataset}}],
                       "must_not": [{"term": {"kind": "parent"}}]}}
     hits = es.search(index=all_chunk_indices(settings.topic_prefix), query=query, size=10_000,
-                     _source=["content", "tokens"])["hits"]["hits"]
-    texts = [h["_source"]["content"] for h in hits]
-    tokens = [h["_source"].get("tokens") or 0 for h in hits]
+                     _source=["content", "tokens", "name", "position"])["hits"]["hits"]
+    chunks = sorted((h["_source"] for h in hits), key=lambda c: (c["name"], c["position"]))  # as ingested
+    documents: dict[str, list[int]] = {}
+    for i, chunk in enumerate(chunks):
+        documents.setdefault(chunk["name"], []).append(i)
+    tokens = [c.get("tokens") or 0 for c in chunks]
     config = EmbeddingSettings()
     model = load_provider(config.default_model, config)
-    model.embed_documents(texts[:2])  # loaded and warm, as the embedder is
+    model.embed_documents([chunks[0]["content"]])  # loaded and warm, as the embedder is
     started, cpu = time.perf_counter(), time.process_time()
-    for indices in token_budget_batches(tokens, model.max_batch_tokens, model.max_batch_texts):
-        model.embed_documents([texts[i] for i in indices])
-    return len(texts), time.perf_counter() - started, time.process_time() - cpu
+    for call in embedder_calls(list(documents.values()), tokens, model.max_batch_tokens, model.max_batch_texts):
+        model.embed_documents([chunks[i]["content"] for i in call])
+    return len(chunks), time.perf_counter() - started, time.process_time() - cpu
+
+
+def embedder_calls(documents: list[list[int]], tokens: list[int], max_tokens: int, max_texts: int,
+                   ) -> Iterator[list[int]]:
+    """The model calls the embedder makes of these documents' chunks (one record each) when they
+    wait in its input: batches of ``Embedder.batch_size`` records, whose first records' texts up
+    to ``Embedder.prepare_tokens`` are embedded together and each later record's alone; each lot
+    sorted by length, then cut by the model's token and text budgets."""
+    def calls(lot: list[int]) -> Iterator[list[int]]:
+        ordered = sorted(lot, key=lambda i: tokens[i])
+        for positions in token_budget_batches([tokens[i] for i in ordered], max_tokens, max_texts):
+            yield [ordered[p] for p in positions]
+
+    for start in range(0, len(documents), Embedder.batch_size):
+        batch = documents[start:start + Embedder.batch_size]
+        prepared: list[int] = []
+        taken = 0
+        for document in batch:
+            if sum(tokens[i] for i in prepared) >= Embedder.prepare_tokens:
+                break
+            prepared += document
+            taken += 1
+        yield from calls(prepared)
+        for document in batch[taken:]:
+            yield from calls(document)
 
 
 def one_page_latencies(settings: Settings, tenant: str, count: int) -> tuple[list[float], list[float]]:
@@ -174,16 +258,20 @@ def main() -> None:
         generated_files(small_folder, max(args.files // 10, 1), f"{run}-small")
         generated_files(folder, args.files, run)
         print(f"run {run}, tenant {tenant}", flush=True)
-        if CORPUS.is_dir():
-            run_ingest(settings, CORPUS, "corpus", tenant)  # every stage warm, every format seen
+        corpus_stages = None
+        if CORPUS.is_dir():  # every stage warm, every format seen
+            scraped = scrape_services(settings)
+            corpus = run_ingest(settings, CORPUS, "corpus", tenant)
+            corpus_stages = (scraped, scrape_services(settings), corpus.seconds)
         pids = processes(settings)
         reset_peak_rss(pids)
         run_ingest(settings, small_folder, "small", tenant)
         small_rss = peak_rss_mb(pids)
         reset_peak_rss(pids)
-        calls, cpu_before = embedding_calls(settings), cpu_seconds(pids)
+        calls, cpu_before, scraped = embedding_calls(settings), cpu_seconds(pids), scrape_services(settings)
         large = run_ingest(settings, folder, "large", tenant)
         cpu_used = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in cpu_seconds(pids).items()}
+        large_stages = (scraped, scrape_services(settings), large.seconds)
         large_rss = peak_rss_mb(pids)
         model_calls = embedding_calls(settings) - calls
         again = run_ingest(settings, folder, "large", tenant)
@@ -219,6 +307,10 @@ def main() -> None:
     for name, seconds in sorted(cpu_used.items(), key=lambda item: item[1], reverse=True):
         print(f"{name:14} {seconds:>8.1f} {seconds / (large.seconds * cores):>7.1%} "
               f"{seconds / max(large.segments, 1) * 1000:>9.1f}")
+    for name, stages in (("the large ingest", large_stages), ("the shared corpus", corpus_stages)):
+        if stages is not None:
+            print(f"\nStages over {name} ({stages[2]:.0f} s)")
+            print_stage_figures(*stages)
     print(f"\n{'peak RSS (MB)':14} {'small ingest':>14} {'large ingest':>14} {'ratio':>7}")
     for service in sorted(large_rss):
         before, after = small_rss.get(service), large_rss[service]
