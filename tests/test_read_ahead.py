@@ -70,3 +70,14 @@ def test_full_and_low_follow_bytes_and_records():
     assert queue.full and not queue.low
     queue.take(6)
     assert not queue.full and queue.low
+
+
+def test_a_tenant_arriving_after_the_batch_was_taken_is_a_newcomer():
+    queue = filled(*[record("a", i) for i in range(10)], record("c", 10))
+    queue.take(1)  # a0: c was left out by the limit, it is next in turn anyway
+    assert not queue.newcomer_waiting()
+    queue.add(record("b", 11))
+    assert queue.newcomer_waiting()
+    assert names(queue.take(3)) == ["c10", "a1", "b11"]
+    queue.add(record("a", 12))
+    assert not queue.newcomer_waiting()  # a was in turn when the batch was taken

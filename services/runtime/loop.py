@@ -9,7 +9,9 @@ the consumer keeps its partitions instead of being evicted and having the work r
 Two lanes, each its own consumer group (services/runtime/lane.py): interactive records are served
 first, and a bulk batch gives way between records as soon as an interactive one arrives; what it
 finished is committed, the rest waits in the read-ahead. Within a lane, batches take the tenants
-in turn (services/runtime/read_ahead.py)."""
+in turn (services/runtime/read_ahead.py), and a batch that has run for a while gives way the same
+way to a tenant whose records arrived after it was taken: a batch is sized in records, and a
+large tenant's batch of whole documents would otherwise hold a small tenant for all of them."""
 
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ _FAST_WORK_SECONDS = 1.0
 _WATCH_SECONDS = 0.05
 # How long an idle loop waits for an interactive record (a bulk one waits at most this long).
 _IDLE_WAIT_SECONDS = 0.25
+# How long a batch runs before it gives way to a tenant that arrived after it was taken: about
+# what a newcomer waits, while batches that finish sooner are never cut short.
+_TURN_SECONDS = 1.0
 
 
 class ConsumerLoop:
@@ -131,7 +136,7 @@ class ConsumerLoop:
         handled = 0
         try:
             for message in records:
-                if lane is self.bulk and self._interactive_waiting():
+                if self._gives_way(lane, started):
                     break
                 self._handle(lane, message)
                 handled += 1
@@ -145,7 +150,7 @@ class ConsumerLoop:
             self._recover(lane, records, 0, exc)  # the batch's effects may be missing: redo all of it
             return
         self._outage_backoff = self.retry_backoff
-        lane.queue.put_back(records[handled:])  # gave way to the interactive lane: served later
+        lane.queue.put_back(records[handled:])  # gave way: served in a later batch
         self._measure(lane, records[:handled], started)
 
     def _measure(self, lane: Lane, committed: list[Message], started: float) -> None:
@@ -160,6 +165,16 @@ class ConsumerLoop:
             kind, timestamp = message.timestamp()
             if kind and timestamp > 0:
                 latency.observe(max(0.0, now_ms - timestamp) / 1000)
+
+    def _gives_way(self, lane: Lane, started: float) -> bool:
+        """Between records: whether the batch stops here, for an interactive record (a bulk batch)
+        or, once it has run for ``_TURN_SECONDS``, for a newcomer tenant of its own lane."""
+        if lane is self.bulk and self._interactive_waiting():
+            return True
+        if time.monotonic() - started < _TURN_SECONDS:
+            return False
+        lane.read()
+        return lane.queue.newcomer_waiting()
 
     def _interactive_waiting(self) -> bool:
         self.interactive.read()

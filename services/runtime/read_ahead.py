@@ -1,6 +1,8 @@
 """A lane's records read ahead of their processing, served round-robin across tenants, so one
 tenant's import does not hold another's until it ends: each batch takes a record of every tenant
-in turn (a tenant's own records in their order, so a document's stay in order).
+in turn (a tenant's own records in their order, so a document's stay in order). A tenant whose
+records arrive after a batch was taken is a newcomer the batch in hand may give way to
+(services/runtime/loop.py), instead of making it wait for the whole batch.
 
 Records finish out of partition order, so a partition's committed offset is its earliest record
 not yet finished; a crash replays from there, and the effects of the records finished past it are
@@ -41,6 +43,7 @@ class ReadAhead:
         # Partitions revoked since the last take(): records of the batch in hand from them are
         # no longer this consumer's to finish or put back (a re-assignment reads them again).
         self._dropped: set[Partition] = set()
+        self._in_turn: set[bytes] = set()  # the tenants served or waiting when the last batch was taken
         self._bytes = 0
         self._count = 0
 
@@ -79,7 +82,13 @@ class ReadAhead:
                     break
         for message in batch:
             self._counted(message, -1)
+        self._in_turn = {tenant_of(m) for m in batch} | self._queues.keys()
         return batch
+
+    def newcomer_waiting(self) -> bool:
+        """Whether records of a tenant that had none here when the last batch was taken wait.
+        A tenant the batch's limit left out is not one: it starts the next batch anyway."""
+        return any(tenant not in self._in_turn for tenant in self._queues)
 
     def put_back(self, messages: list[Message]) -> None:
         """Return records taken but not processed to the front of their tenants' queues, in order."""
