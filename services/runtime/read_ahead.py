@@ -72,6 +72,7 @@ class ReadAhead:
         back of the turn order, so the next batch starts with another."""
         batch: list[Message] = []
         self._dropped = set()
+        self._in_turn = set(self._queues)  # the batch's tenants and those its limit leaves out
         while len(batch) < limit and self._queues:
             for tenant in list(self._queues):
                 queue = self._queues.pop(tenant)
@@ -82,7 +83,6 @@ class ReadAhead:
                     break
         for message in batch:
             self._counted(message, -1)
-        self._in_turn = {tenant_of(m) for m in batch} | self._queues.keys()
         return batch
 
     def newcomer_waiting(self) -> bool:
