@@ -159,9 +159,10 @@ class HybridSearch:
             "query": {"bool": {"must": [bm25_query(query)], "filter": scope.filters()}},
             "size": size,
             "_source": _FIELDS,
-            # The chunk's text with what matched (stems included) marked, as Dify shows it.
+            # The chunk's text with what matched (stems included) marked, as Dify shows it. Markup, so
+            # the text is HTML-escaped by Elasticsearch: a chunk's own tags come back inert.
             "highlight": {"fields": {"content.english": {"number_of_fragments": 3, "fragment_size": 200}},
-                          "pre_tags": ["<em>"], "post_tags": ["</em>"]},
+                          "pre_tags": ["<em>"], "post_tags": ["</em>"], "encoder": "html"},
             # Term statistics of every index searched (a dataset's own, or all of the tenant's
             # datasets'), not of each shard alone, as the embedded server computes them.
             "search_type": "dfs_query_then_fetch",
