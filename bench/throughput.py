@@ -43,6 +43,7 @@ from services.embedder.models import EmbeddingSettings, load_provider
 from services.indexer.mapping import all_chunk_indices
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.redis_client import redis_client
+from services.runtime.search_pages import all_hits
 from services.runtime.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents"
@@ -171,8 +172,8 @@ def model_limit(settings: Settings, dataset: str, tenant: str) -> tuple[int, flo
     es = elasticsearch_client(settings, request_timeout=300)
     query = {"bool": {"filter": [{"term": {"tenant_id": tenant}}, {"term": {"dataset_id": dataset}}],
                       "must_not": [{"term": {"kind": "parent"}}]}}
-    hits = es.search(index=all_chunk_indices(settings.topic_prefix), query=query, size=10_000,
-                     _source=["content", "tokens", "name", "position"])["hits"]["hits"]
+    hits = all_hits(es, all_chunk_indices(settings.topic_prefix), query, ["_shard_doc"],
+                    ["content", "tokens", "name", "position"])
     chunks = sorted((h["_source"] for h in hits), key=lambda c: (c["name"], c["position"]))  # as ingested
     documents: dict[str, list[int]] = {}
     for i, chunk in enumerate(chunks):

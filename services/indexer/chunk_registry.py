@@ -64,6 +64,15 @@ def parts_registered(parts: list[RegisteredPart]) -> float:
     return sum(len(seen[part]) / pieces[part] for part in seen)
 
 
+def chunks_written(parts: list[RegisteredPart], revision: int) -> int | None:
+    """How many chunks of ``revision`` were written, by its registered parts; None when the
+    registry cannot say (nothing registered, or entries older than the count)."""
+    counts = [p.indexed for p in parts if p.revision == revision]
+    if not counts or None in counts:
+        return None
+    return sum(counts)
+
+
 def registered_parts(client: redis.Redis, keys: RedisKeys, document_key: str) -> list[RegisteredPart]:
     return registered_parts_of(client, keys, [document_key])[document_key]
 

@@ -29,12 +29,12 @@ from services.runtime.keys import RedisKeys
 from services.runtime.producer import Producer
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Revisions
+from services.runtime.search_pages import all_hits
 from services.runtime.status import StatusEmitter
 
 log = logging.getLogger(__name__)
 PAGE = 200
 MAX_REVISIONS_PER_DOCUMENT = 100
-MAX_CHUNKS_PER_REPAIR = 10_000
 
 
 @dataclass(frozen=True)
@@ -136,12 +136,8 @@ class Reconciler:
         return now is not None and now.revision == state.revision and now.status is state.status
 
     def _delete(self, key: str, revisions: list[int]) -> None:
-        # One page: anything past it is left for the next run (deleted ids vanish only at a refresh).
-        hits = self.es.search(
-            index=self.indices, allow_no_indices=True, ignore_unavailable=True, size=MAX_CHUNKS_PER_REPAIR,
-            _source=False,
-            query={"bool": {"filter": [{"term": {"document_key": key}}, {"terms": {"revision": revisions}}]}},
-        )["hits"]["hits"]
+        query = {"bool": {"filter": [{"term": {"document_key": key}}, {"terms": {"revision": revisions}}]}}
+        hits = all_hits(self.es, self.indices, query, sort=["_shard_doc"], source=False)
         actions = [{"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits]
         helpers.bulk(self.es, actions, raise_on_error=False)
         log.warning("%s: removed %d chunks of revisions %s it no longer serves", key, len(actions), revisions)

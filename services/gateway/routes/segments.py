@@ -8,7 +8,6 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from elasticsearch import NotFoundError
 from fastapi import APIRouter, Query, Response
 
 from schemas import DocumentStatus, DocumentUpserted, document_key
@@ -17,16 +16,12 @@ from schemas.envelope import Id
 from services.gateway import segment_edits as edits
 from services.gateway.errors import ApiError
 from services.gateway.requests import ChildChunkText, NewSegments, UpdateSegment
+from services.gateway.revision_chunks import revision_chunks
 from services.gateway.services import Clients, Services, Tenant, require_document
-from services.indexer.mapping import all_chunk_indices
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}/documents/{document_id}/segments")
 SegmentStatuses = Annotated[
     list[str] | None, Query(description="Dify's segment statuses: indexed ones are 'completed'")]
-_MAX_CHUNKS = 10_000  # one document's: far above what a document makes at the record limits
-_FIELDS = ["segment_id", "stable_id", "document_id", "content", "parent_id", "parent_stable_id", "parent_content",
-           "part", "position", "page", "tokens", "word_count", "content_hash", "indexed_at", "enabled",
-           "title"]  # never the vector
 _POLL_SECONDS = 0.05
 
 
@@ -144,7 +139,7 @@ def current_segments(s: Services, upsert: DocumentUpserted) -> SegmentList:
         return s.publisher.segment_list(upsert)
     if s.serving_revisions([upsert.key]).get(upsert.key) != upsert.revision:
         raise ApiError(404, "Document is not completed.")
-    chunks = chunks_of(s, upsert.tenant_id, upsert.document_id, upsert.revision)
+    chunks = revision_chunks(s, upsert.tenant_id, upsert.document_id, upsert.revision)
     return edits.segment_list_of(chunks, upsert.indexing.doc_form == "hierarchical_model")
 
 
@@ -182,7 +177,7 @@ def served_segments(s: Services, tenant: str, document_id: str) -> tuple[list[di
     upsert = s.publisher.registry.newest_upsert(key)
     doc_form = upsert.indexing.doc_form if upsert is not None else "text_model"
     revision = s.serving_revisions([key]).get(key)
-    chunks = chunks_of(s, tenant, document_id, revision) if revision is not None else []
+    chunks = revision_chunks(s, tenant, document_id, revision) if revision is not None else []
     if doc_form != "hierarchical_model":
         return [_segment(chunk, n, chunk["content"]) for n, chunk in enumerate(chunks, 1)], doc_form
     parents: dict[str, dict[str, Any]] = {}
@@ -199,20 +194,6 @@ def served_segments(s: Services, tenant: str, document_id: str) -> tuple[list[di
             "created_at": parent["created_at"], "updated_at": parent["created_at"],
         })
     return list(parents.values()), doc_form
-
-
-def chunks_of(s: Services, tenant: str, document_id: str, revision: int) -> list[dict[str, Any]]:
-    """The indexed chunks of one revision of the document, in order."""
-    try:
-        hits = s.es.search(
-            index=all_chunk_indices(s.settings.topic_prefix), allow_no_indices=True, ignore_unavailable=True,
-            query={"bool": {"filter": [{"term": {"tenant_id": tenant}}, {"term": {"document_id": document_id}},
-                                       {"term": {"revision": revision}}]}},
-            size=_MAX_CHUNKS, source=_FIELDS,
-        )["hits"]["hits"]
-    except NotFoundError:
-        return []
-    return sorted((h["_source"] for h in hits), key=lambda c: (c.get("part", 0), c.get("position", 0)))
 
 
 def _one(segments: list[dict[str, Any]], segment_id: str) -> dict[str, Any]:
