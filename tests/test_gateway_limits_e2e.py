@@ -8,6 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 from services.runtime.settings import Settings
@@ -80,3 +81,18 @@ def test_an_upload_reaches_the_blob_store_byte_for_byte(pipeline: Settings, gate
     assert response.status_code == 200, response.text
     [blob] = stored_blobs(pipeline, gateway.http.headers["X-Tenant-Id"])
     assert hashlib.sha256(blob.read_bytes()).digest() == hashlib.sha256(payload).digest()
+
+
+@pytest.mark.parametrize("headers", [
+    [("Content-Type", "application/json"), ("Content-Type", "multipart/form-data; boundary=x")],
+    [("Content-Type", "multipart/form-data; boundary=x"), ("Content-Type", "application/json")],
+    [("Content-Type", "application/json, multipart/form-data; boundary=x")],
+], ids=["json-then-multipart", "multipart-then-json", "both-in-one"])
+def test_no_content_type_trickery_lifts_the_json_limit(gateway: Gateway, headers: list[tuple[str, str]]):
+    body = orjson.dumps({"name": "two-types.txt", "text": "word " * (JSON_LIMIT // 4)})
+    response = gateway.http.post("/v1/datasets/limits/document/create-by-text", content=body, headers=headers)
+    assert response.status_code in (400, 413), response.text
+    assert response.json()["status"] == response.status_code  # Dify's error shape
+    listed = gateway.http.get("/v1/datasets/limits/documents")
+    assert listed.status_code == 404 or listed.json()["data"] == [], listed.text
+

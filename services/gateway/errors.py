@@ -39,6 +39,11 @@ def _answer(status: int, code: str, message: str, detail: object, headers: dict 
     )
 
 
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error in this shape, for answers made before a route is reached (the ASGI middlewares)."""
+    return _answer(status, _CODES.get(status, "error"), message, message, headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

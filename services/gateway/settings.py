@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.gateway.body_limit import is_multipart
+
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INDEXFLOW_GATEWAY_", extra="ignore")
@@ -20,6 +22,6 @@ class GatewaySettings(BaseSettings):
     edit_wait_seconds: float = Field(default=30.0, ge=0)
 
     def body_limit(self, content_type: str) -> int:
-        if content_type.startswith("multipart/form-data"):
+        if is_multipart(content_type):
             return self.max_upload_bytes + 2**20
         return self.max_json_bytes

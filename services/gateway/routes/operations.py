@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from schemas import IndexingSpec
 from schemas.envelope import Id
 from services.extractor.parsers import UnextractableDocument
+from services.gateway.body_limit import is_multipart
 from services.gateway.errors import ApiError
 from services.gateway.requests import CreateByText, FileOptions
 from services.gateway.routes.documents import indexing_of, parse_options
@@ -40,7 +41,7 @@ async def estimate(dataset_id: Id, request: Request, tenant: Tenant, s: Clients)
     """What indexing a text (JSON, as create-by-text) or a file (multipart, as create-by-file)
     would make: segments, tokens, price for the dataset's model, the first segments. Nothing is
     stored."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if is_multipart(request.headers.get("content-type", "")):
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
