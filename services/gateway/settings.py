@@ -20,6 +20,8 @@ class GatewaySettings(BaseSettings):
     # A segment edit answers once its revision is searchable, as Dify's do, waiting at most this long
     # (then it answers the segment as still indexing).
     edit_wait_seconds: float = Field(default=30.0, ge=0)
+    # A live event stream checks this often that its API key is still valid, and ends once revoked.
+    stream_key_check_seconds: float = Field(default=5.0, gt=0)
 
     def body_limit(self, content_type: str) -> int:
         if is_multipart(content_type):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway.errors import ApiError
-from services.gateway.services import Clients, Services, Tenant
+from services.gateway.services import Clients, Services, Tenant, caller_tenant
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -48,8 +48,16 @@ def overview(tenant: Tenant, s: Clients) -> dict:
 @router.get("/v1/ops/events")
 async def events(request: Request, tenant: Tenant, s: Clients) -> StreamingResponse:
     """Server-sent events: ``overview`` first and every few seconds; ``states``, the caller's
-    documents' new states (each document's newest, in the order written) as they are written."""
-    return StreamingResponse(_events(request, s, tenant), media_type="text/event-stream",
+    documents' new states (each document's newest, in the order written) as they are written.
+    The stream ends once the caller's key no longer names its tenant (revoked)."""
+
+    def still_authorised() -> bool:
+        try:
+            return caller_tenant(s, request.headers.get("authorization"), request.headers.get("x-tenant-id")) == tenant
+        except ApiError:
+            return False
+
+    return StreamingResponse(_events(request, s, tenant, still_authorised), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -72,14 +80,21 @@ def _datasets(s: Services, tenant: str) -> list[dict]:
     return datasets
 
 
-async def _events(request: Request, s: Services, tenant: str) -> AsyncIterator[bytes]:
+async def _events(
+    request: Request, s: Services, tenant: str, still_authorised: Callable[[], bool],
+) -> AsyncIterator[bytes]:
     pubsub = s.async_redis.pubsub()
     await pubsub.subscribe(s.settings.keys.state_changes(tenant))
     loop = asyncio.get_running_loop()
     try:
         yield _event("overview", await run_in_threadpool(overview_of, s, tenant))
         next_overview = loop.time() + OVERVIEW_EVERY_SECONDS
+        next_key_check = loop.time() + s.gateway.stream_key_check_seconds
         while not await request.is_disconnected():
+            if loop.time() >= next_key_check:
+                if not await run_in_threadpool(still_authorised):
+                    return
+                next_key_check = loop.time() + s.gateway.stream_key_check_seconds
             changed = await _changes(pubsub, until=min(next_overview, loop.time() + 1.0))
             if changed:
                 yield _event("states", list(changed.values()))
