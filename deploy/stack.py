@@ -7,6 +7,7 @@ use (their credentials and TLS included)."""
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import sys
 import time
@@ -23,6 +24,7 @@ from services.runtime.settings import Settings
 
 
 def _redis(name: str, host: str, port: int, data: Path, policy: list[str]) -> Component:
+    # Without protected mode or a password, as every embedded server: Stack.up only ever binds loopback.
     return Component(
         name,
         port,
@@ -63,6 +65,13 @@ class ComponentStatus:
     @property
     def healthy(self) -> bool:
         return (self.pid is not None or self.external) and self.problem is None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost may resolve anywhere
+        return False
 
 
 def _without_password(url: str) -> str:
@@ -178,6 +187,14 @@ class Stack:
     def up(self) -> list[ComponentStatus]:
         """Start whatever embedded server is not running (harmless when everything already is), and
         check that the external ones answer."""
+        if self.components and not _loopback(self.settings.host):
+            raise StackError(
+                f"INDEXFLOW_HOST={self.settings.host} is not a loopback address, and the embedded servers "
+                f"({', '.join(c.name for c in self.components)}) have no authentication: anyone reaching it could "
+                "read and change every tenant's data. Keep INDEXFLOW_HOST on loopback, or name secured servers of "
+                "your own by URL (INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS, INDEXFLOW_ELASTICSEARCH_URL, INDEXFLOW_REDIS_URL, "
+                "INDEXFLOW_CACHE_REDIS_URL)"
+            )
         for directory in ("redis", "redis-cache"):
             (self.state_dir / "data" / directory).mkdir(parents=True, exist_ok=True)
         statuses: list[ComponentStatus] = []

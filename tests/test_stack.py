@@ -76,6 +76,18 @@ def test_crash_at_start_shows_the_log_tail(own_stack: Stack):
     assert own_stack.status()[0].pid is None
 
 
+def test_an_address_beyond_loopback_is_refused_before_anything_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The embedded servers have no authentication: on an address others reach, anyone could read
+    # and write every tenant's data. 192.0.2.10 (TEST-NET-1) is never this machine's: nothing binds.
+    for name, value in stack_env(tmp_path / "state").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INDEXFLOW_HOST", "192.0.2.10")
+    stack = Stack(Settings())
+    with pytest.raises(StackError, match="loopback"):
+        stack.up()
+    assert all(s.pid is None for s in stack.status())
+
+
 def test_missing_binary_is_named(own_stack: Stack, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     own_stack.components = [c for c in own_stack.components if c.name == "redis"]

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.gateway import errors, request_metrics
 from services.gateway.body_limit import BodyLimit
 from services.gateway.request_metrics import RequestMetrics
+from services.gateway.security_headers import SecurityHeaders
 from services.gateway.routes import (
     dashboard, datasets, documents, external_knowledge, metadata, operations, search, segments,
 )
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
     app.add_middleware(RequestMetrics)
+    documentation = frozenset(p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
+    app.add_middleware(SecurityHeaders, documentation_paths=documentation)
     errors.install(app)
     if services.settings.auth == "open":
         log.warning(

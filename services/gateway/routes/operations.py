@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
@@ -19,7 +19,8 @@ from services.gateway.body_limit import is_multipart
 from services.gateway.errors import ApiError
 from services.gateway.requests import CreateByText, FileOptions
 from services.gateway.routes.documents import indexing_of, parse_options
-from services.gateway.services import Clients, RequestPriority, Services, Tenant, require_document
+from services.gateway.services import Clients, RequestPriority, Services, Tenant, bearer_key, require_document
+from services.runtime.errors import OUTAGE_ERRORS
 from services.runtime.heartbeat import last_beats
 from services.runtime.redis_client import redis_client
 
@@ -27,13 +28,24 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-def health(response: Response, s: Clients) -> dict:
-    """Ready when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with how long
-    ago each service last showed life."""
+def health(response: Response, s: Clients, authorization: Annotated[str | None, Header()] = None) -> dict:
+    """Ready when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with which
+    answer and how long ago each service last showed life for a caller with a valid API key (or
+    any caller in open mode). A probe without one learns ``ok`` only."""
     report = check_dependencies(s)
     if not all(report["dependencies"].values()):
         response.status_code = 503
-    return report
+    return report if _may_see_details(s, authorization) else {"ok": report["ok"]}
+
+
+def _may_see_details(s: Services, authorization: str | None) -> bool:
+    if s.settings.auth == "open":
+        return True
+    key = bearer_key(authorization)
+    try:
+        return key is not None and s.api_keys.tenant_of(key) is not None
+    except OUTAGE_ERRORS:  # the state Redis is down: the key cannot be checked
+        return False
 
 
 @router.post("/v1/datasets/{dataset_id}/document/estimate")
