@@ -61,6 +61,10 @@ SERVER_WAIT = Summary(
     "elasticsearch. A consumer waiting for records is idle, not counted",
     ["server"],
 )
+PRODUCER_REBUILDS = Counter(
+    "indexflow_kafka_producer_rebuilds_total",
+    "Kafka producers replaced because they stayed stuck after the broker came back",
+)
 
 # -- extractor ----------------------------------------------------------------------------
 PAGES = Counter("indexflow_extracted_pages_total", "Pages extracted, by how: text or ocr", ["how"])

@@ -1,9 +1,19 @@
 """A Kafka producer whose sends are checked: ``flush`` raises unless every record was acknowledged,
 and ``publish_and_wait`` reports on exactly the record it sent (many request threads share one
-producer, so a failure of someone else's record must never be taken for one's own)."""
+producer, so a failure of someone else's record must never be taken for one's own).
+
+It also heals itself after a broker restart. An idempotent librdkafka producer whose broker came
+back without its producer state (a broker that lost its log, or expired the producer id) is
+answered ``UNKNOWN_PRODUCER_ID`` and retries silently until ``message.timeout.ms`` (5 minutes): it
+reports nothing, and every write through it hangs. So once the connection was lost, a send left
+unacknowledged for ``kafka_ack_stall_seconds`` while the cluster answers metadata means the client,
+not the broker, is stuck: the client is rebuilt, and what it still held is failed (the callers redo
+it: a stage its batch, the gateway the one record it waits for)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -13,62 +23,128 @@ import confluent_kafka
 from schemas import Envelope, Priority
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.kafka import producer_config
-from services.runtime.metrics import SERVER_WAIT
+from services.runtime.metrics import PRODUCER_REBUILDS, SERVER_WAIT
 from services.runtime.settings import Settings
 from topics import TopicSpec
 
+log = logging.getLogger(__name__)
+
 _WAITED = SERVER_WAIT.labels("kafka")
+# librdkafka's signs that the connection to the cluster was lost.
+_CONNECTION_LOST = frozenset({
+    confluent_kafka.KafkaError._ALL_BROKERS_DOWN, confluent_kafka.KafkaError._TRANSPORT,
+})
+_SLICE_SECONDS = 0.05
 
 
 class Producer:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._producer = confluent_kafka.Producer(producer_config(settings))
         self._failures: list[str] = []
+        self._lock = threading.Lock()
+        self._lost_connection = False  # since the last acknowledged record
+        self._producer = self._client()
+
+    def _client(self) -> confluent_kafka.Producer:
+        return confluent_kafka.Producer(producer_config(self.settings) | {"error_cb": self._on_error})
+
+    def _on_error(self, error: confluent_kafka.KafkaError) -> None:
+        if error.code() in _CONNECTION_LOST:
+            self._lost_connection = True
+        elif error.fatal():
+            # A fatal error leaves the client unusable: the next stalled send rebuilds it.
+            log.error("Kafka producer: fatal error %s", error.str())
+            self._lost_connection = True
+
+    def _acknowledged(self) -> None:
+        self._lost_connection = False
 
     def send(self, topic: str, key: str | bytes | None, value: bytes, headers: list | None = None,
              on_delivery=None) -> None:
         while True:
+            producer = self._producer
             try:
-                self._producer.produce(
+                producer.produce(
                     topic, value=value, key=key, headers=headers, on_delivery=on_delivery or self._on_delivery
                 )
                 break
             except BufferError:
                 # Local queue full: serve delivery reports until there is room.
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+                producer.poll(0.1)
+        producer.poll(0)
 
     def publish(self, spec: TopicSpec, event: Envelope) -> None:
         """Encode ``event`` with its topic's contract and send it keyed by its document, on its lane."""
         self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event))
 
     def publish_and_wait(self, spec: TopicSpec, event: Envelope, timeout: float = 30.0) -> None:
-        """Publish ``event`` and return once the broker acknowledged it; raise if it did not."""
+        """Publish ``event`` and return once the broker acknowledged it; raise if it did not. A
+        producer found stuck meanwhile is rebuilt and the record sent again through the new one (a
+        copy may still land from the old one: records are idempotent by revision)."""
+        deadline = time.monotonic() + timeout
+        topic, value = self._topic_of(spec, event), spec.codec.encode(event)
+        with _WAITED.time():
+            while True:
+                delivered = self._send_watched(topic, event.key, value)
+                outcome = self._wait(delivered, deadline)
+                if outcome != "rebuilt":
+                    break
+        if outcome == "timeout":
+            raise DependencyUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s")
+        delivered.result()  # raises the delivery error, if any
+
+    def _send_watched(self, topic: str, key: str, value: bytes) -> Future[None]:
         delivered: Future[None] = Future()
 
         def on_delivery(error: confluent_kafka.KafkaError | None, _message: confluent_kafka.Message) -> None:
             if error is None:
+                self._acknowledged()
                 delivered.set_result(None)
             else:
                 delivered.set_exception(DependencyUnavailable(f"Kafka did not acknowledge: {error.str()}"))
 
-        self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event), on_delivery=on_delivery)
-        deadline = time.monotonic() + timeout
-        with _WAITED.time():
-            while not delivered.done() and time.monotonic() < deadline:
-                self._producer.poll(0.05)  # serves delivery reports, ours or another thread's
-        try:
-            delivered.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            raise DependencyUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s") from None
+        self.send(topic, key, value, on_delivery=on_delivery)
+        return delivered
+
+    def _wait(self, delivered: Future[None], deadline: float) -> str:
+        """Serve delivery reports (ours or another thread's) until ``delivered`` is done: "done",
+        "timeout", or "rebuilt" when the producer was found stuck and replaced."""
+        started = time.monotonic()
+        while not delivered.done():
+            now = time.monotonic()
+            if now >= deadline:
+                return "timeout"
+            if now - started >= self.settings.kafka_ack_stall_seconds and self._rebuild_if_stuck():
+                if not delivered.done() or _failed(delivered):
+                    return "rebuilt"
+            self._producer.poll(_SLICE_SECONDS)
+        return "done"
+
+    def _rebuild_if_stuck(self) -> bool:
+        """Replace the client if it lost its connection since the last acknowledgement and the
+        cluster answers now: the broker is back, so nothing but the client keeps records waiting."""
+        if not self._lost_connection or not self.broker_reachable():
+            return False
+        with self._lock:
+            if not self._lost_connection:
+                return False  # another thread rebuilt it, or an acknowledgement came meanwhile
+            old, self._producer = self._producer, self._client()
+            self._lost_connection = False
+        log.warning("Kafka producer stuck after the broker came back (no acknowledgement for %.0fs): rebuilt",
+                    self.settings.kafka_ack_stall_seconds)
+        PRODUCER_REBUILDS.inc()
+        old.purge()  # its records fail now (their callers redo them) instead of in 5 minutes
+        old.poll(0)  # serves the purged records' delivery reports
+        return True
 
     def _topic_of(self, spec: TopicSpec, event: Envelope) -> str:
         lane = spec.lane(event.priority if self.settings.lanes else Priority.INTERACTIVE)
         return self.settings.topic(lane.name)
 
     def _on_delivery(self, error: confluent_kafka.KafkaError | None, message: confluent_kafka.Message) -> None:
-        if error is not None:
+        if error is None:
+            self._acknowledged()
+        else:
             self._failures.append(f"{message.topic()}: {error.str()}")
 
     def broker_reachable(self, timeout: float = 2.0) -> bool:
@@ -80,11 +156,24 @@ class Producer:
             return False
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait for every delivery report; raise if any record was not acknowledged."""
+        """Wait for every delivery report; raise if any record was not acknowledged (or the client
+        was rebuilt meanwhile, failing what it held)."""
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         with _WAITED.time():
-            remaining = self._producer.flush(timeout)
+            while remaining := self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    break
+                if time.monotonic() - started >= self.settings.kafka_ack_stall_seconds and self._rebuild_if_stuck():
+                    self._failures.append(f"{remaining} records dropped with a stuck client")
+                    remaining = 0
+                    break
         failures, self._failures = self._failures, []
         if remaining:
             failures.append(f"{remaining} records not acknowledged within {timeout:.0f}s")
         if failures:
             raise DependencyUnavailable("Kafka did not acknowledge: " + "; ".join(failures[:3]))
+
+
+def _failed(delivered: Future[None]) -> bool:
+    return delivered.done() and delivered.exception() is not None

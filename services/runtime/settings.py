@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # a small timeout evicts consumers on every GC pause or network blip.
     session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
+    # A producer that lost its broker and, once the cluster answers again, still has a record
+    # unacknowledged after this long is stuck (services/runtime/producer.py) and is rebuilt.
+    kafka_ack_stall_seconds: float = Field(default=3.0, gt=0)
     # The largest record value a service sends; below Kafka's default 1 MB message.max.bytes
     # (broker and topic), with room for key, headers and batch framing.
     max_record_bytes: int = Field(default=900_000, ge=16_384)
@@ -91,9 +94,11 @@ class Settings(BaseSettings):
     read_ahead_records: int = Field(default=5000, ge=100)
 
     # An index per dataset (and model): BM25 scores each dataset with its own term statistics, and
-    # a search or refresh touches that dataset's chunks only. Off: one index per model (for
-    # deployments with thousands of datasets, past Elasticsearch's shards-per-node limit).
+    # a search or refresh touches that dataset's chunks only; for up to max_dataset_indices datasets
+    # of the deployment (Elasticsearch allows 1,000 shards per node), the others share one index per
+    # tenant and model (services/runtime/index_placement.py). Off: every dataset shares its tenant's.
     index_per_dataset: bool = True
+    max_dataset_indices: int = Field(default=300, ge=0)
     # Where a consumer-loop service serves Prometheus' /metrics (0: nowhere). The embedded stack's
     # supervisor gives its services consecutive ports from this one; the gateway serves /metrics on
     # its own HTTP port. Unset host: the stack's (loopback); 0.0.0.0 in a container.
@@ -156,6 +161,11 @@ class Settings(BaseSettings):
     def group(self, service: str, priority: Priority = Priority.INTERACTIVE) -> str:
         """A service's consumer group (of one lane), in the deployment's namespace like its topics."""
         return f"{self.topic_prefix}{service}" + (".bulk" if priority is Priority.BULK else "")
+
+    @property
+    def dataset_index_budget(self) -> int:
+        """How many datasets of the deployment may have indices of their own."""
+        return self.max_dataset_indices if self.index_per_dataset else 0
 
     @property
     def keys(self) -> RedisKeys:
