@@ -26,7 +26,7 @@ from services.indexer.mapping import ensure_index, index_name
 from services.indexer.refresh import RefreshPacer
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
-from services.runtime.errors import DependencyUnavailable
+from services.runtime.errors import DependencyUnavailable, elasticsearch_outage
 from services.runtime.handler import Context, Handler
 from services.runtime.metrics import BULK_SECONDS, CHUNKS_DELETED, CHUNKS_INDEXED, DOCUMENTS_COMPLETED, REFRESH_SECONDS
 from services.runtime.redis_client import redis_client
@@ -241,7 +241,8 @@ class Indexer(Handler):
             status = item.get("status")
             if operation == "delete" and status == 404:
                 continue  # already gone (or a parent, never indexed)
-            if not isinstance(status, int) or status == 429 or status >= 500:
-                raise DependencyUnavailable(f"Elasticsearch: {item.get('error') or item}")
+            # A request refused as a whole marks every item with its status: never the items' fault.
+            if not isinstance(status, int) or status >= 500 or elasticsearch_outage(status, item.get("error")):
+                raise DependencyUnavailable(f"Elasticsearch answered {status}: {item.get('error') or item}")
             rejected[item["_id"]] = str(item.get("error"))[:300]
         return rejected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import elastic_transport
 import elasticsearch
 import redis
@@ -35,14 +37,24 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     elastic_transport.ConnectionError,
     elastic_transport.ConnectionTimeout,
 )
-_OUTAGE_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
+# 401/403 too: a refused credential or privilege, or a write block (cluster_block_exception),
+# refuses every record alike until an operator acts.
+_OUTAGE_HTTP_STATUSES = frozenset({401, 403, 408, 429, 502, 503, 504})
+# A new index refused for want of shards (cluster.max_shards_per_node): the cluster's state too.
+_NO_SHARDS_LEFT = re.compile(r"maximum (\w+ )?shards open")
+
+
+def elasticsearch_outage(status: object, error: object) -> bool:
+    """Whether Elasticsearch refusing a request, or one item of a bulk request, with ``status`` and
+    ``error`` (its answer) is an outage rather than the record's fault."""
+    return status in _OUTAGE_HTTP_STATUSES or (status == 400 and bool(_NO_SHARDS_LEFT.search(str(error))))
 
 
 def as_outage(error: BaseException) -> DependencyUnavailable | None:
     """The outage ``error`` stands for, or None when it is something else."""
     if isinstance(error, DependencyUnavailable):
         return error
-    if isinstance(error, elasticsearch.ApiError) and error.meta.status in _OUTAGE_HTTP_STATUSES:
+    if isinstance(error, elasticsearch.ApiError) and elasticsearch_outage(error.meta.status, error.body):
         return DependencyUnavailable(f"Elasticsearch answered {error.meta.status}: {error.message}")
     if isinstance(error, OUTAGE_ERRORS):
         return DependencyUnavailable(f"{type(error).__name__}: {error}")
