@@ -13,6 +13,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from schemas import OcrSpec
+from services.gateway.errors import ApiError
 from services.runtime.keys import RedisKeys
 
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
@@ -67,14 +68,25 @@ class NameTaken(Exception):
     """Another dataset of the tenant has this name."""
 
 
+class DatasetLimitReached(ApiError):
+    """A new dataset past the tenant's bound: refused as Dify refuses what a plan's quota does not allow."""
+
+    def __init__(self, limit: int):
+        super().__init__(403, f"The workspace has {limit} datasets, the most it may have "
+                              "(INDEXFLOW_GATEWAY_MAX_DATASETS_PER_TENANT); delete one to make another.",
+                         limit="max_datasets_per_tenant")
+
+
 class DatasetCatalog:
-    def __init__(self, client: redis.Redis, keys: RedisKeys):
+    def __init__(self, client: redis.Redis, keys: RedisKeys, max_datasets: int | None = None):
         self._redis = client
         self._keys = keys
+        self._max_datasets = max_datasets
         self._position = client.register_script(_POSITION)
 
     def create(self, tenant_id: str, **settings: Any) -> DatasetRecord:
         record = DatasetRecord(id=str(uuid.uuid4()), **settings)
+        self._check_room(tenant_id)
         if not self._redis.hsetnx(self._keys.dataset_names(tenant_id), record.name, record.id):
             raise NameTaken(record.name)
         self._redis.hset(self._keys.datasets(tenant_id), record.id, record.model_dump_json())
@@ -84,8 +96,14 @@ class DatasetCatalog:
         """A document is written to ``dataset_id``: the dataset exists from now on (named as its id
         if nobody created it)."""
         if self.get(tenant_id, dataset_id) is None:
+            self._check_room(tenant_id)
             implicit = DatasetRecord(id=dataset_id, name=dataset_id, implicit=True)
             self._redis.hset(self._keys.datasets(tenant_id), dataset_id, implicit.model_dump_json())
+
+    def _check_room(self, tenant_id: str) -> None:
+        """Counted as a dataset is made: concurrent ones may pass the bound by their number, not more."""
+        if self._max_datasets is not None and len(self.all(tenant_id)) >= self._max_datasets:
+            raise DatasetLimitReached(self._max_datasets)
 
     def get(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
         record = self.stored(tenant_id, dataset_id)

@@ -26,6 +26,8 @@ from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.settings import GatewaySettings
 from services.gateway.visibility import DocumentVisibility
+from services.indexer.dataset_removal import DatasetRemoval
+from services.indexer.placement import IndexPlacements
 from services.projector.store import StateStore
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -73,7 +75,16 @@ class Services:
 
     @cached_property
     def catalog(self) -> DatasetCatalog:
-        return DatasetCatalog(redis_client(self.settings), self.settings.keys)
+        return DatasetCatalog(redis_client(self.settings), self.settings.keys, self.gateway.max_datasets_per_tenant)
+
+    @cached_property
+    def placements(self) -> IndexPlacements:
+        return IndexPlacements(redis_client(self.settings), self.settings.keys, self.settings.dataset_index_budget)
+
+    @cached_property
+    def removals(self) -> DatasetRemoval:
+        return DatasetRemoval(self.es, redis_client(self.settings), self.settings.keys, self.settings.topic_prefix,
+                              self.placements, self.datasets)
 
     @cached_property
     def visibility(self) -> DocumentVisibility:
@@ -101,7 +112,7 @@ class Services:
                                       self.embedding.cohere_base_url, search.rerank_timeout_seconds)
         return HybridSearch(
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
-            search.fuse(), reranker, search.corroboration, search.query_feedback(),
+            self.placements.of, search.fuse(), reranker, search.corroboration, search.query_feedback(),
         )
 
     @cached_property

@@ -20,6 +20,9 @@ class GatewaySettings(BaseSettings):
     # A segment edit answers once its revision is searchable, as Dify's do, waiting at most this long
     # (then it answers the segment as still indexing).
     edit_wait_seconds: float = Field(default=30.0, ge=0)
+    # A tenant's datasets (its workspace's knowledge bases): far above a real tenant's, below what
+    # would fill the deployment's state and indices for all.
+    max_datasets_per_tenant: int = Field(default=1000, ge=1)
     # A live event stream checks this often that its API key is still valid, and ends once revoked.
     stream_key_check_seconds: float = Field(default=5.0, gt=0)
 

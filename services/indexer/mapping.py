@@ -1,14 +1,16 @@
-"""Chunk indices: one per embedding model and dataset. Per model, so datasets with different models
-never share a vector field (economy documents, no vectors, have a BM25-only one); per dataset, so
-BM25 scores a dataset's chunks with that dataset's own term statistics (Elasticsearch takes them
-from the indices searched, not from what a filter leaves; a dataset among many others' would be
-scored by theirs), and a search or refresh of one dataset touches its own chunks only."""
+"""Chunk indices: one per embedding model and dataset, or, past the deployment's index budget, one
+per model and tenant (services/indexer/placement.py). Per model, so datasets with different models
+never share a vector field (economy documents, no vectors, have a BM25-only one); per dataset or
+tenant, because BM25 takes its term statistics from the indices searched, not from what a filter
+leaves: a dataset among others' would be scored by theirs, a tenant's by other tenants' (who could
+then tell from their own scores which words another tenant's documents hold). Every index of a
+tenant's chunks of one model carries that tenant's alias, which a search of all its datasets names.
+A search or refresh of a dataset with its own index touches that dataset's chunks only."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch
@@ -20,31 +22,42 @@ ADDED_FIELDS = ("content", "name", "title", "metadata", "stable_id", "parent_sta
 
 def index_name(prefix: str, model: str | None, dataset: tuple[str, str] | None = None) -> str:
     """The index of ``model``'s chunks (None: economy documents) of one ``dataset`` (tenant,
-    dataset); without one, the model's shared index (``INDEXFLOW_INDEX_PER_DATASET=false``, and
-    where chunks indexed before datasets had their own still are)."""
-    shared = f"{prefix}chunks-" + re.sub(r"[^a-z0-9-]+", "-", (model or BM25_ONLY).lower()).strip("-")
+    dataset); without one, the model's index of before indices were per dataset or tenant (which
+    still holds the chunks indexed then, and is searched, never written)."""
+    shared = f"{prefix}{_model_part(model)}"
     if dataset is None:
         return shared
-    # A digest: tenant and dataset ids may hold what index names may not (capitals, say).
-    return f"{shared}.{hashlib.sha256('/'.join(dataset).encode()).hexdigest()[:16]}"
+    return f"{shared}.{_digest('/'.join(dataset))}"
 
 
-def dataset_indices(prefix: str, dataset: tuple[str, str], models: Iterable[str | None]) -> str:
-    """Every index that may hold ``dataset``'s chunks of these models: its own, and the shared ones."""
-    own_and_shared = ((index_name(prefix, model, dataset), index_name(prefix, model)) for model in models)
-    return ",".join(name for names in own_and_shared for name in names)
+def tenant_index(prefix: str, model: str | None, tenant: str) -> str:
+    """The index that ``tenant``'s datasets past the index budget share for ``model``'s chunks."""
+    return f"{prefix}{_model_part(model)}.tenant-{_digest(tenant)}"
 
 
-def model_indices(prefix: str, model: str | None) -> str:
-    """Every index of ``model``'s chunks: the shared one and each dataset's ("." cannot be in a slug)."""
-    shared = index_name(prefix, model)
-    return f"{shared},{shared}.*"
+def tenant_alias(prefix: str, model: str | None, tenant: str) -> str:
+    """The alias of every index of ``tenant``'s chunks of ``model``: its datasets' own and its shared one."""
+    return f"{prefix}tenant-{_model_part(model)}.{_digest(tenant)}"
+
+
+def alias_of(prefix: str, index: str, tenant: str) -> str:
+    """``tenant_alias`` of the model whose chunks ``index`` holds."""
+    return f"{prefix}tenant-{index[len(prefix):].split('.')[0]}.{_digest(tenant)}"
 
 
 def is_model_index(prefix: str, model: str | None, index: str) -> bool:
-    """Whether ``index`` is one of those ``model_indices`` names."""
+    """Whether ``index`` holds ``model``'s chunks ("." cannot be in a model's slug)."""
     shared = index_name(prefix, model)
     return index == shared or index.startswith(shared + ".")
+
+
+def _model_part(model: str | None) -> str:
+    return "chunks-" + re.sub(r"[^a-z0-9-]+", "-", (model or BM25_ONLY).lower()).strip("-")
+
+
+def _digest(name: str) -> str:
+    # Tenant and dataset ids may hold what index names may not (capitals, say).
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def all_chunk_indices(prefix: str) -> str:
@@ -78,16 +91,17 @@ def mapping(dims: int | None) -> dict[str, Any]:
     return {"dynamic": "strict", "properties": properties}
 
 
-def ensure_index(es: Elasticsearch, name: str, dims: int | None) -> None:
+def ensure_index(es: Elasticsearch, name: str, dims: int | None, alias: str) -> None:
     if es.indices.exists(index=name):
         # Fields added since the index was made (the english subfields, title, metadata) are added
         # in place; on Elasticsearch they cover chunks written from then on, older ones match
         # through `content`. Only those: a field's type or vector options cannot change in place.
         properties = mapping(dims)["properties"]
         es.indices.put_mapping(index=name, properties={f: properties[f] for f in ADDED_FIELDS})
+        es.indices.put_alias(index=name, name=alias)  # indices made before tenants had aliases
         return
     try:
-        es.indices.create(index=name, mappings=mapping(dims), settings={"number_of_shards": 1})
+        es.indices.create(index=name, mappings=mapping(dims), settings={"number_of_shards": 1}, aliases={alias: {}})
     except BadRequestError as exc:
         if "resource_already_exists" not in str(exc):  # another indexer created it meanwhile
             raise

@@ -92,6 +92,21 @@ class RedisKeys:
         """Hash: "dataset/model" -> 1, for every model a dataset has chunks embedded with."""
         return self._k(f"dataset-indexed:{tenant_id}")
 
+    # -- state: which index each dataset's chunks live in (services/indexer/placement.py)
+    def index_placements(self, tenant_id: str) -> str:
+        """Hash: dataset -> "own/<token>" (indices of its own) or "tenant/<token>" (its tenant's)."""
+        return self._k(f"index-placement:{tenant_id}")
+
+    @property
+    def dataset_indices_held(self) -> str:
+        """Counter: the datasets of the deployment with indices of their own (the index budget's use)."""
+        return self._k("dataset-indices-held")
+
+    def dataset_removal(self, tenant_id: str, dataset_id: str) -> str:
+        """Set: the documents of a deleted dataset whose delete has yet to reach the indexer, and ""
+        until its indices are gone."""
+        return self._k(f"dataset-removal:{tenant_id}/{dataset_id}")
+
     # -- state: the indexer's chunk registry -----------------------------------------------
     def chunks(self, document_key: str) -> str:
         """Hash: "revision/part/piece" -> where that record's chunks are and how many (see the indexer)."""

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # An index per dataset (and model): BM25 scores each dataset with its own term statistics, and
     # a search or refresh touches that dataset's chunks only; for up to max_dataset_indices datasets
     # of the deployment (Elasticsearch allows 1,000 shards per node), the others share one index per
-    # tenant and model (services/runtime/index_placement.py). Off: every dataset shares its tenant's.
+    # tenant and model (services/indexer/placement.py). Off: every dataset shares its tenant's.
     index_per_dataset: bool = True
     max_dataset_indices: int = Field(default=300, ge=0)
     # Where a consumer-loop service serves Prometheus' /metrics (0: nowhere). The embedded stack's

@@ -20,7 +20,8 @@ from typing import Any, Literal
 from elasticsearch import Elasticsearch, NotFoundError
 
 from services.embedder.providers import EmbeddingProvider
-from services.indexer.mapping import all_chunk_indices, dataset_indices, index_name, is_model_index, model_indices
+from services.indexer.mapping import index_name, is_model_index, tenant_alias
+from services.indexer.placement import Placement
 from services.runtime.metrics import SEARCH_SECONDS
 from services.search.feedback import NO_FEEDBACK, Feedback, refined_query
 from services.search.fusion import Fusion, ranked_by_documents, rrf
@@ -49,10 +50,9 @@ def bm25_query(query: str) -> dict[str, Any]:
 SearchableRevisions = Callable[[Iterable[str]], dict[str, int]]
 # (tenant, one dataset or None for all) -> model -> the datasets with chunks embedded by it.
 IndexedModels = Callable[[str, str | None], dict[str, list[str]]]
+# (tenant, dataset) -> which index holds the dataset's chunks (services/indexer/placement.py).
+DatasetPlacement = Callable[[str, str], Placement]
 log = logging.getLogger(__name__)
-# Up to this many datasets' indices are named in one kNN request (Elasticsearch reads request
-# lines up to 4 KB); more, and the model's indices are searched by pattern.
-_NAMED_DATASETS = 40
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ class Hit:
 class HybridSearch:
     def __init__(
         self, es: Elasticsearch, prefix: str, providers: Callable[[str], EmbeddingProvider], models: IndexedModels,
-        searchable: SearchableRevisions, fusion: Fusion = rrf, reranker: CohereReranker | None = None,
-        corroboration: float = 0.0, feedback: Feedback = NO_FEEDBACK,
+        searchable: SearchableRevisions, placement: DatasetPlacement, fusion: Fusion = rrf,
+        reranker: CohereReranker | None = None, corroboration: float = 0.0, feedback: Feedback = NO_FEEDBACK,
     ):
         self.es = es
         self.fusion = fusion
@@ -152,6 +152,7 @@ class HybridSearch:
         self.providers = providers
         self.models = models
         self.searchable = searchable
+        self.placement = placement
         self.query_vector = lru_cache(maxsize=4096)(self._embed_query)
 
     def bm25(self, query: str, scope: Scope, size: int, timings: Timings) -> list[dict]:
@@ -163,16 +164,12 @@ class HybridSearch:
             # the text is HTML-escaped by Elasticsearch: a chunk's own tags come back inert.
             "highlight": {"fields": {"content.english": {"number_of_fragments": 3, "fragment_size": 200}},
                           "pre_tags": ["<em>"], "post_tags": ["</em>"], "encoder": "html"},
-            # Term statistics of every index searched (a dataset's own, or all of the tenant's
-            # datasets'), not of each shard alone, as the embedded server computes them.
+            # Term statistics of every index searched (see _indices), not of each shard alone, as
+            # the embedded server computes them.
             "search_type": "dfs_query_then_fetch",
         }
-        if scope.dataset_id is None:
-            index = all_chunk_indices(self.prefix)
-        else:  # only the dataset's indices: its own term statistics
-            models = [*self.models(scope.tenant_id, scope.dataset_id), None]
-            index = dataset_indices(self.prefix, (scope.tenant_id, scope.dataset_id), models)
-        return self._search(index, body, timings)
+        models = [*self.models(scope.tenant_id, scope.dataset_id), None]
+        return self._search(self._indices(scope, models), body, timings)
 
     def embedded_query(self, query: str, model: str, datasets: list[str], timings: Timings) -> Sequence[float] | None:
         """The query embedded by ``model``; None when it cannot be (Cohere unreachable), which costs
@@ -202,12 +199,7 @@ class HybridSearch:
             "size": size,
             "_source": _FIELDS,  # never the vector itself
         }
-        if len(datasets) <= _NAMED_DATASETS:
-            index = ",".join(index_name(self.prefix, model, (scope.tenant_id, d)) for d in datasets)
-            index += "," + index_name(self.prefix, model)
-        else:  # past a request line's length: every dataset's index, the filter keeps the tenant's
-            index = model_indices(self.prefix, model)
-        return self._search(index, body, timings)
+        return self._search(self._indices(scope, [model]), body, timings)
 
     def refined_knn(
         self, vector: Sequence[float] | None, scope: Scope, model: str, datasets: list[str], size: int,
@@ -227,6 +219,19 @@ class HybridSearch:
         if not vectors:
             return None
         return self.knn(refined_query(vector, vectors, self.feedback.weight), scope, model, datasets, size, timings)
+
+    def _indices(self, scope: Scope, models: list[str | None]) -> str:
+        """The indices of ``models``' chunks a search of ``scope`` names: the dataset's (its own or
+        its tenant's shared one, as placed) or, for all the tenant's datasets, the tenant's alias;
+        and the per-model ones of before. Never another tenant's: Elasticsearch scores BM25 with
+        the statistics of every index named, whatever the filter leaves."""
+        tenant, dataset = scope.tenant_id, scope.dataset_id
+        if dataset is None:
+            searched = [tenant_alias(self.prefix, model, tenant) for model in models]
+        else:
+            placement = self.placement(tenant, dataset)
+            searched = [placement.index(self.prefix, model, tenant, dataset) for model in models]
+        return ",".join([*searched, *(index_name(self.prefix, model) for model in models)])
 
     def _embed_query(self, model: str, query: str) -> tuple[float, ...]:
         return tuple(self.providers(model).embed_query(query))
