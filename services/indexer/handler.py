@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,7 @@ from elasticsearch import ApiError, helpers
 from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Priority, Stage
 from schemas.envelope import utc_now
 from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
-from services.indexer.dataset_removal import DatasetRemoval
-from services.indexer.legacy_aliases import alias_unaliased_indices
-from services.indexer.mapping import ensure_index, index_name, tenant_alias
-from services.indexer.placement import IndexPlacements
+from services.indexer.mapping import ensure_index, index_name
 from services.indexer.refresh import RefreshPacer
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -64,9 +61,8 @@ class Indexer(Handler):
         self.datasets = DatasetModels(self.redis, self.keys)
         self.serving = ServingRevisions(self.redis, self.keys)
         self.prefix = settings.topic_prefix
-        self.placements = IndexPlacements(self.redis, self.keys, settings.dataset_index_budget)
-        self.removals = DatasetRemoval(self.es, self.redis, self.keys, self.prefix, self.placements, self.datasets)
-        self._indices: set[tuple[str, str]] = set()  # (index, placement token) ensured by this process
+        self.per_dataset = settings.index_per_dataset
+        self._indices: set[str] = set()
         self._pending = _Pending()
         self.refreshes = RefreshPacer(
             self._refresh, settings.refresh_interval_seconds, settings.refresh_budget,
@@ -83,15 +79,10 @@ class Indexer(Handler):
             return
         if not self.admit(message, event):
             return
-        own_index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id))
-        placement = self.placements.place(event.tenant_id, event.dataset_id,
-                                          lambda: self.es.indices.exists(index=own_index))
-        index = placement.index(self.prefix, event.model, event.tenant_id, event.dataset_id)
-        if (index, placement.token) not in self._indices:
-            if not self._indices:  # this process's first write: indices of before get their tenant's alias
-                alias_unaliased_indices(self.es, self.prefix)
-            ensure_index(self.es, index, event.dims, tenant_alias(self.prefix, event.model, event.tenant_id))
-            self._indices.add((index, placement.token))
+        index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id) if self.per_dataset else None)
+        if index not in self._indices:
+            ensure_index(self.es, index, event.dims)
+            self._indices.add(index)
         if event.model is not None:  # before its chunks are written: search must know to look there
             self.datasets.record_indexed(event.tenant_id, event.dataset_id, event.model)
         parents = {s.segment_id: s for s in event.segments if s.kind == "parent"}
@@ -161,7 +152,7 @@ class Indexer(Handler):
             reasons = [rejected[s.segment_id] for s in batch.segments if s.segment_id in rejected]
             if reasons:
                 self.context.dead_letters.send(message, RuntimeError(f"Elasticsearch rejected: {reasons[0]}"), 1)
-        self._remove_overtaken_writes({(b.key, b.revision) for _, b, _ in pending.parts})
+        self._remove_overtaken_writes(pending)
         for batch, parts in {(b.key, b.revision): (b, p) for b, p in whole}.values():
             if self.context.revisions.verdict(batch.key, batch.revision) is Verdict.CURRENT:
                 self._complete(batch, parts)
@@ -179,14 +170,25 @@ class Indexer(Handler):
             found = pipe.execute()[len(parts):]
         return {key: [RegisteredPart.parse(f, v) for f, v in entries.items()] for key, entries in zip(keys, found)}
 
-    def _remove_overtaken_writes(self, written: Iterable[tuple[str, int]]) -> None:
+    def _remove_overtaken_writes(self, pending: _Pending) -> None:
         """A revision that went stale or closed while its chunks were being written (a newer
-        revision, a delete or a cancel overtook it): remove what was written, by id. Only that
-        revision: an older one may still be what search serves, until the newer revision completes
-        (which removes all older ones) or a retraction removes and withdraws it."""
-        for key, revision in written:
-            if self.context.revisions.verdict(key, revision) in (Verdict.STALE, Verdict.CLOSED):
-                self._remove(key, lambda r, revision=revision: r == revision)
+        revision, a delete or a cancel overtook it): delete the chunks this batch wrote of it, by
+        the ids it wrote, and forget the parts it registered. Not by what the registry lists: a
+        cleaner on another indexer may have removed the revision and dropped its entry before these
+        chunks landed. Only that revision: an older one may still be what search serves, until the
+        newer revision completes (which removes all older ones) or a retraction removes it."""
+        written = {(batch.key, batch.revision) for _, batch, _ in pending.parts}
+        overtaken = {w for w in written if self.context.revisions.verdict(*w) in (Verdict.STALE, Verdict.CLOSED)}
+        if not overtaken:
+            return
+        self._bulk([{"_op_type": "delete", "_index": action["_index"], "_id": action["_id"]}
+                    for action in pending.actions
+                    if (action["_source"]["document_key"], action["_source"]["revision"]) in overtaken])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for _, batch, registered in pending.parts:
+                if (batch.key, batch.revision) in overtaken:
+                    pipe.hdel(self.keys.chunks(batch.key), registered.field)
+            pipe.execute()
 
     def _complete(self, batch: EmbeddedBatch, parts: list[RegisteredPart]) -> None:
         segment_count = sum(p.segments for p in parts)
@@ -210,7 +212,6 @@ class Indexer(Handler):
         self._remove(retraction.key, lambda r: r <= retraction.revision)
         if retraction.reason == "deleted":
             self.context.status.emit(retraction, DocumentStatus.DELETED)
-            self.removals.document_deleted(retraction.tenant_id, retraction.dataset_id, retraction.document_id)
 
     def _remove(self, key: str, revisions: Callable[[int], bool]) -> None:
         """Delete, by id, every registered chunk of ``key`` whose revision matches; then forget them."""
