@@ -22,7 +22,10 @@ from elasticsearch import ApiError, helpers
 from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Priority, Stage
 from schemas.envelope import utc_now
 from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
-from services.indexer.mapping import ensure_index, index_name
+from services.indexer.dataset_removal import DatasetRemoval
+from services.indexer.legacy_aliases import alias_unaliased_indices
+from services.indexer.mapping import ensure_index, index_name, tenant_alias
+from services.indexer.placement import IndexPlacements
 from services.indexer.refresh import RefreshPacer
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -61,8 +64,9 @@ class Indexer(Handler):
         self.datasets = DatasetModels(self.redis, self.keys)
         self.serving = ServingRevisions(self.redis, self.keys)
         self.prefix = settings.topic_prefix
-        self.per_dataset = settings.index_per_dataset
-        self._indices: set[str] = set()
+        self.placements = IndexPlacements(self.redis, self.keys, settings.dataset_index_budget)
+        self.removals = DatasetRemoval(self.es, self.redis, self.keys, self.prefix, self.placements, self.datasets)
+        self._indices: set[tuple[str, str]] = set()  # (index, placement token) ensured by this process
         self._pending = _Pending()
         self.refreshes = RefreshPacer(
             self._refresh, settings.refresh_interval_seconds, settings.refresh_budget,
@@ -79,10 +83,15 @@ class Indexer(Handler):
             return
         if not self.admit(message, event):
             return
-        index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id) if self.per_dataset else None)
-        if index not in self._indices:
-            ensure_index(self.es, index, event.dims)
-            self._indices.add(index)
+        own_index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id))
+        placement = self.placements.place(event.tenant_id, event.dataset_id,
+                                          lambda: self.es.indices.exists(index=own_index))
+        index = placement.index(self.prefix, event.model, event.tenant_id, event.dataset_id)
+        if (index, placement.token) not in self._indices:
+            if not self._indices:  # this process's first write: indices of before get their tenant's alias
+                alias_unaliased_indices(self.es, self.prefix)
+            ensure_index(self.es, index, event.dims, tenant_alias(self.prefix, event.model, event.tenant_id))
+            self._indices.add((index, placement.token))
         if event.model is not None:  # before its chunks are written: search must know to look there
             self.datasets.record_indexed(event.tenant_id, event.dataset_id, event.model)
         parents = {s.segment_id: s for s in event.segments if s.kind == "parent"}
@@ -212,6 +221,7 @@ class Indexer(Handler):
         self._remove(retraction.key, lambda r: r <= retraction.revision)
         if retraction.reason == "deleted":
             self.context.status.emit(retraction, DocumentStatus.DELETED)
+            self.removals.document_deleted(retraction.tenant_id, retraction.dataset_id, retraction.document_id)
 
     def _remove(self, key: str, revisions: Callable[[int], bool]) -> None:
         """Delete, by id, every registered chunk of ``key`` whose revision matches; then forget them."""
