@@ -4,17 +4,22 @@ id is the name). Kept in the state Redis: a dataset's settings are not a cache."
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+import orjson
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from schemas import OcrSpec
 from services.gateway.errors import ApiError
+from services.gateway.retrieval_model import RetrievalSettings
 from services.runtime.keys import RedisKeys
+
+log = logging.getLogger(__name__)
 
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
 # the same dataset never hand out one position twice.
@@ -53,6 +58,7 @@ class DatasetRecord(BaseModel):
     permission: Literal["only_me", "all_team_members", "partial_members"] = "only_me"
     embedding_model: str | None = None
     embedding_model_provider: str | None = None
+    # Dify's fields as given (services/gateway/retrieval_model.py RetrievalSettings).
     retrieval_model: dict[str, Any] | None = None
     ocr: OcrSpec | None = None  # its documents' default; None: the deployment's
     created_at: int = Field(default_factory=lambda: int(time.time()))
@@ -62,6 +68,21 @@ class DatasetRecord(BaseModel):
     implicit: bool = Field(default=False, description="made by a document written to it, not created")
     # Kept after a delete, so the dataset stays gone while its documents' deletes are under way.
     deleted_at: int | None = None
+
+
+    @field_validator("retrieval_model", mode="before")
+    @classmethod
+    def _valid_settings(cls, given: Any) -> dict[str, Any] | None:
+        """Settings stored unchecked by gateways of before are read as Dify's defaults (logged),
+        so a bad one fails no route; those written now are valid already."""
+        if given is None:
+            return None
+        try:
+            return RetrievalSettings.model_validate(given).model_dump(mode="json")
+        except ValidationError as exc:
+            log.warning("a dataset's stored retrieval model is invalid, Dify's defaults apply: %s",
+                        exc.errors(include_input=False)[:3])
+            return None
 
 
 class NameTaken(Exception):
@@ -112,11 +133,11 @@ class DatasetCatalog:
     def stored(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
         """The record, deleted ones included: None only for an id the tenant never used."""
         raw = self._redis.hget(self._keys.datasets(tenant_id), dataset_id)
-        return DatasetRecord.model_validate_json(raw) if raw is not None else None
+        return _record(raw) if raw is not None else None
 
     def all(self, tenant_id: str) -> list[DatasetRecord]:
         """The tenant's datasets, newest first."""
-        records = [DatasetRecord.model_validate_json(raw) for raw in self._redis.hvals(self._keys.datasets(tenant_id))]
+        records = [_record(raw) for raw in self._redis.hvals(self._keys.datasets(tenant_id))]
         return sorted((r for r in records if r.deleted_at is None), key=lambda r: (r.created_at, r.id), reverse=True)
 
     def change(self, tenant_id: str, dataset_id: str, edit: Callable[[DatasetRecord], dict[str, Any]]) -> DatasetRecord:
@@ -130,7 +151,7 @@ class DatasetCatalog:
                     raw = pipe.hget(key, dataset_id)
                     if raw is None:
                         raise KeyError(dataset_id)
-                    record = DatasetRecord.model_validate_json(raw)
+                    record = _record(raw)
                     updated = record.model_copy(update={**edit(record), "updated_at": int(time.time())})
                     pipe.multi()
                     pipe.hset(key, dataset_id, updated.model_dump_json())
@@ -175,3 +196,12 @@ class DatasetCatalog:
     def positions(self, tenant_id: str, dataset_id: str) -> dict[str, int]:
         stored = self._redis.hgetall(self._keys.document_positions(tenant_id, dataset_id))
         return {k.decode(): int(v) for k, v in stored.items() if k != b"next"}
+
+
+def _record(raw: bytes) -> DatasetRecord:
+    try:
+        return DatasetRecord.model_validate_json(raw)
+    except ValidationError:
+        # Nested deeper than pydantic's JSON parser goes (a retrieval model of before, stored
+        # unchecked): orjson reads deeper, and the record's own validators drop what is invalid.
+        return DatasetRecord.model_validate(orjson.loads(raw))

@@ -13,11 +13,14 @@ from schemas.documents import Metadata, MetadataKey
 from schemas.edited import SegmentText
 from schemas.envelope import Id
 from services.gateway.errors import ApiError
+from services.gateway.retrieval_model import MAX_MODEL_NAME_CHARS, DifyRetrievalModel, RetrievalSettings
 from services.search.hybrid import Mode, Scope
 from services.search.metadata_filter import MetadataCondition
 
 MAX_QUERY_CHARS = 4096
 MAX_NAME_CHARS = 512  # as DocumentUpserted.name
+MAX_SEPARATOR_CHARS = 256
+MAX_PRE_PROCESSING_RULES = 2  # one of each kind
 # What Dify's segmentation means when a field is left out (its own defaults, not ours).
 _DIFY_SEGMENTATION_DEFAULTS = {"separator": "\n", "chunk_overlap": 0}
 
@@ -50,12 +53,13 @@ class DocumentOptions(BaseModel):
     indexing_technique: Literal["high_quality", "economy"] | None = None
     process_rule: ProcessRule = Field(default_factory=ProcessRule)
     doc_form: Literal["text_model", "hierarchical_model"] | None = None
-    embedding_model: str | None = None
+    embedding_model: str | None = Field(default=None, max_length=128)
     metadata: Metadata = Field(default_factory=dict)
     # Dify's, kept on the dataset when it has none yet.
-    embedding_model_provider: str | None = None
-    retrieval_model: dict[str, Any] | None = None
-    doc_language: str | None = None  # Dify's qa_model writes questions in it; nothing else reads it
+    embedding_model_provider: str | None = Field(default=None, max_length=MAX_MODEL_NAME_CHARS)
+    retrieval_model: RetrievalSettings | None = None
+    # Dify's qa_model writes questions in it; nothing else reads it.
+    doc_language: str | None = Field(default=None, max_length=64)
     # None: the document's current setting (an update), else the dataset's, else OCR on in the
     # deployment's languages.
     ocr: OcrSpec | None = None
@@ -75,6 +79,16 @@ class DocumentOptions(BaseModel):
         if data.get("process_rule") is None:
             data = {k: v for k, v in data.items() if k != "process_rule"}
         return data
+
+    @model_validator(mode="after")
+    def _rule_bounded(self) -> DocumentOptions:
+        # The rule travels in every record of the document.
+        rule = self.process_rule
+        if any(len(s.separator) > MAX_SEPARATOR_CHARS for s in (rule.segmentation, rule.subchunk_segmentation)):
+            raise ValueError(f"a process_rule separator has at most {MAX_SEPARATOR_CHARS} characters")
+        if len(rule.pre_processing_rules) > MAX_PRE_PROCESSING_RULES:
+            raise ValueError(f"process_rule has at most {MAX_PRE_PROCESSING_RULES} pre_processing_rules")
+        return self
 
     def indexing(self, technique: str, ocr: OcrSpec) -> IndexingSpec:
         doc_form = self.doc_form or ("hierarchical_model" if self.process_rule.mode == "hierarchical" else "text_model")
@@ -117,8 +131,8 @@ class DatasetCreate(BaseModel):
         default="vendor", description="'external' (a knowledge base elsewhere) is Dify's, not indexflow's"
     )
     embedding_model: str | None = Field(default=None, max_length=128)
-    embedding_model_provider: str | None = Field(default=None, max_length=256)
-    retrieval_model: dict[str, Any] | None = None
+    embedding_model_provider: str | None = Field(default=None, max_length=MAX_MODEL_NAME_CHARS)
+    retrieval_model: RetrievalSettings | None = None
     ocr: OcrSpec | None = Field(default=None, description="OCR of its documents' images and scans, unless they say")
 
 
@@ -128,40 +142,9 @@ class DatasetUpdate(BaseModel):
     indexing_technique: Literal["high_quality", "economy"] | None = None
     permission: Literal["only_me", "all_team_members", "partial_members"] | None = None
     embedding_model: str | None = Field(default=None, max_length=128)
-    embedding_model_provider: str | None = Field(default=None, max_length=256)
-    retrieval_model: dict[str, Any] | None = None
+    embedding_model_provider: str | None = Field(default=None, max_length=MAX_MODEL_NAME_CHARS)
+    retrieval_model: RetrievalSettings | None = None
     ocr: OcrSpec | None = None  # for documents written from now on
-
-
-class DifyWeights(BaseModel):
-    vector_setting: dict[str, Any] | None = None  # {"vector_weight": 0.7, ...}
-    keyword_setting: dict[str, Any] | None = None
-
-    def vector_weight(self) -> float | None:
-        vector = (self.vector_setting or {}).get("vector_weight")
-        keyword = (self.keyword_setting or {}).get("keyword_weight")
-        if vector is None and keyword is None:
-            return None
-        vector, keyword = float(vector or 0.0), float(keyword or 0.0)
-        return vector / (vector + keyword) if vector + keyword > 0 else None
-
-
-class DifyRetrievalModel(BaseModel):
-    """Dify's retrieval_model; the four fields Dify requires are required."""
-
-    search_method: Literal["hybrid_search", "semantic_search", "full_text_search", "keyword_search"]
-    reranking_enable: bool
-    reranking_mode: str | None = None
-    reranking_model: dict[str, Any] | None = None
-    weights: DifyWeights | None = None
-    top_k: int = Field(ge=1, le=100)
-    score_threshold_enabled: bool
-    score_threshold: float | None = None
-    metadata_filtering_conditions: MetadataCondition | None = None
-
-    @property
-    def mode(self) -> Mode:
-        return {"hybrid_search": "hybrid", "semantic_search": "semantic"}.get(self.search_method, "full_text")
 
 
 class SearchPlan(BaseModel):

@@ -276,7 +276,7 @@ def indexing_of(
         s.catalog.ensure(tenant, dataset_id)
         if record is not None and record.retrieval_model is None and options.retrieval_model is not None:
             s.catalog.change(tenant, dataset_id, lambda now: {} if now.retrieval_model is not None else {
-                "retrieval_model": options.retrieval_model})
+                "retrieval_model": options.retrieval_model.model_dump(mode="json")})
     if spec.indexing_technique == "economy":
         return spec
     requested = spec.embedding_model

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway import dify
-from services.gateway.requests import MAX_QUERY_CHARS, DifyRetrievalModel, RetrieveRequest
+from services.gateway.requests import MAX_QUERY_CHARS, RetrieveRequest
+from services.gateway.retrieval_model import DifyRetrievalModel
 from services.gateway.routes.search import hit_metadata, search
 from services.gateway.services import Clients, Services, bearer_key
 from services.search.metadata_filter import MetadataCondition

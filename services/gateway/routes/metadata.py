@@ -6,18 +6,19 @@ revision of each document concerned."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from schemas.documents import Metadata
+from schemas.documents import MAX_METADATA_CHARS, Metadata
 from schemas.envelope import Id
 from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord, MetadataField
 from services.gateway.errors import ApiError
 from services.gateway.services import Clients, Services, Tenant, existing_dataset, live_upserts
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}")
+_METADATA = TypeAdapter(Metadata)
 
 
 class FieldCreate(BaseModel):
@@ -30,9 +31,9 @@ class FieldRename(BaseModel):
 
 
 class MetadataValue(BaseModel):
-    id: str | None = None
+    id: str | None = Field(default=None, max_length=128)
     name: str = Field(min_length=1, max_length=128)
-    value: str | int | float | None = None
+    value: Annotated[str, Field(max_length=MAX_METADATA_CHARS)] | int | float | None = None
 
 
 class DocumentValues(BaseModel):
@@ -122,15 +123,25 @@ def set_document_values(dataset_id: Id, body: MetadataOperation, tenant: Tenant,
         unknown = [v.name for v in item.metadata_list if v.name not in declared]
         if unknown:
             raise ApiError(400, f"Metadata not found: {unknown[0]} is not a field of this dataset")
+        _values_of(item)(current[item.document_id])  # within the bounds, before any document changes
     for item in body.operation_data:
         s.publisher.change_metadata(tenant, item.document_id, _values_of(item))
     return {"result": "success"}
 
 
 def _values_of(item: DocumentValues) -> Callable[[Metadata], Metadata]:
-    """The item's values replace a document's, or with ``partial_update`` merge over them."""
+    """The item's values replace a document's, or with ``partial_update`` merge over them; 400
+    when the result is over a document's metadata bounds."""
     given = {v.name: v.value for v in item.metadata_list}
-    return lambda now: {**now, **given} if item.partial_update else given
+
+    def edit(now: Metadata) -> Metadata:
+        try:
+            return _METADATA.validate_python({**now, **given} if item.partial_update else given)
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"] for e in exc.errors())
+            raise ApiError(400, f"metadata of document {item.document_id}: {problems}") from exc
+
+    return edit
 
 
 def _check_free(record: DatasetRecord, name: str) -> None:
