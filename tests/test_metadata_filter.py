@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from services.search.metadata_filter import Condition, MetadataCondition, matches
+import pytest
+from pydantic import ValidationError
+
+from services.gateway.requests import RetrieveRequest
+from services.search.metadata_filter import (
+    MAX_CONDITION_VALUES, MAX_TERMS, Condition, MetadataCondition, Restriction, TooManyDocuments, matches, restriction,
+)
 
 DOC = {"author": "Ann Lee", "year": 2023, "category": "faq", "published": 1704067200, "summary": ""}
 
@@ -34,3 +40,45 @@ def test_conditions_combine_and_one_without_a_value_is_ignored():
     assert MetadataCondition(logical_operator="or", conditions=both).allows(DOC)
     ignored = [Condition(name="category", comparison_operator="is", value=None)]
     assert MetadataCondition(conditions=ignored).allows(DOC)
+
+
+@pytest.mark.parametrize("value", [
+    [f"v{n}" for n in range(MAX_CONDITION_VALUES + 1)],
+    ",".join(f"v{n}" for n in range(MAX_CONDITION_VALUES + 1)),
+], ids=["list", "comma-separated"])
+def test_a_condition_with_more_values_than_the_limit_is_refused_naming_it(value):
+    with pytest.raises(ValidationError, match=f"at most {MAX_CONDITION_VALUES:,} values"):
+        Condition(name="category", comparison_operator="in", value=value)
+
+
+def test_values_are_read_once_per_condition_not_once_per_document():
+    documents = [{"category": f"c{n}", "author": f"a{n}", "tag": f"t{n}"} for n in range(3000)]
+    wanted = [f"v{n}" for n in range(MAX_CONDITION_VALUES - 1)]
+    condition = MetadataCondition(logical_operator="or", conditions=[
+        Condition(name=field, comparison_operator="in", value=[*wanted, "c1" if field == "category" else "x"])
+        for field in ("category", "author", "tag")
+    ])
+    started = time.perf_counter()
+    allowed = [d for d in documents if condition.allows(d)]
+    assert time.perf_counter() - started < 1.0  # per document and condition: one set lookup
+    assert allowed == [documents[1]]
+
+
+def test_a_restriction_never_names_more_documents_than_elasticsearch_takes():
+    every = {f"d{n}" for n in range(2 * MAX_TERMS + 10)}
+    few = {"d1", "d2"}
+    assert restriction(few, every - few) == Restriction(only=frozenset(few), excluded=frozenset())
+    most = every - few
+    assert restriction(most, few) == Restriction(only=None, excluded=frozenset(few))
+    half = set(sorted(every)[: len(every) // 2])
+    with pytest.raises(TooManyDocuments, match=f"{MAX_TERMS:,}"):
+        restriction(half, every - half)
+    with pytest.raises(TooManyDocuments):
+        restriction(most, few, already_excluded=MAX_TERMS)  # with the hidden documents, over the limit
+
+
+def test_a_search_kept_to_all_but_some_documents_leaves_those_out_beside_the_hidden_ones():
+    scope = RetrieveRequest(query="q").scope("t", "d", Restriction(only=None, excluded=frozenset({"x"})), ["hidden"])
+    assert scope.document_ids == () and set(scope.hidden_documents) == {"hidden", "x"}
+    only = RetrieveRequest(query="q", document_ids=["a", "b"]).scope("t", "d", Restriction(frozenset({"b"}), frozenset()))
+    assert only.document_ids == ("b",)

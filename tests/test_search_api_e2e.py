@@ -87,3 +87,13 @@ def test_timings_split_elasticsearch_from_the_gateways_own_time(indexed):
     assert set(timings) == {"elasticsearch_ms", "embedding_ms", "rerank_ms", "total_ms"}
     assert timings["elasticsearch_ms"] > 0 and timings["rerank_ms"] == 0
     assert timings["total_ms"] >= timings["elasticsearch_ms"] + timings["embedding_ms"]
+
+
+def test_a_metadata_condition_over_its_value_limit_is_refused(indexed):
+    gateway, _ = indexed
+    values = [f"v{n}" for n in range(20_000)]
+    conditions = [{"name": field, "comparison_operator": "in", "value": values} for field in ("a", "b", "c")]
+    response = gateway.http.post("/v1/retrieve", json={"query": "sourdough", "retrieval_model": {
+        "search_method": "full_text_search", "reranking_enable": False, "top_k": 3, "score_threshold_enabled": False,
+        "metadata_filtering_conditions": {"logical_operator": "and", "conditions": conditions}}})
+    assert response.status_code == 400 and "at most 10,000 values" in response.json()["message"], response.text[:500]

@@ -15,7 +15,7 @@ from schemas.envelope import Id
 from services.gateway.errors import ApiError
 from services.gateway.retrieval_model import MAX_MODEL_NAME_CHARS, DifyRetrievalModel, RetrievalSettings
 from services.search.hybrid import Mode, Scope
-from services.search.metadata_filter import MetadataCondition
+from services.search.metadata_filter import MetadataCondition, Restriction
 
 MAX_QUERY_CHARS = 4096
 MAX_NAME_CHARS = 512  # as DocumentUpserted.name
@@ -175,15 +175,17 @@ class RetrieveRequest(BaseModel):
         default=None, description="Dify's: when given, it decides mode, top_k, threshold, rerank and weights",
     )
 
-    def scope(self, tenant: str, dataset_id: str | None, allowed: set[str] | None = None,
+    def scope(self, tenant: str, dataset_id: str | None, restricted: Restriction | None = None,
               hidden: Iterable[str] = ()) -> Scope:
-        """``allowed``: the documents a metadata condition lets through (None: no condition);
+        """``restricted``: the documents a metadata condition lets through (None: no condition);
         ``hidden``: documents disabled or archived."""
-        documents = set(self.document_ids)
-        if allowed is not None:
-            documents = documents & allowed if documents else allowed
+        documents, excluded = set(self.document_ids), frozenset[str]()
+        if restricted is not None and restricted.only is not None:
+            documents = documents & restricted.only if documents else set(restricted.only)
+        elif restricted is not None:
+            excluded = restricted.excluded
         return Scope(tenant, dataset_id, tuple(sorted(documents)), tuple(sorted(self.metadata.items())),
-                     tuple(hidden))
+                     (*hidden, *sorted(excluded)))
 
     def plan(self, dataset_default: dict[str, Any] | None = None) -> SearchPlan:
         """The Dify retrieval model sent, else the native fields; a body with neither (Dify's

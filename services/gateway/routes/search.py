@@ -18,7 +18,7 @@ from services.gateway.services import (
 )
 from services.search.fusion import vector_weighted
 from services.search.hybrid import Answer, Hit
-from services.search.metadata_filter import MetadataCondition
+from services.search.metadata_filter import MetadataCondition, TooManyDocuments, restriction
 
 router = APIRouter()
 
@@ -41,20 +41,31 @@ def search(s: Services, tenant: str, body: RetrieveRequest, plan: SearchPlan, da
     """The search the plan describes; None when its metadata condition lets no document through."""
     if plan.rerank and s.search.reranker is None:
         raise ApiError(400, "reranking is not configured: set INDEXFLOW_SEARCH_RERANK_MODEL (and CO_API_KEY)")
-    allowed = allowed_documents(s, tenant, dataset_id, plan.metadata) if plan.metadata is not None else None
-    scope = body.scope(tenant, dataset_id, allowed, s.visibility.hidden(tenant))
-    if allowed is not None and not scope.document_ids:
+    hidden = s.visibility.hidden(tenant)
+    restricted = None
+    if plan.metadata is not None:
+        try:
+            restricted = restriction(*documents_meeting(s, tenant, dataset_id, plan.metadata), len(hidden))
+        except TooManyDocuments as exc:
+            raise ApiError(422, str(exc), code="too_many_documents") from exc
+    scope = body.scope(tenant, dataset_id, restricted, hidden)
+    if restricted is not None and restricted.only is not None and not scope.document_ids:
         return None
     fusion = vector_weighted(plan.vector_weight) if plan.vector_weight is not None else None
     return s.search.search(body.query, scope, plan.top_k, plan.mode, plan.score_threshold, plan.rerank, fusion)
 
 
-def allowed_documents(s: Services, tenant: str, dataset_id: str | None, condition: MetadataCondition) -> set[str]:
-    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition."""
+def documents_meeting(s: Services, tenant: str, dataset_id: str | None,
+                      condition: MetadataCondition) -> tuple[set[str], set[str]]:
+    """The documents of the dataset (or of all the tenant's) whose metadata meets the condition,
+    and those whose metadata does not."""
     datasets = [dataset_id] if dataset_id is not None else [record.id for record in s.catalog.all(tenant)]
-    return {document for dataset in datasets
-            for document, metadata in metadata_values(s, tenant, dataset, live_upserts(s, tenant, dataset)).items()
-            if condition.allows(metadata)}
+    allowed: set[str] = set()
+    rejected: set[str] = set()
+    for dataset in datasets:
+        for document, metadata in metadata_values(s, tenant, dataset, live_upserts(s, tenant, dataset)).items():
+            (allowed if condition.allows(metadata) else rejected).add(document)
+    return allowed, rejected
 
 
 def metadata_values(s: Services, tenant: str, dataset_id: str,
