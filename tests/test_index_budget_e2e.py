@@ -9,7 +9,8 @@ import uuid
 import httpx
 from elasticsearch import Elasticsearch
 
-from services.indexer.mapping import index_name
+from services.indexer.legacy_aliases import alias_unaliased_indices
+from services.indexer.mapping import index_name, mapping, tenant_alias
 from services.indexer.placement import IndexPlacements
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
@@ -30,6 +31,21 @@ def test_datasets_have_their_own_index_up_to_the_budget_then_their_tenants(setti
     assert placements.place("globex", "e", never).own, "a deleted dataset's share is free again"
     again = placements.place("acme", "a", never)
     assert not again.own, "placed anew"
+
+
+def test_indices_made_before_tenant_aliases_get_theirs(settings: Settings):
+    """A search of all a tenant's datasets names its alias: a dataset indexed before aliases, and
+    not written to since, must be in it too."""
+    es = Elasticsearch(settings.elasticsearch_url)
+    prefix = settings.topic_prefix
+    old, per_model = index_name(prefix, None, ("acme", "old")), index_name(prefix, None)
+    for name in (old, per_model):  # as the indexer of before made them: no alias
+        es.indices.create(index=name, mappings=mapping(None))
+        es.index(index=name, id="c1", document={"tenant_id": "acme", "content": "x"}, refresh=True)
+
+    alias_unaliased_indices(es, prefix)
+    assert es.indices.get_alias(index=old)[old]["aliases"] == {tenant_alias(prefix, None, "acme"): {}}
+    assert not es.indices.get(index=per_model)[per_model].get("aliases"), "every tenant's chunks: no tenant's alias"
 
 
 def test_deleting_a_dataset_deletes_its_index(pipeline: Settings):
