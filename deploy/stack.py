@@ -163,11 +163,12 @@ class Stack:
                 ],
                 lambda: probes.elasticsearch_ready(host, s.elasticsearch_port),
             ),
-            # Correctness state: every write goes to the append-only file before Redis answers,
-            # so a killed server comes back with all it acknowledged; it never evicts (a full
-            # Redis refuses writes, which stages wait out as an outage).
+            # Correctness state: every write goes to the append-only file, fsynced, before Redis
+            # answers (Debian's 7.0 has no WAITAOF, and there is no replica: services/runtime/
+            # durability.py), so even a host failure loses nothing it acknowledged; it never
+            # evicts (a full Redis refuses writes, which stages wait out as an outage).
             _redis("redis", host, s.redis_port, data, [
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
             ]),
             # Recomputable vectors: bounded, least recently used evicted, nothing on disk.
             _redis("redis-cache", host, s.cache_redis_port, data, [

@@ -27,6 +27,7 @@ from services.cli.republish import republish as run_republish
 from services.cli.schemas_export import export_json_schemas
 from services.gateway.api_keys import ApiKeys
 from services.projector.store import Census, StateStore
+from services.runtime.durability import state_durability
 from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
@@ -476,6 +477,7 @@ def keys_create(tenant: str, name: str) -> None:
     except ValidationError:
         _fail(f"invalid tenant id {tenant!r}")
     key, record = _api_keys().create(tenant, name)
+    state_durability(Settings()).wait()  # a key handed out must survive a Redis host failure
     console.print(f"key {record.key_id} for tenant {tenant} (shown once, store it now):", highlight=False)
     sys.stdout.write(key + "\n")
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.gateway import errors, request_metrics
 from services.gateway.body_limit import BodyLimit
+from services.gateway.durable_writes import DurableWrites
 from services.gateway.request_metrics import RequestMetrics
 from services.gateway.security_headers import SecurityHeaders
 from services.gateway.routes import (
@@ -18,6 +19,7 @@ from services.gateway.routes import (
 )
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
+from services.runtime.durability import state_durability
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings or Settings(), GatewaySettings())
     app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
     app.state.services = services
+    app.add_middleware(DurableWrites, barrier=lambda: state_durability(services.settings))
     app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
     app.add_middleware(RequestMetrics)
     documentation = frozenset(p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)

@@ -142,6 +142,11 @@ class RedisKeys:
         return self._k("heartbeats")
 
     @property
+    def durability_mark(self) -> str:
+        """Counter the durability barrier writes before it waits (services/runtime/durability.py)."""
+        return self._k("durability-mark")
+
+    @property
     def embedding_calls(self) -> str:
         """Hash: model -> texts embedded (a counter the benchmarks and tests read)."""
         return self._k("embedding:calls")

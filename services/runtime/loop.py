@@ -28,6 +28,7 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 
 from schemas import MalformedRecord, Priority
 from services.runtime.dead_letters import DeadLetters
+from services.runtime.durability import state_durability
 from services.runtime.errors import DependencyUnavailable, PermanentError, as_outage
 from services.runtime.handler import Context, Handler
 from services.runtime.heartbeat import Heartbeat
@@ -86,6 +87,7 @@ class ConsumerLoop:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{stage}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
+        self.durability = state_durability(settings)
         self.heartbeat = Heartbeat(redis_client(settings), settings.keys, stage)
 
     def stop(self, *_: object) -> None:
@@ -213,8 +215,21 @@ class ConsumerLoop:
                 outage = DependencyUnavailable(f"flush failed: {type(exc).__name__}: {exc}")
             raise outage from exc
         self.producer.flush()
+        if handled:
+            self._state_durable()
         if offsets := lane.queue.finish(handled):
             lane.commit(offsets)
+
+    def _state_durable(self) -> None:
+        """The state Redis's writes made durable before offsets that rely on them are committed: a
+        Redis host failure must not leave a committed record whose revision gate, registry entry or
+        serving record is gone (services/runtime/durability.py)."""
+        try:
+            self.durability.wait()
+        except Exception as exc:
+            if (outage := as_outage(exc)) is None:
+                raise
+            raise outage from exc
 
     def _while_polling(self, work: Callable[[], T]) -> T:
         """Run ``work`` on the helper thread. If it takes long, pause the partitions and keep
