@@ -30,6 +30,7 @@ from services.projector.store import Census, StateStore
 from services.runtime.durability import state_durability
 from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
+from services.runtime.key_migration import tag_keys
 from services.runtime.redis_client import redis_client
 from services.runtime.replay import TopicReader
 from services.runtime.settings import Settings
@@ -497,6 +498,17 @@ def keys_revoke(key_id: str) -> None:
     if not _api_keys().revoke(key_id):
         _fail(f"no single key with id {key_id}")
     console.print(f"revoked {key_id}")
+
+
+@cli.command("tag-redis-keys")
+def tag_redis_keys() -> None:
+    """Rename the state Redis's keys of before the namespace became a hash tag (once, when upgrading
+    a deployment, with its services stopped)."""
+    settings = Settings()
+    renamed, left = tag_keys(redis_client(settings), settings.keys)
+    console.print(f"renamed {renamed} keys; {left} left (their tagged names exist already)")
+    if left:
+        sys.exit(1)
 
 
 @cli.group()

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 class RedisKeys:
     namespace: str
 
+    @property
+    def tag(self) -> str:
+        """The namespace as a hash tag, which every state key starts with: all in one Redis Cluster
+        slot, so a script or MULTI naming several of them is never refused (CROSSSLOT). The state
+        is mostly a few deployment-wide hashes, which one node holds either way."""
+        return f"{{{self.namespace or 'indexflow'}}}"
+
     def _k(self, name: str) -> str:
-        return f"{self.namespace}{name}"
+        return f"{self.tag}{name}"
 
     # -- state: revision gate (hashes: document key -> revision) ---------------------------
     @property
@@ -153,4 +160,5 @@ class RedisKeys:
 
     # -- cache ------------------------------------------------------------------------------
     def embedding(self, model: str, content_hash: str) -> str:
-        return self._k(f"embedding:{model}:{content_hash}")
+        # Untagged: single-key reads and writes, spread over a cluster's slots.
+        return f"{self.namespace}embedding:{model}:{content_hash}"
