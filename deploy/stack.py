@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from deploy import probes
 from deploy.process import ManagedProcess
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.kafka import admin_client
 from services.runtime.redis_client import cache_redis_client, redis_client
+from services.runtime.server_losses import record_loss
 from services.runtime.settings import Settings
 
 
@@ -215,7 +218,25 @@ class Stack:
             for component in reversed(started_now):
                 self._process(component).stop()
             raise StackError("; ".join(f"{e.name} at {e.address} does not answer: {e.problem}" for e in unreachable))
+        self._record_starts(started_now)
         return statuses + externals
+
+    def _record_starts(self, started: list[Component]) -> None:
+        """Tell the watchdog which servers just (re)started: the embedded ones may have lost what
+        they had acknowledged (the broker in memory everything, the Elasticsearch stand-in its last
+        seconds), so it looks at once (services/watchdog/restarts.py)."""
+        servers = [c.name for c in started if c.name in ("kafka", "elasticsearch", "redis")]
+        if not servers:
+            return
+        client = redis_client(self.settings)
+        try:
+            for server in servers:
+                record_loss(client, self.settings.keys, server)
+        except redis.RedisError as exc:
+            # No state Redis to tell (a stack of some servers only): the stall rule finds the loss.
+            print(f"restart of {', '.join(servers)} not recorded for the watchdog: {exc}", file=sys.stderr)
+        finally:
+            client.close()
 
     def _start(self, component: Component) -> ComponentStatus:
         process = self._process(component)

@@ -69,6 +69,16 @@ class RedisKeys:
         """Hash: SHA-256 of an API key -> its tenant, name and creation time."""
         return self._k("api-keys")
 
+    # -- state: tenants' limits (services/gateway/tenant_limits.py, tenant_usage.py) ---------
+    @property
+    def tenant_limits(self) -> str:
+        """Hash: tenant -> the limits the operator set for it (those it leaves out: the defaults)."""
+        return self._k("tenant-limits")
+
+    def tenant_usage(self, tenant_id: str) -> str:
+        """Hash: "documents" and "bytes" the tenant holds, and "doc:<id>" -> each document's bytes."""
+        return self._k(f"tenant-usage:{tenant_id}")
+
     # -- state: datasets (services/gateway/datasets.py) -------------------------------------
     def datasets(self, tenant_id: str) -> str:
         """Hash: dataset id -> its settings (name, description, indexing, retrieval model, times)."""
@@ -147,6 +157,17 @@ class RedisKeys:
     def heartbeats(self) -> str:
         """Hash: "service/host:pid" -> unix time of its last sign of life."""
         return self._k("heartbeats")
+
+    @property
+    def server_losses(self) -> str:
+        """Hash: server (kafka, elasticsearch, redis) -> unix time it may last have lost what it had
+        acknowledged: ``indexflow up`` restarted the embedded one, or a consumer saw its log rewound."""
+        return self._k("server-losses")
+
+    @property
+    def server_losses_handled(self) -> str:
+        """Hash: server -> the loss (as in ``server_losses``) the watchdog has recovered from."""
+        return self._k("server-losses-handled")
 
     @property
     def durability_mark(self) -> str:

@@ -1,12 +1,18 @@
 """One priority lane of a stage: a consumer in a group of its own, reading the lane's topic of each
 of the stage's inputs into a read-ahead served round-robin across tenants. While the read-ahead is
-full the lane's partitions are paused (Kafka keeps the backlog, not this process's memory)."""
+full the lane's partitions are paused (Kafka keeps the backlog, not this process's memory).
+
+A partition whose log goes back below what the lane had read (a broker that came back without its
+records) is read again from its start: otherwise the consumer would wait at its old position for
+the new log to grow past it, and then skip what lies below. The records read from the old log are
+dropped, and the loss is reported so the watchdog re-drives their documents at once."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from schemas import Priority
 from services.runtime.kafka import consumer_config
@@ -21,8 +27,10 @@ _READ_AT_ONCE = 500
 
 
 class Lane:
-    def __init__(self, settings: Settings, priority: Priority, stage: str, inputs: tuple[TopicSpec, ...]):
+    def __init__(self, settings: Settings, priority: Priority, stage: str, inputs: tuple[TopicSpec, ...],
+                 on_records_lost: Callable[[], None] = lambda: None):
         self.priority = priority
+        self.on_records_lost = on_records_lost
         self.group_id = settings.group(stage, priority)
         self.topics = [settings.topic(spec.lane(priority).name) for spec in inputs
                        if spec.laned or priority is Priority.INTERACTIVE]
@@ -58,8 +66,13 @@ class Lane:
                     raise KafkaException(message.error())
                 log.warning("consume error: %s", message.error())
                 continue
+            partition = partition_of(message)
+            expected = self.queue.next_offset(partition)
+            if expected is not None and message.offset() < expected:
+                # The consumer was reset into a shorter log already: drop what came from the old one.
+                self._rewound(partition, expected, seek=False)
             self.queue.add(message)
-            arrived.add(partition_of(message))
+            arrived.add(partition)
         if self.held and arrived:
             # Partitions assigned while the lane was held: hold them too (read up to here).
             self.consumer.pause([TopicPartition(t, p) for t, p in arrived])
@@ -94,11 +107,29 @@ class Lane:
 
     def report_lag(self) -> None:
         """Each assigned partition's lag, from the high watermark the last fetch reported (the
-        embedded broker's ListOffsets answer is wrong; a fetch's watermark is right)."""
-        for (topic, partition), committed in self._committed.items():
+        embedded broker's ListOffsets answer is wrong; a fetch's watermark is right). A partition
+        whose log now ends below what was read from it is read again from its start."""
+        for (topic, partition), committed in list(self._committed.items()):
             _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            if high >= 0:
-                CONSUMER_LAG.labels(self.group_id, topic, str(partition)).set(max(0, high - committed))
+            if high < 0:
+                continue
+            read = max(committed, self.queue.next_offset((topic, partition)) or 0)
+            if high < read:
+                self._rewound((topic, partition), read, seek=True)
+                continue
+            CONSUMER_LAG.labels(self.group_id, topic, str(partition)).set(max(0, high - committed))
+
+    def _rewound(self, partition: Partition, read: int, seek: bool) -> None:
+        log.error("%s[%d]: the log went back below offset %d that %s had read (a broker that lost its "
+                  "records?); reading it again from its start", *partition, read, self.group_id)
+        self.queue.drop([partition])
+        self._committed[partition] = 0
+        if seek:
+            try:
+                self.consumer.seek(TopicPartition(*partition, OFFSET_BEGINNING))
+            except KafkaException as exc:
+                log.warning("could not seek %s[%d] to its start: %s", *partition, exc)
+        self.on_records_lost()
 
     def close(self) -> None:
         self.consumer.close()  # leaves the group now, so partitions move without a session timeout

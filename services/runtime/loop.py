@@ -40,6 +40,7 @@ from services.runtime.metrics import (
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.revisions import Revisions
+from services.runtime.server_losses import record_loss
 from services.runtime.settings import Settings
 from services.runtime.status import StatusEmitter
 
@@ -69,7 +70,8 @@ class ConsumerLoop:
         self.settings = settings
         self.producer = Producer(settings)
         status = StatusEmitter(self.producer, handler_class.stage)
-        revisions = Revisions(redis_client(settings), settings.keys)
+        state = redis_client(settings)
+        revisions = Revisions(state, settings.keys)
         self.dead_letters = DeadLetters(self.producer, status, revisions, handler_class.retractions_to)
         self.context = Context(settings, self.producer, status, revisions, self.dead_letters)
         self._give_up = self.dead_letters.send if handler_class.fails_documents else self.dead_letters.keep
@@ -80,15 +82,24 @@ class ConsumerLoop:
         self.retry_backoff = retry_backoff
         self.max_backoff = max_backoff
         inputs = handler_class.inputs
-        self.interactive = Lane(settings, Priority.INTERACTIVE, stage, inputs)
-        self.bulk = Lane(settings, Priority.BULK, stage, inputs)
+
+        def records_lost() -> None:
+            try:
+                record_loss(state, settings.keys, "kafka")
+            except Exception as exc:  # noqa: BLE001 - then the stall rule finds the documents, later
+                if as_outage(exc) is None:
+                    raise
+                log.warning("lost records not reported (the watchdog's stall rule will find them): %s", exc)
+
+        self.interactive = Lane(settings, Priority.INTERACTIVE, stage, inputs, records_lost)
+        self.bulk = Lane(settings, Priority.BULK, stage, inputs, records_lost)
         self.lanes = tuple(lane for lane in (self.interactive, self.bulk) if lane.topics)
         self._serving: Lane | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{stage}-work")
         self._stopping = False
         self._outage_backoff = retry_backoff
         self.durability = state_durability(settings)
-        self.heartbeat = Heartbeat(redis_client(settings), settings.keys, stage)
+        self.heartbeat = Heartbeat(state, settings.keys, stage)
 
     def stop(self, *_: object) -> None:
         """Finish the batch in hand, commit it, leave the group."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -62,16 +63,15 @@ class Producer:
     def send(self, topic: str, key: str | bytes | None, value: bytes, headers: list | None = None,
              on_delivery=None) -> None:
         while True:
-            producer = self._producer
             try:
-                producer.produce(
+                self._served(lambda producer: producer.produce(
                     topic, value=value, key=key, headers=headers, on_delivery=on_delivery or self._on_delivery
-                )
+                ))
                 break
             except BufferError:
                 # Local queue full: serve delivery reports until there is room.
-                producer.poll(0.1)
-        producer.poll(0)
+                self._served(lambda producer: producer.poll(0.1))
+        self._served(lambda producer: producer.poll(0))
 
     def publish(self, spec: TopicSpec, event: Envelope) -> None:
         """Encode ``event`` with its topic's contract and send it keyed by its document, on its lane."""
@@ -117,7 +117,7 @@ class Producer:
             if now - started >= self.settings.kafka_ack_stall_seconds and self._rebuild_if_stuck():
                 if not delivered.done() or _failed(delivered):
                     return "rebuilt"
-            self._producer.poll(_SLICE_SECONDS)
+            self._served(lambda producer: producer.poll(_SLICE_SECONDS))
         return "done"
 
     def _rebuild_if_stuck(self) -> bool:
@@ -125,17 +125,40 @@ class Producer:
         cluster answers now: the broker is back, so nothing but the client keeps records waiting."""
         if not self._lost_connection or not self.broker_reachable():
             return False
+        return self._rebuild(f"stuck after the broker came back (no acknowledgement for "
+                             f"{self.settings.kafka_ack_stall_seconds:.0f}s)", self._producer)
+
+    def _rebuild(self, why: str, broken: confluent_kafka.Producer) -> bool:
         with self._lock:
-            if not self._lost_connection:
-                return False  # another thread rebuilt it, or an acknowledgement came meanwhile
-            old, self._producer = self._producer, self._client()
+            if self._producer is not broken:
+                return False  # another thread rebuilt it meanwhile
+            self._producer = self._client()
             self._lost_connection = False
-        log.warning("Kafka producer stuck after the broker came back (no acknowledgement for %.0fs): rebuilt",
-                    self.settings.kafka_ack_stall_seconds)
+        log.warning("Kafka producer %s: rebuilt", why)
         PRODUCER_REBUILDS.inc()
-        old.purge()  # its records fail now (their callers redo them) instead of in 5 minutes
-        old.poll(0)  # serves the purged records' delivery reports
+        try:
+            broken.purge()  # its records fail now (their callers redo them) instead of in 5 minutes
+            broken.poll(0)  # serves the purged records' delivery reports
+        except (confluent_kafka.KafkaException, SystemError):
+            pass  # a client failed for good reports its records no more: the callers redo them anyway
         return True
+
+    def _served(self, serve: Callable[[confluent_kafka.Producer], int | None]) -> int | None:
+        """Serve delivery reports through the current client. A fatal error (the broker refused the
+        idempotent sequence, the producer id was fenced) leaves that client unusable: it is
+        rebuilt, and the caller told that its records were not acknowledged."""
+        producer = self._producer
+        try:
+            return serve(producer)
+        except (confluent_kafka.KafkaException, SystemError) as exc:
+            cause = exc if isinstance(exc, confluent_kafka.KafkaException) else exc.__cause__ or exc.__context__
+            error = cause.args[0] if isinstance(cause, confluent_kafka.KafkaException) and cause.args else None
+            if not isinstance(error, confluent_kafka.KafkaError) or not (
+                error.fatal() or error.code() == confluent_kafka.KafkaError._FATAL  # produce() after one
+            ):
+                raise
+            self._rebuild(f"failed for good ({error.str()})", producer)
+            raise DependencyUnavailable(f"Kafka did not acknowledge: {error.str()}") from exc
 
     def _topic_of(self, spec: TopicSpec, event: Envelope) -> str:
         lane = spec.lane(event.priority if self.settings.lanes else Priority.INTERACTIVE)
@@ -161,7 +184,9 @@ class Producer:
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         with _WAITED.time():
-            while remaining := self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic()))):
+            while remaining := self._served(
+                lambda producer: producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+            ):
                 if time.monotonic() >= deadline:
                     break
                 if time.monotonic() - started >= self.settings.kafka_ack_stall_seconds and self._rebuild_if_stuck():

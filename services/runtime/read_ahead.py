@@ -67,6 +67,10 @@ class ReadAhead:
         self._next[partition] = message.offset() + 1
         self._counted(message, +1)
 
+    def next_offset(self, partition: Partition) -> int | None:
+        """The offset after the last record read from ``partition`` (None: none read since assigned)."""
+        return self._next.get(partition)
+
     def take(self, limit: int) -> list[Message]:
         """Up to ``limit`` records, one of each tenant in turn; the tenant served last goes to the
         back of the turn order, so the next batch starts with another."""

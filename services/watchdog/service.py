@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 
@@ -32,6 +32,7 @@ from services.runtime.status import StatusEmitter
 from services.watchdog.backlog import Backlog
 from services.watchdog.dead_letter_replay import DeadLetterReplay
 from services.watchdog.reconcile import Reconciler
+from services.watchdog.restarts import RECORDS_LOST, WRITES_LOST, Restart, Restarts
 from services.watchdog.settings import WatchdogSettings
 from services.watchdog.stalls import StallSweep
 from topics.catalog import EXTRACTED
@@ -44,6 +45,7 @@ class Watchdog:
     sweep: StallSweep
     reconciler: Reconciler
     dead_letters: DeadLetterReplay  # run on demand (`indexflow dlq replay`), never on a schedule
+    restarts: Restarts
     heartbeat: Heartbeat
     settings: WatchdogSettings
     redis: redis.Redis
@@ -69,18 +71,36 @@ class Watchdog:
             if now >= next_reconcile:
                 self._guarded("reconcile", self._reconcile)
                 next_reconcile = now + self.settings.reconcile_interval_seconds
+            self._guarded("recovery from a server restart", self._recover_from_restarts)
             stop.wait(1.0)
 
-    def _sweep(self) -> None:
+    def _recover_from_restarts(self) -> None:
+        """Look for what a restarted server lost as soon as it is back: the documents whose records
+        an empty broker dropped (re-driven once the grace has passed), the chunks or states a
+        restarted Elasticsearch or Redis lost (the reconciler's audit, with repair)."""
+        for restart in self.restarts.pending():
+            if restart.server == RECORDS_LOST:
+                lost_before = datetime.fromtimestamp(restart.at, UTC)
+                if utc_now() - lost_before < timedelta(seconds=self.settings.restart_grace_seconds):
+                    continue
+                if not self._sweep(lost_before):
+                    continue
+            elif restart.server in WRITES_LOST:
+                self._reconcile()
+            log.warning("recovered from the restart of %s at %s", restart.server, _when(restart))
+            self.restarts.handled(restart)
+
+    def _sweep(self, lost_before: datetime | None = None) -> bool:
         if not self.projector_alive():
             log.warning("the projector shows no life: states are not current, nothing is judged stuck")
-            return
-        report = self.sweep.sweep(utc_now(), self.heartbeat.beat)
+            return False
+        report = self.sweep.sweep(utc_now(), self.heartbeat.beat, lost_before)
         REDRIVES.labels("stalled").inc(len(report.redriven))
         GIVEN_UP.inc(len(report.failed))
         if report.redriven or report.failed:
             log.warning("stall sweep: %d checked, re-driven %s, failed %s",
                         report.checked, report.redriven, report.failed)
+        return True
 
     def _reconcile(self) -> None:
         report = self.reconciler.run(beat=self.heartbeat.beat)
@@ -98,6 +118,10 @@ class Watchdog:
                 log.exception("%s failed", what)
             else:
                 log.warning("%s skipped: %s", what, exc)
+
+
+def _when(restart: Restart) -> str:
+    return datetime.fromtimestamp(restart.at, UTC).isoformat(timespec="seconds")
 
 
 def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None) -> Watchdog:
@@ -118,6 +142,7 @@ def build(settings: Settings, watchdog_settings: WatchdogSettings | None = None)
         reconciler=Reconciler(elasticsearch_client(settings), client, keys, settings.topic_prefix, states, registry,
                               revisions, producer, status),
         dead_letters=DeadLetterReplay(client, keys, registry, revisions, states, producer, status, blobs),
+        restarts=Restarts(client, keys),
         heartbeat=Heartbeat(client, keys, Stage.WATCHDOG.value),
         settings=watchdog_settings,
         redis=client,

@@ -16,6 +16,9 @@ class WatchdogSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     reconcile_interval_seconds: float = Field(default=3600.0, gt=0)
+    # After the embedded broker restarted, documents that have not moved since are re-driven once
+    # this long has passed (what a durable broker kept moves again within it).
+    restart_grace_seconds: float = Field(default=20.0, ge=0)
     # The projector must have shown life this recently, or states are not news and nothing is
     # judged stuck.
     projector_silence_seconds: float = Field(default=60.0, gt=0)

@@ -50,8 +50,10 @@ class StallSweep:
         self.backlog = backlog
         self.settings = settings
 
-    def sweep(self, now: datetime, beat: Callable[[], None] = lambda: None) -> SweepReport:
-        """Judge every live document (``beat``: a sign of life per page)."""
+    def sweep(self, now: datetime, beat: Callable[[], None] = lambda: None,
+              lost_before: datetime | None = None) -> SweepReport:
+        """Judge every live document (``beat``: a sign of life per page). With ``lost_before`` (a
+        broker restart that lost its records), one that has not moved since then is stuck now."""
         report = SweepReport()
         self.backlog.new_sweep()
         waiting: set[tuple[str, int]] = set()
@@ -60,12 +62,13 @@ class StallSweep:
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
             for upsert in page:
                 report.checked += 1
-                if self._check(upsert, states.get(upsert.key), now, report):
+                if self._check(upsert, states.get(upsert.key), now, report, lost_before):
                     waiting.add((upsert.key, upsert.revision))
         self.backlog.keep_only(waiting)
         return report
 
-    def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport) -> bool:
+    def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport,
+               lost_before: datetime | None = None) -> bool:
         """Judge one document; True while it waits behind a backlog."""
         current = state is not None and state.revision >= upsert.revision
         if current:
@@ -74,7 +77,8 @@ class StallSweep:
             last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
         else:
             last_move, where = upsert.produced_at, "never seen by any stage"
-        if now - last_move < timedelta(seconds=self.settings.stall_seconds):
+        lost = lost_before is not None and last_move < lost_before
+        if not lost and now - last_move < timedelta(seconds=self.settings.stall_seconds):
             return False
         idle = int((now - last_move).total_seconds())
         key = upsert.key
