@@ -5,6 +5,7 @@ so Redis holds small records only."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,12 +46,17 @@ return 1
 
 log = logging.getLogger(__name__)
 
-# Long enough for any write (a blob upload, a publish); a writer that died frees the document then.
+# A writer that died frees the document this long after; a live one renews it while it works.
 WRITER_LOCK_SECONDS = 60
 
 
 class DocumentBusy(DependencyUnavailable):
     """Another writer held the document for longer than a caller waits."""
+
+
+class WriterLockLost(DependencyUnavailable):
+    """The writer's lock was lost while it worked (its key gone, as in a failover, or a renewal
+    missed for a whole lease): another writer may have built on the same revision meanwhile."""
 
 
 class DocumentRegistry:
@@ -60,8 +66,14 @@ class DocumentRegistry:
         self._blobs = blobs
         self._remember = client.register_script(_REMEMBER)
         self._forget = client.register_script(_FORGET)
+        self._held = threading.local()  # document key -> the writer lock this thread holds
 
     def remember(self, upsert: DocumentUpserted) -> None:
+        """Register the upsert, the step before it is published; refused when the writer lock this
+        thread took for the document is no longer its own (the fence: nothing is published then)."""
+        lock = getattr(self._held, "locks", {}).get(upsert.key)
+        if lock is not None and not lock.owned():
+            raise WriterLockLost(f"{lock.name} was lost before the revision was published; try again")
         if isinstance(upsert.source, InlineSource):
             data = upsert.source.text.encode()
             uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
@@ -72,8 +84,11 @@ class DocumentRegistry:
         """Held while a revision is made from the document's current one (an edit, a re-drive, an
         update keeping the old rule), so two writers never both build on the same revision and
         one's change is silently lost."""
-        return _WriterLock(self._redis, self._keys.document_writer(key), timeout=lease_seconds,
-                           blocking_timeout=wait_seconds)
+        if not hasattr(self._held, "locks"):
+            self._held.locks = {}
+        return _WriterLock(self._redis, self._keys.document_writer(key), self._held.locks, key,
+                           timeout=lease_seconds, blocking_timeout=wait_seconds,
+                           thread_local=False)  # its token read by the renewing thread too
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
         raw = self._redis.hget(self._keys.documents, key)
@@ -103,18 +118,49 @@ class DocumentRegistry:
 
 
 class _WriterLock(Lock):
+    """Renewed every third of its lease while held, so a long upload keeps the document; listed in
+    ``held`` (its thread's) so the registry can fence a writer that lost it all the same."""
+
+    def __init__(self, client: redis.Redis, name: str, held: dict[str, Lock], document_key: str, **options: Any):
+        super().__init__(client, name, **options)
+        self._held_by_thread = held
+        self._document_key = document_key
+        self._released = threading.Event()
+        self._renewal: threading.Thread | None = None
+        self._outer: Lock | None = None  # the same thread's lock this one nests in, if any
+
     def __enter__(self) -> _WriterLock:
         try:
             super().__enter__()
         except LockError as exc:
             raise DocumentBusy(f"{self.name} is held by another writer; try again") from exc
+        self._outer = self._held_by_thread.get(self._document_key)
+        self._held_by_thread[self._document_key] = self
+        self._renewal = threading.Thread(target=self._renew, name=f"renew {self.name}", daemon=True)
+        self._renewal.start()
         return self
 
+    def _renew(self) -> None:
+        while not self._released.wait(self.timeout / 3):
+            try:
+                self.reacquire()
+            except LockNotOwnedError:
+                return  # lost: the fence in ``remember`` refuses what this writer would publish
+            except redis.RedisError as exc:  # a blip: the lease still has two thirds to run
+                log.warning("%s: renewing the writer lock failed: %s", self.name, exc)
+
     def __exit__(self, *exc_info) -> None:
+        self._released.set()
+        if self._renewal is not None:
+            self._renewal.join()
+        if self._outer is not None:
+            self._held_by_thread[self._document_key] = self._outer
+        else:
+            self._held_by_thread.pop(self._document_key, None)
         try:
             super().__exit__(*exc_info)
-        except LockNotOwnedError:  # the write outlasted the lease; it is done, and must not fail now
-            log.warning("%s: the writer lock expired before the write ended", self.name)
+        except LockNotOwnedError:  # lost meanwhile: the fence refused the publish; nothing to free
+            log.warning("%s: the writer lock was lost before the write ended", self.name)
 
 
 # The newest upsert -> the fields a re-drive changes (None: leave the document as it is).
