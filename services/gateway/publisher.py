@@ -179,10 +179,14 @@ class DocumentPublisher:
         return BlobSource(uri=self.blobs.put(tenant_id, document_id, revision, name, encoded), size=len(encoded))
 
     def _publish(self, event: DocumentUpserted) -> None:
-        self.registry.remember(event)
+        """Publish the new revision, and only once Kafka has acknowledged it make it the document's
+        current one: after a 503 the revision may never land, or land minutes later, so a retry of
+        the same upload must publish again (a newer revision, which wins wherever they meet) rather
+        than be answered ``unchanged`` with a revision nobody may ever process."""
         self.status.emit(event, DocumentStatus.WAITING, name=event.name, content_hash=event.content_hash,
                          progress=0.0)
         self.producer.publish_and_wait(DOCUMENTS, event)
+        self.registry.remember(event)
 
     def _add_to_batch(self, tenant_id: str, batch: str, key: str, revision: int) -> None:
         with self.redis.pipeline() as pipe:

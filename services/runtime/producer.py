@@ -77,10 +77,11 @@ class Producer:
         """Encode ``event`` with its topic's contract and send it keyed by its document, on its lane."""
         self.send(self._topic_of(spec, event), event.key, spec.codec.encode(event))
 
-    def publish_and_wait(self, spec: TopicSpec, event: Envelope, timeout: float = 30.0) -> None:
+    def publish_and_wait(self, spec: TopicSpec, event: Envelope, timeout: float | None = None) -> None:
         """Publish ``event`` and return once the broker acknowledged it; raise if it did not. A
         producer found stuck meanwhile is rebuilt and the record sent again through the new one (a
         copy may still land from the old one: records are idempotent by revision)."""
+        timeout = timeout if timeout is not None else self.settings.kafka_ack_timeout_seconds
         deadline = time.monotonic() + timeout
         topic, value = self._topic_of(spec, event), spec.codec.encode(event)
         with _WAITED.time():
@@ -178,9 +179,10 @@ class Producer:
         except confluent_kafka.KafkaException:
             return False
 
-    def flush(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         """Wait for every delivery report; raise if any record was not acknowledged (or the client
         was rebuilt meanwhile, failing what it held)."""
+        timeout = timeout if timeout is not None else self.settings.kafka_ack_timeout_seconds
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         with _WAITED.time():

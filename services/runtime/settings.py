@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # a small timeout evicts consumers on every GC pause or network blip.
     session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
+    # How long a write waits for Kafka's acknowledgement before it is an outage (a 503, a batch redone).
+    kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
     # A producer that lost its broker and, once the cluster answers again, still has a record
     # unacknowledged after this long is stuck (services/runtime/producer.py) and is rebuilt.
     kafka_ack_stall_seconds: float = Field(default=3.0, gt=0)

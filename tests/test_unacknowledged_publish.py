@@ -1,0 +1,62 @@
+"""A write the gateway answered 503 (Kafka did not acknowledge in time) is retried by its client:
+the retry must publish again, not be answered ``unchanged`` with the revision that was never
+acknowledged. librdkafka keeps the unacknowledged record and may deliver it minutes later; the
+retry's newer revision wins wherever the two meet. Here the broker is frozen (SIGSTOP) while the
+first attempt waits, and thawed before the retry, so the first record does land late."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from deploy.stack import Stack
+from schemas import IndexingSpec
+from services.gateway.publisher import DocumentPublisher
+from services.projector.store import StateStore
+from services.runtime.errors import DependencyUnavailable
+from services.runtime.kafka import admin_client
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+from tests.conftest import stack_env
+from topics import TOPICS, apply_topics
+
+
+@pytest.fixture
+def kafka_and_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for name, value in stack_env(tmp_path / "state").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "memory")
+    monkeypatch.setenv("INDEXFLOW_KAFKA_ACK_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("INDEXFLOW_BLOB_ROOT", str(tmp_path / "blobs"))
+    stack = Stack(Settings())
+    stack.components = [c for c in stack.components if c.name in ("kafka", "redis")]
+    stack.up()
+    assert apply_topics(admin_client(stack.settings), TOPICS, stack.settings).ok
+    yield stack
+    stack.down()
+
+
+def test_a_retry_after_an_unacknowledged_publish_publishes_again(kafka_and_redis: Stack):
+    settings = kafka_and_redis.settings
+    publisher = DocumentPublisher(settings, StateStore(redis_client(settings), settings.keys))
+
+    def upload(text: str):
+        return publisher.upsert(tenant_id="acme", dataset_id="d", document_id="doc", name="doc.txt",
+                                indexing=IndexingSpec(), metadata={}, batch="b", text=text)
+
+    first = upload("version one")
+    broker = kafka_and_redis._process(kafka_and_redis.components[0]).pid()
+    os.kill(broker, signal.SIGSTOP)
+    try:
+        with pytest.raises(DependencyUnavailable):
+            upload("version two")  # the client is answered 503
+    finally:
+        os.kill(broker, signal.SIGCONT)
+
+    retried = upload("version two")
+    assert not retried.unchanged, "the retry was answered unchanged with a revision never acknowledged"
+    assert retried.event.revision > first.event.revision
+    assert publisher.registry.newest_upsert(retried.event.key).revision == retried.event.revision
