@@ -1,7 +1,12 @@
 """Runs every pipeline service as its own process and restarts any that dies.
 
 ``python -m deploy.supervisor`` is what ``indexflow up`` starts in the background. SIGTERM stops the
-services gracefully (each finishes and commits its batch in hand), then the supervisor."""
+services gracefully (each finishes and commits its batch in hand), then the supervisor.
+
+A consumer stage runs as many replicas as ``indexflow scale`` asked for (``run/replicas.json``, read
+again every second): the first is named after the stage, the others ``stage-2``, ``stage-3``... Each
+is its own member of the stage's consumer groups under that name (static membership), so a replica
+the supervisor restarts gets its partitions back without a rebalance."""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from services.runtime.logs import configure_logging
 from services.runtime.settings import Settings
 
 SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "gateway")
+# The stages that scale out through their consumer groups (the gateway holds one port, the
+# watchdog's sweeps are global).
+SCALABLE = ("extractor", "splitter", "embedder", "indexer", "projector")
 STOP_TIMEOUT = 30.0
 MAX_BACKOFF = 30.0
 # A child that ran this long before exiting was healthy: its next restart is immediate again.
@@ -29,7 +37,8 @@ log = logging.getLogger("supervisor")
 
 @dataclass
 class Child:
-    name: str
+    name: str  # the stage's name for its first replica, "stage-N" for the others
+    service: str = ""  # the stage it runs (its name, unless a replica)
     process: subprocess.Popen | None = None
     restarts: int = 0
     failures: int = 0  # exits in a row, each within STABLE_SECONDS of its start
@@ -37,6 +46,9 @@ class Child:
     restart_at: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
     metrics_port: int | None = None  # where it serves /metrics (the gateway: on its own HTTP port)
+
+    def __post_init__(self) -> None:
+        self.service = self.service or self.name
 
 
 def status_file(state_dir: Path) -> Path:
@@ -48,6 +60,36 @@ def read_status(state_dir: Path) -> dict[str, dict]:
         return json.loads(status_file(state_dir).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+
+
+def replicas_file(state_dir: Path) -> Path:
+    return state_dir.resolve() / "run" / "replicas.json"
+
+
+def read_replicas(state_dir: Path) -> dict[str, int]:
+    """How many replicas of each scalable stage to run (1 unless scaled)."""
+    try:
+        asked = json.loads(replicas_file(state_dir).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        asked = {}
+    return {stage: max(1, int(asked.get(stage, 1))) for stage in SCALABLE}
+
+
+def write_replicas(state_dir: Path, stage: str, count: int) -> None:
+    if stage not in SCALABLE:
+        raise ValueError(f"{stage} does not scale; the stages that do: {', '.join(SCALABLE)}")
+    if count < 1:
+        raise ValueError("at least one replica")
+    path = replicas_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replicas = read_replicas(state_dir) | {stage: count}
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(replicas))
+    partial.replace(path)
+
+
+def replica_name(service: str, index: int) -> str:
+    return service if index == 1 else f"{service}-{index}"
 
 
 def metrics_ports(settings: Settings, services: tuple[str, ...]) -> dict[str, int | None]:
@@ -75,18 +117,22 @@ def schedule_restart(child: Child, code: int, now: float) -> float:
 class Supervisor:
     def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES):
         self.state_dir = settings.state_dir.resolve()
+        self.services = services
         ports = metrics_ports(settings, services)
-        self.children = {name: Child(name, metrics_port=ports[name]) for name in services}
+        self.children = {name: Child(name, name, metrics_port=ports[name]) for name in services}
+        self._retiring: list[Child] = []  # replicas scaled away, stopping gracefully
+        self._replicas_read = 0.0
         self._stopping = False
 
     def _spawn(self, child: Child) -> None:
         log_path = self.state_dir / "logs" / f"{child.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "INDEXFLOW_METRICS_PORT": str(child.metrics_port or 0)}
+        env = {**os.environ, "INDEXFLOW_METRICS_PORT": str(child.metrics_port or 0),
+               "INDEXFLOW_INSTANCE_ID": child.name}
         with open(log_path, "ab") as out:
             child.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{child.name}"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                env=env,
+                [sys.executable, "-m", f"services.{child.service}"], stdin=subprocess.DEVNULL, stdout=out,
+                stderr=out, env=env,
             )
         child.started_at = time.monotonic()
         log.info("started %s (pid %d)", child.name, child.process.pid)
@@ -111,12 +157,39 @@ class Supervisor:
     def stop(self, *_: object) -> None:
         self._stopping = True
 
+    def scale(self) -> bool:
+        """Start and stop replicas to match ``replicas.json``; whether anything changed. A replica
+        scaled away is stopped gracefully (it finishes and commits its batch in hand)."""
+        changed = False
+        for service, count in read_replicas(self.state_dir).items():
+            if service not in self.services:
+                continue
+            wanted = {replica_name(service, i) for i in range(2, count + 1)}
+            for name in sorted(wanted - set(self.children)):
+                self.children[name] = Child(name, service)  # replicas serve no metrics: one port each
+                self._spawn(self.children[name])
+                changed = True
+            for name in [n for n, c in self.children.items() if c.service == service and n != service]:
+                if name not in wanted:
+                    child = self.children.pop(name)
+                    if child.process is not None and child.process.poll() is None:
+                        child.process.send_signal(signal.SIGTERM)
+                        self._retiring.append(child)
+                    log.info("scaled %s down: stopping %s", service, name)
+                    changed = True
+        self._retiring = [c for c in self._retiring if c.process is not None and c.process.poll() is None]
+        return changed
+
     def run(self) -> None:
         for child in self.children.values():
             self._spawn(child)
+        self.scale()
         self._write_status()
         while not self._stopping:
             changed = False
+            if time.monotonic() - self._replicas_read >= 1.0:
+                self._replicas_read = time.monotonic()
+                changed = self.scale()
             for child in self.children.values():
                 if child.process is not None and (code := child.process.poll()) is not None:
                     delay = schedule_restart(child, code, time.monotonic())
@@ -131,7 +204,8 @@ class Supervisor:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        running = [c.process for c in self.children.values() if c.process and c.process.poll() is None]
+        running = [c.process for c in [*self.children.values(), *self._retiring]
+                   if c.process and c.process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT

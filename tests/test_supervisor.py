@@ -45,3 +45,33 @@ def test_restart_delay_backs_off_while_failing_and_resets_once_stable():
     child.started_at = now
     assert schedule_restart(child, -9, now + STABLE_SECONDS + 1) == 1, "a healthy run resets the back-off"
     assert child.restarts == 8
+
+
+def test_a_stage_scales_up_and_down_with_named_replicas(stack_settings: Settings, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    from deploy.supervisor import write_replicas
+
+    monkeypatch.setenv("INDEXFLOW_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("INDEXFLOW_TOPIC_PREFIX", "scaled.")
+    supervisor = Supervisor(Settings(), services=("splitter",))
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    try:
+        wait_for(lambda: read_status(tmp_path).get("splitter", {}).get("pid"))
+        write_replicas(tmp_path, "splitter", 3)
+        status = wait_for(lambda: (s := read_status(tmp_path)) and all(
+            s.get(n, {}).get("pid") for n in ("splitter", "splitter-2", "splitter-3")) and s)
+        replica = status["splitter-3"]["pid"]
+        environ = Path(f"/proc/{replica}/environ").read_bytes().split(b"\0")
+        assert b"INDEXFLOW_INSTANCE_ID=splitter-3" in environ, "each replica is a static member of its own name"
+
+        write_replicas(tmp_path, "splitter", 1)
+        wait_for(lambda: set(read_status(tmp_path)) == {"splitter"})
+        wait_for(lambda: not Path(f"/proc/{replica}").exists() or _zombie(replica), timeout=40)
+    finally:
+        supervisor.stop()
+        runner.join(timeout=60)
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deploy.stack import ComponentStatus, Stack, StackError
+from deploy.supervisor import SCALABLE, write_replicas
 from schemas import Priority, document_key
 from schemas.envelope import Id
 from services.cli.ingest import IngestSummary, collect_files, ingest
@@ -105,6 +106,31 @@ def up() -> None:
     """Start the embedded Kafka, Elasticsearch and Redis (those the settings do not name by URL:
     external servers are checked, never started), create the topics, run every service."""
     _bring_up(Settings())
+
+
+@cli.command()
+@click.argument("stage", type=click.Choice(SCALABLE))
+@click.argument("replicas", type=click.IntRange(1, 64))
+def scale(stage: str, replicas: int) -> None:
+    """Run REPLICAS processes of STAGE on the embedded stack (each a member of the stage's consumer
+    groups: more than the topics' partitions leaves the extra ones idle)."""
+    settings = Settings()
+    if replicas > settings.partitions:
+        console.print(f"[yellow]{replicas} replicas for {settings.partitions} partitions: "
+                      f"{replicas - settings.partitions} will have nothing to consume[/yellow]")
+    write_replicas(settings.state_dir, stage, replicas)
+    if not services_status(settings):
+        console.print(f"{stage}: {replicas} replica(s) when the services start (indexflow up)")
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [n for n, s in services_status(settings).items()
+                   if (n == stage or n.startswith(f"{stage}-")) and s.get("pid")]
+        if len(running) == replicas:
+            console.print(f"{stage}: {replicas} replica(s) running ({', '.join(sorted(running))})")
+            return
+        time.sleep(0.5)
+    _fail(f"{stage}: the supervisor did not reach {replicas} replica(s) within 30s; see indexflow status")
 
 
 @cli.command()

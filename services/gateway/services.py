@@ -24,6 +24,7 @@ from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.errors import ApiError
 from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
+from services.gateway.readiness import DependencyChecks
 from services.gateway.settings import GatewaySettings
 from services.gateway.visibility import DocumentVisibility
 from services.indexer.dataset_removal import DatasetRemoval
@@ -60,6 +61,12 @@ class Services:
     @cached_property
     def states(self) -> StateStore:
         return StateStore(redis_client(self.settings), self.settings.keys)
+
+    @cached_property
+    def checks(self) -> DependencyChecks:
+        """Kafka, Elasticsearch and the state Redis, checked in the background (health, readiness)."""
+        return DependencyChecks({"kafka": lambda: self.publisher.producer.broker_reachable(),
+                                 "elasticsearch": lambda: self.es.ping(), "redis": lambda: self.states.ping()})
 
     @cached_property
     def es(self) -> Elasticsearch:

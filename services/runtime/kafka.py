@@ -45,7 +45,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 
 
 def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
-    return {
+    config = {
         **common_config(settings),
         "group.id": group_id,
         "enable.auto.commit": False,  # offsets are committed only after a batch's effects are acknowledged
@@ -53,8 +53,15 @@ def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
         "max.poll.interval.ms": settings.max_poll_interval_ms,
-        "partition.assignment.strategy": "range",
+        # Incremental rebalances: a replica joining or leaving moves only the partitions that change
+        # owner; the others keep working (an eager "range" rebalance revokes every member's).
+        "partition.assignment.strategy": "cooperative-sticky",
     }
+    if settings.instance_id:
+        # Static membership: a replica restarting within the session timeout gets its partitions
+        # back without a rebalance (one id per replica; the lanes' groups differ, so it is shared).
+        config["group.instance.id"] = settings.instance_id
+    return config
 
 
 def admin_client(settings: Settings) -> AdminClient:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # a small timeout evicts consumers on every GC pause or network blip.
     session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
+    # This replica's stable name in its consumer groups (Kafka static membership): the supervisor
+    # names its children, Kubernetes gives the pod's name. Unset: a dynamic member.
+    instance_id: str | None = None
     # How long a write waits for Kafka's acknowledgement before it is an outage (a 503, a batch redone).
     kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
     # A producer that lost its broker and, once the cluster answers again, still has a record

@@ -29,13 +29,34 @@ router = APIRouter()
 
 @router.get("/healthz")
 def health(response: Response, s: Clients, authorization: Annotated[str | None, Header()] = None) -> dict:
-    """Ready when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with which
+    """Healthy when Kafka, Elasticsearch and the state Redis answer (503 otherwise); with which
     answer and how long ago each service last showed life for a caller with a valid API key (or
     any caller in open mode). A probe without one learns ``ok`` only."""
     report = check_dependencies(s)
-    if not all(report["dependencies"].values()):
+    if not report["ok"]:
         response.status_code = 503
-    return report if _may_see_details(s, authorization) else {"ok": report["ok"]}
+    if not _may_see_details(s, authorization):
+        return {"ok": report["ok"]}
+    try:
+        report["seconds_since_heartbeat"] = last_beats(redis_client(s.settings), s.settings.keys)
+    except OUTAGE_ERRORS:
+        report["seconds_since_heartbeat"] = {}
+    return report
+
+
+@router.get("/readyz")
+def ready(response: Response, s: Clients, authorization: Annotated[str | None, Header()] = None) -> dict:
+    """Ready to serve when what reads need answers: the state Redis and Elasticsearch (503
+    otherwise). Kafka is reported beside them but does not count: without it writes answer 503
+    on their own, while search goes on. Answered from the last background checks, at once."""
+    checked = s.checks.results()
+    needed = {name: checked[name] for name in ("redis", "elasticsearch")}
+    ok = all(needed.values())
+    if not ok:
+        response.status_code = 503
+    if not _may_see_details(s, authorization):
+        return {"ok": ok}
+    return {"ok": ok, "dependencies": needed, "kafka": checked["kafka"]}
 
 
 def _may_see_details(s: Services, authorization: str | None) -> bool:
@@ -88,18 +109,9 @@ def document_command(
 
 
 def check_dependencies(s: Services) -> dict:
-    dependencies = {"kafka": s.publisher.producer.broker_reachable()}
-    try:
-        dependencies["elasticsearch"] = bool(s.es.ping())
-    except Exception:  # noqa: BLE001 - any failure means not ready
-        dependencies["elasticsearch"] = False
-    services: dict[str, float] = {}
-    try:
-        dependencies["redis"] = bool(s.states.ping())
-        services = last_beats(redis_client(s.settings), s.settings.keys)
-    except Exception:  # noqa: BLE001
-        dependencies["redis"] = False
-    return {"ok": all(dependencies.values()), "dependencies": dependencies, "seconds_since_heartbeat": services}
+    """Every server's last answer (the background checks: services/gateway/readiness.py)."""
+    dependencies = s.checks.results()
+    return {"ok": all(dependencies.values()), "dependencies": dependencies}
 
 
 def _estimate_file(s: Services, upload: StarletteUpload, indexing: IndexingSpec) -> dict:
