@@ -88,7 +88,13 @@ def deployment(service: Service) -> dict:
     if service.env:
         container["env"] = [{"name": name, "value": value} for name, value in service.env]
     if gateway:
-        container["readinessProbe"] = {"httpGet": {"path": "/healthz", "port": GATEWAY_PORT}, "periodSeconds": 5}
+        # Ready while what reads need answers (Redis, Elasticsearch), answered from cached checks:
+        # a Kafka outage stops writes (each a 503), never search.
+        container["readinessProbe"] = {"httpGet": {"path": "/readyz", "port": GATEWAY_PORT}, "periodSeconds": 5,
+                                       "timeoutSeconds": 1}
+    # Started only once the topics Job made every topic: a service first would have the broker
+    # create them with its defaults (one partition, no compaction) if it allows auto-creation.
+    wait_for_topics = {**_indexflow_container("wait-for-topics"), "command": ["indexflow", "topics", "check"]}
     spec = {
         "replicas": service.replicas,
         "selector": {"matchLabels": _labels(service.name)},
@@ -101,6 +107,7 @@ def deployment(service: Service) -> dict:
             "spec": {
                 # SIGTERM: a stage finishes and commits its batch in hand, then leaves its group.
                 "terminationGracePeriodSeconds": 60,
+                "initContainers": [wait_for_topics],
                 "containers": [container],
                 "volumes": [{"name": "tls", "secret": {"secretName": "indexflow-tls"}}],
             },
@@ -110,6 +117,35 @@ def deployment(service: Service) -> dict:
         spec["strategy"] = {"type": "Recreate"}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": f"indexflow-{service.name}", "labels": _labels(service.name)}, "spec": spec}
+
+
+def _indexflow_container(name: str) -> dict:
+    return {
+        "name": name,
+        "image": IMAGE,
+        "envFrom": [{"configMapRef": {"name": "indexflow"}}, {"secretRef": {"name": "indexflow"}}],
+        "volumeMounts": [{"name": "tls", "mountPath": "/etc/indexflow/tls", "readOnly": True}],
+    }
+
+
+def topics_job() -> dict:
+    """``indexflow topics apply`` once per install or upgrade (a Job's spec cannot change: delete the
+    finished one before applying a new version); it exits 1 when a topic differs from its
+    declaration, and is retried until the brokers answer."""
+    container = {**_indexflow_container("topics"), "command": ["indexflow", "topics", "apply"],
+                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}}
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "indexflow-topics", "labels": _labels("topics")},
+        "spec": {
+            "backoffLimit": 20,
+            "template": {
+                "metadata": {"labels": _labels("topics")},
+                "spec": {"restartPolicy": "OnFailure", "containers": [container],
+                         "volumes": [{"name": "tls", "secret": {"secretName": "indexflow-tls"}}]},
+            },
+        },
+    }
 
 
 def gateway_service() -> dict:
@@ -185,6 +221,7 @@ def manifests() -> list[dict]:
                            if k in ("INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS", "INDEXFLOW_TOPIC_PREFIX",
                                     "INDEXFLOW_PARTITIONS")})
     return [
+        topics_job(),
         *(deployment(s) for s in SERVICES),
         gateway_service(),
         gateway_autoscaler(),

@@ -23,6 +23,7 @@ from services.embedder.models import EmbeddingSettings
 from services.extractor.settings import ExtractorSettings
 from services.gateway.settings import GatewaySettings
 from services.runtime.blobs import BlobSettings
+from services.runtime.kafka import consumer_config
 from services.runtime.settings import Settings
 from services.search.settings import SearchSettings
 from services.watchdog.settings import WatchdogSettings
@@ -158,7 +159,7 @@ def test_the_kubernetes_manifests_follow_kubernetes_schemas():
     version = kubernetes_validate.latest_version()
     documents = _documents("pipeline.yaml") + _documents("configuration.yaml")
     core = [d for d in documents if not d["apiVersion"].startswith("keda.sh/")]
-    assert {d["kind"] for d in core} == {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret"}
+    assert {d["kind"] for d in core} == {"Job", "Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret"}
     for document in core:
         kubernetes_validate.validate(document, version, strict=True)
 
@@ -189,6 +190,27 @@ def test_each_service_is_a_deployment_configured_by_the_configmap_and_secret(tmp
     assert_complete(environment, "the ConfigMap and Secret")
     settings = resolved(environment, Settings)
     assert settings.kafka_security_protocol == "SASL_SSL" and settings.min_insync_replicas == 2
+
+
+def test_a_job_applies_the_topics_and_every_service_waits_for_them():
+    documents = _documents("pipeline.yaml")
+    [job] = [d for d in documents if d["kind"] == "Job"]
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["indexflow", "topics", "apply"]
+    for deployment in (d for d in documents if d["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        [wait] = pod["initContainers"]
+        assert wait["command"] == ["indexflow", "topics", "check"], deployment["metadata"]["name"]
+        assert wait["envFrom"] == pod["containers"][0]["envFrom"] and wait["image"] == pod["containers"][0]["image"]
+    assert consumer_config(Settings(), "g")["allow.auto.create.topics"] is False
+
+
+def test_the_gateway_is_ready_on_what_reads_need_within_the_probe_timeout():
+    gateway = next(d for d in _documents("pipeline.yaml") if d["metadata"]["name"] == "indexflow-gateway"
+                   and d["kind"] == "Deployment")
+    [container] = gateway["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["timeoutSeconds"] == 1
 
 
 def test_keda_scales_each_stage_on_the_lag_of_its_own_consumer_groups():

@@ -71,3 +71,14 @@ def test_min_insync_replicas_is_set_on_creation(settings: Settings):
     assert apply_topics(admin, TOPICS, declared).created
     again = apply_topics(admin, TOPICS, declared)
     assert again.ok and len(again.unchanged) == len(TOPICS)
+
+
+def test_topics_check_fails_until_every_topic_exists(settings: Settings):
+    # What a Kubernetes initContainer waits on: a service started before the topics Job ran would
+    # have the broker create them with its defaults (one partition, no compaction).
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["topics", "check"])
+    assert missing.exit_code == 1 and settings.topic("documents") in missing.output
+    assert settings.topic("documents") not in admin_client(settings).list_topics(timeout=10).topics  # created nothing
+    apply_topics(admin_client(settings), TOPICS, settings)
+    assert runner.invoke(cli, ["topics", "check"]).exit_code == 0

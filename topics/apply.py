@@ -66,6 +66,13 @@ def apply_topics(
     return report
 
 
+def missing_topics(admin: AdminClient, specs: Iterable[TopicSpec], settings: Settings, timeout: float = 15.0) -> list[str]:
+    """The declared topics the cluster does not have (what a service must not start without: a
+    producer would have the broker create them with its defaults, one partition and no compaction)."""
+    existing = admin.list_topics(timeout=timeout).topics
+    return [settings.topic(s.name) for s in specs if settings.topic(s.name) not in existing]
+
+
 def _declared_configs(spec: TopicSpec, settings: Settings) -> dict[str, str]:
     configs = dict(spec.configs)
     if settings.min_insync_replicas:

@@ -39,7 +39,7 @@ from services.search.hybrid import Mode
 from services.watchdog.dead_letter_replay import Letter, read_letters
 from services.watchdog.dead_letter_replay import replayed as replayed_letters
 from services.watchdog.service import build as build_watchdog
-from topics import TOPICS, ApplyReport, apply_topics
+from topics import TOPICS, ApplyReport, apply_topics, missing_topics
 from topics.catalog import DLQ
 
 console = Console()
@@ -553,6 +553,19 @@ def topics_apply() -> None:
     _print_topic_report(report)
     if not report.ok:
         sys.exit(1)
+
+
+@topics.command("check")
+def topics_check() -> None:
+    """Exit 1 while any declared topic is missing (creates nothing): what services wait on."""
+    settings = Settings()
+    try:
+        missing = missing_topics(admin_client(settings), TOPICS, settings)
+    except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not a traceback
+        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}")
+    if missing:
+        _fail(f"missing topics (run `indexflow topics apply`): {', '.join(missing)}")
+    console.print(f"all {len(TOPICS)} topics exist")
 
 
 @cli.group()

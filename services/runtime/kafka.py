@@ -50,6 +50,8 @@ def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
         "group.id": group_id,
         "enable.auto.commit": False,  # offsets are committed only after a batch's effects are acknowledged
         "auto.offset.reset": "earliest",
+        # A missing topic waits for `indexflow topics apply`; never made with the broker's defaults.
+        "allow.auto.create.topics": False,
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
         "max.poll.interval.ms": settings.max_poll_interval_ms,
