@@ -51,7 +51,9 @@ def test_a_writer_that_lost_its_lock_publishes_nothing(registry: DocumentRegistr
         with registry.writing(key, wait_seconds=0.2):
             registry.remember(upsert(key, revision=2))
         with pytest.raises(WriterLockLost):
-            registry.remember(upsert(key, revision=3))  # registered and published only if still held
+            registry.fence(key)  # what a publisher asks right before it publishes
+        with pytest.raises(WriterLockLost):
+            registry.remember(upsert(key, revision=3))
     assert registry.newest_upsert(key).revision == 2
 
 

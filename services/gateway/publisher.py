@@ -183,6 +183,7 @@ class DocumentPublisher:
         current one: after a 503 the revision may never land, or land minutes later, so a retry of
         the same upload must publish again (a newer revision, which wins wherever they meet) rather
         than be answered ``unchanged`` with a revision nobody may ever process."""
+        self.registry.fence(event.key)  # a writer that lost its document's lock publishes nothing
         self.status.emit(event, DocumentStatus.WAITING, name=event.name, content_hash=event.content_hash,
                          progress=0.0)
         self.producer.publish_and_wait(DOCUMENTS, event)

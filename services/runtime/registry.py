@@ -68,12 +68,15 @@ class DocumentRegistry:
         self._forget = client.register_script(_FORGET)
         self._held = threading.local()  # document key -> the writer lock this thread holds
 
-    def remember(self, upsert: DocumentUpserted) -> None:
-        """Register the upsert, the step before it is published; refused when the writer lock this
-        thread took for the document is no longer its own (the fence: nothing is published then)."""
-        lock = getattr(self._held, "locks", {}).get(upsert.key)
+    def fence(self, key: str) -> None:
+        """Refuse (WriterLockLost) when the writer lock this thread took for the document is no
+        longer its own: called right before a revision built under it is published or registered."""
+        lock = getattr(self._held, "locks", {}).get(key)
         if lock is not None and not lock.owned():
             raise WriterLockLost(f"{lock.name} was lost before the revision was published; try again")
+
+    def remember(self, upsert: DocumentUpserted) -> None:
+        self.fence(upsert.key)
         if isinstance(upsert.source, InlineSource):
             data = upsert.source.text.encode()
             uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
