@@ -66,7 +66,7 @@ def test_a_replica_confirms_the_writes_or_the_barrier_refuses(servers, tmp_path:
     replica = servers(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
     wait_for_replica(primary.client())
     client = primary.client()
-    barrier = DurabilityBarrier(client, "mark", timeout_ms=300)
+    barrier = DurabilityBarrier(client, "mark")
     assert barrier.mode() is Durability.REPLICA
     client.hset("datasets:acme", "d1", "settings")
     barrier.wait()
@@ -74,9 +74,9 @@ def test_a_replica_confirms_the_writes_or_the_barrier_refuses(servers, tmp_path:
     replica.pause()
     client.hset("datasets:acme", "d2", "settings")
     with pytest.raises(NotDurable):
-        barrier.wait()
+        DurabilityBarrier(client, "mark", timeout_ms=300).wait()
     replica.resume()
-    DurabilityBarrier(client, "mark").wait()  # the replica acknowledges again within a second or so
+    barrier.wait()
     assert replica.client().hget("datasets:acme", "d2") == b"settings"
 
 
