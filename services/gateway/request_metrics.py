@@ -1,5 +1,9 @@
 """Every request counted and timed by its route's template (``/v1/datasets/{dataset_id}/...``, never
-the ids, so the series stay few), and ``/metrics`` itself."""
+the ids, so the series stay few), and ``/metrics`` itself.
+
+``/metrics`` is open to scrapers on every port, with API keys too: it carries deployment-wide
+figures only (the dashboard shows every tenant the pipeline's), so no label may hold what a caller
+sent, neither an id nor a made-up method."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 router = APIRouter()
+# HTTP's methods; any other a client sends is counted as OTHER (the server accepts any token).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -43,5 +49,6 @@ class RequestMetrics:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")  # set by the router that matched
-            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
