@@ -27,6 +27,10 @@ from services.cli.republish import RepublishError
 from services.cli.republish import republish as run_republish
 from services.cli.schemas_export import export_json_schemas
 from services.gateway.api_keys import ApiKeys
+from services.gateway.datasets import DatasetCatalog
+from services.gateway.settings import GatewaySettings
+from services.gateway.tenant_limits import DESCRIPTIONS, TenantLimits, shown
+from services.gateway.tenant_usage import TenantUsage
 from services.projector.store import Census, StateStore
 from services.runtime.durability import state_durability
 from services.runtime.heartbeat import alive_here
@@ -535,6 +539,60 @@ def tag_redis_keys() -> None:
     console.print(f"renamed {renamed} keys; {left} left (their tagged names exist already)")
     if left:
         sys.exit(1)
+
+
+@cli.group()
+def tenants() -> None:
+    """Each tenant's limits (the gateway's defaults, INDEXFLOW_GATEWAY_MAX_*, unless set here) and use."""
+
+
+def _tenant_limits() -> tuple[Settings, TenantLimits]:
+    settings = Settings()
+    return settings, TenantLimits(redis_client(settings), None, settings.keys, GatewaySettings())
+
+
+@tenants.command("set-limits")
+@click.argument("tenant")
+@click.option("--datasets", type=click.IntRange(min=1), help="datasets at most")
+@click.option("--documents", type=click.IntRange(min=1), help="documents at most")
+@click.option("--bytes", "stored_bytes", type=click.IntRange(min=1), help="bytes stored at most (texts and uploads)")
+@click.option("--rps", type=click.FloatRange(min=0, min_open=True), help="requests per second (per gateway replica)")
+@click.option("--streams", type=click.IntRange(min=1), help="live event streams open at once (per replica)")
+@click.option("--estimates", type=click.IntRange(min=1), help="estimates queued or running at once (per replica)")
+def tenants_set_limits(tenant: str, stored_bytes: int | None, **limits: float | None) -> None:
+    """Set the tenant's own limits (those not named keep theirs); gateways apply them within
+    INDEXFLOW_GATEWAY_LIMITS_CACHE_SECONDS."""
+    changes = {name: value for name, value in {**limits, "bytes": stored_bytes}.items() if value is not None}
+    if not changes:
+        _fail("name a limit to set, e.g. --documents 100000")
+    _tenant_limits()[1].set(tenant, **changes)
+    _print_limits(tenant)
+
+
+@tenants.command("show")
+@click.argument("tenant")
+@click.option("--json", "as_json", is_flag=True)
+def tenants_show(tenant: str, as_json: bool) -> None:
+    """The tenant's limits, which of them the operator set, and what it holds."""
+    _print_limits(tenant, as_json)
+
+
+def _print_limits(tenant: str, as_json: bool = False) -> None:
+    settings, registry = _tenant_limits()
+    own = registry.own(tenant)
+    usage = TenantUsage(redis_client(settings), settings.keys).of(tenant)
+    datasets = len(DatasetCatalog(redis_client(settings), settings.keys).all(tenant))
+    used = {"datasets": datasets, "documents": usage.documents, "bytes": usage.bytes}
+    rows = {name: {"limit": limit, "set": name in own, "used": used.get(name)}
+            for name, limit in registry.of(tenant).model_dump().items()}
+    if as_json:
+        _print_json({"tenant": tenant, "limits": rows})
+        return
+    table = Table("limit", "value", "set for the tenant", "held", title=f"tenant {tenant}")
+    for name, row in rows.items():
+        table.add_row(f"{name} ({DESCRIPTIONS[name]})", shown(row["limit"]), "yes" if row["set"] else "default",
+                      "-" if row["used"] is None else f"{row['used']:,}")
+    console.print(table)
 
 
 @cli.group()

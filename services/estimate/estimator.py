@@ -34,18 +34,17 @@ class Estimate:
 
 class Estimator:
     def __init__(self, sandbox: Sandbox, embedding: EmbeddingSettings):
-        self.sandbox = sandbox
+        self.sandbox = sandbox  # one document at a time: its caller's alone (services/estimate/queue.py)
         self.embedding = embedding  # chunk sizes by model, and prices
-        self._lock = threading.Lock()  # one document at a time through the sandbox's pipe
 
     def from_text(self, name: str, text: str, indexing: IndexingSpec) -> Estimate:
         if not text.strip():
             raise UnextractableDocument("empty document (no text)")
         return self._estimate(name, [Page(text=text)], {}, indexing)
 
-    def from_file(self, name: str, path: Path, indexing: IndexingSpec) -> Estimate:
-        with self._lock:
-            extraction = self.sandbox.extract(path)
+    def from_file(self, name: str, path: Path, indexing: IndexingSpec, stop: threading.Event | None = None) -> Estimate:
+        """``stop`` set: the extraction is killed (``ExtractionStopped``)."""
+        extraction = self.sandbox.extract(path, stop=stop)
         pages = [Page(number=number, text=text) for number, text in extraction.pages]
         return self._estimate(name, pages, extraction.metadata, indexing)
 

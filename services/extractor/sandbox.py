@@ -5,19 +5,25 @@ replaced after any failure of its own.
 The child leads a process group of its own and everything it starts (Tesseract) belongs to it: the
 memory limit counts the whole group, and a kill ends the whole group. The time limit is per step:
 a document that reports progress (an OCR'd page) gets ``timeout`` again for its next page, up to
-``max_seconds`` in all, so a 300-page scan is not cut off while a hung parser still is."""
+``max_seconds`` in all, so a 300-page scan is not cut off while a hung parser still is. A caller
+that no longer wants the answer (``stop`` set) has the child killed at once."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from services.extractor.options import ExtractionLimits, ExtractionOptions, Progress, no_progress
 from services.extractor.parsers import Extraction, UnextractableDocument, extract
+
+
+class ExtractionStopped(Exception):
+    """The caller set ``stop``: the extraction was killed, there is no answer."""
 
 
 def _serve(conn: Connection) -> None:
@@ -73,8 +79,9 @@ class Sandbox:
         self._conn = parent
 
     def extract(self, path: Path, options: ExtractionOptions = ExtractionOptions(),
-                progress: Progress = no_progress) -> Extraction:
-        """Extract ``path`` or raise ``UnextractableDocument`` with the reason."""
+                progress: Progress = no_progress, stop: threading.Event | None = None) -> Extraction:
+        """Extract ``path`` or raise ``UnextractableDocument`` with the reason (``ExtractionStopped``
+        once ``stop`` is set)."""
         if self._process is None or not self._process.is_alive():
             self._start()
         assert self._conn is not None and self._process is not None
@@ -83,6 +90,9 @@ class Sandbox:
         deadline = started + self.timeout
         while True:
             while not self._conn.poll(0.2):
+                if stop is not None and stop.is_set():
+                    self._discard()
+                    raise ExtractionStopped(str(path))
                 self._check(started, deadline)
             try:
                 outcome, value = self._conn.recv()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 import redis
+import redis.asyncio
 
 from schemas.envelope import utc_now
 from services.runtime.keys import RedisKeys
@@ -44,6 +45,11 @@ class ApiKeys:
 
     def tenant_of(self, key: str) -> str | None:
         raw = self._redis.hget(self._hash, _digest(key))
+        return orjson.loads(raw)["tenant_id"] if raw is not None else None
+
+    async def tenant_of_async(self, client: redis.asyncio.Redis, key: str) -> str | None:
+        """As ``tenant_of``, on the event loop, through ``client``."""
+        raw = await client.hget(self._hash, _digest(key))
         return orjson.loads(raw)["tenant_id"] if raw is not None else None
 
     def list(self) -> list[ApiKey]:

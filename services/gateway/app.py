@@ -10,6 +10,7 @@ import logging
 from fastapi import FastAPI
 
 from services.gateway import errors, request_metrics
+from services.gateway.admission import Admission
 from services.gateway.body_limit import BodyLimit
 from services.gateway.durable_writes import DurableWrites
 from services.gateway.request_metrics import RequestMetrics
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     app.add_middleware(DurableWrites, barrier=lambda: state_durability(services.settings))
     app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
+    app.add_middleware(Admission, services=services)  # before any body is read
     app.add_middleware(RequestMetrics)
     documentation = frozenset(p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
     app.add_middleware(SecurityHeaders, documentation_paths=documentation)

@@ -90,19 +90,20 @@ class NameTaken(Exception):
 
 
 class DatasetLimitReached(ApiError):
-    """A new dataset past the tenant's bound: refused as Dify refuses what a plan's quota does not allow."""
+    """A new dataset past the tenant's limit: refused as Dify refuses what a plan's quota does not allow."""
 
     def __init__(self, limit: int):
-        super().__init__(403, f"The workspace has {limit} datasets, the most it may have "
-                              "(INDEXFLOW_GATEWAY_MAX_DATASETS_PER_TENANT); delete one to make another.",
-                         limit="max_datasets_per_tenant")
+        super().__init__(403, f"The workspace has {limit} datasets, the most it may have (its datasets limit: "
+                              "`indexflow tenants set-limits --datasets`, by default "
+                              "INDEXFLOW_GATEWAY_MAX_DATASETS_PER_TENANT); delete one to make another.",
+                         limit="datasets")
 
 
 class DatasetCatalog:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, max_datasets: int | None = None):
+    def __init__(self, client: redis.Redis, keys: RedisKeys, max_datasets: Callable[[str], int] | None = None):
         self._redis = client
         self._keys = keys
-        self._max_datasets = max_datasets
+        self._max_datasets = max_datasets  # tenant -> the most datasets it may have
         self._position = client.register_script(_POSITION)
 
     def create(self, tenant_id: str, **settings: Any) -> DatasetRecord:
@@ -123,8 +124,9 @@ class DatasetCatalog:
 
     def _check_room(self, tenant_id: str) -> None:
         """Counted as a dataset is made: concurrent ones may pass the bound by their number, not more."""
-        if self._max_datasets is not None and len(self.all(tenant_id)) >= self._max_datasets:
-            raise DatasetLimitReached(self._max_datasets)
+        limit = self._max_datasets(tenant_id) if self._max_datasets is not None else None
+        if limit is not None and len(self.all(tenant_id)) >= limit:
+            raise DatasetLimitReached(limit)
 
     def get(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
         record = self.stored(tenant_id, dataset_id)

@@ -18,7 +18,8 @@ from services.runtime.revisions import RevisionsExhausted
 # Dify's code for each status where it has one (werkzeug's names otherwise).
 _CODES = {
     400: "invalid_param", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "file_too_large", 415: "unsupported_file_type", 500: "internal_server_error",
+    409: "conflict", 413: "file_too_large", 415: "unsupported_file_type", 429: "too_many_requests",
+    500: "internal_server_error",
     503: "service_unavailable",
 }
 

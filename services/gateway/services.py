@@ -17,6 +17,7 @@ from schemas.envelope import Id
 from services.embedder.models import EmbeddingSettings, load_provider
 from services.embedder.providers import EmbeddingProvider
 from services.estimate.estimator import Estimator
+from services.estimate.queue import EstimateQueue
 from services.extractor.settings import ExtractorSettings
 from services.gateway import dify
 from services.gateway.api_keys import ApiKeys
@@ -26,6 +27,9 @@ from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.readiness import DependencyChecks
 from services.gateway.settings import GatewaySettings
+from services.gateway.tenant_limits import TenantLimits
+from services.gateway.tenant_slots import TenantSlots
+from services.gateway.tenant_usage import TenantUsage
 from services.gateway.visibility import DocumentVisibility
 from services.indexer.dataset_removal import DatasetRemoval
 from services.indexer.placement import IndexPlacements
@@ -49,6 +53,7 @@ class Services:
         self._providers: dict[str, EmbeddingProvider] = {}
         # The dashboard's documents by status, per tenant: (when counted, per dataset).
         self.dataset_counts: dict[str, tuple[float, list[dict]]] = {}
+        self.slots = TenantSlots()  # each tenant's requests in flight, streams and request rate here
 
     @cached_property
     def publisher(self) -> DocumentPublisher:
@@ -57,6 +62,14 @@ class Services:
     @cached_property
     def api_keys(self) -> ApiKeys:
         return ApiKeys(redis_client(self.settings), self.settings.keys)
+
+    @cached_property
+    def limits(self) -> TenantLimits:
+        return TenantLimits(redis_client(self.settings), self.async_redis, self.settings.keys, self.gateway)
+
+    @cached_property
+    def usage(self) -> TenantUsage:
+        return TenantUsage(redis_client(self.settings), self.settings.keys)
 
     @cached_property
     def states(self) -> StateStore:
@@ -82,7 +95,8 @@ class Services:
 
     @cached_property
     def catalog(self) -> DatasetCatalog:
-        return DatasetCatalog(redis_client(self.settings), self.settings.keys, self.gateway.max_datasets_per_tenant)
+        return DatasetCatalog(redis_client(self.settings), self.settings.keys,
+                              lambda tenant: self.limits.of(tenant).datasets)
 
     @cached_property
     def placements(self) -> IndexPlacements:
@@ -107,8 +121,9 @@ class Services:
         return self._providers[model]
 
     @cached_property
-    def estimator(self) -> Estimator:
-        return Estimator(ExtractorSettings().sandbox(), self.embedding)
+    def estimates(self) -> EstimateQueue:
+        return EstimateQueue(lambda: Estimator(ExtractorSettings().sandbox(), self.embedding),
+                             self.gateway.estimate_workers, self.gateway.estimate_queue)
 
     @cached_property
     def search(self) -> HybridSearch:

@@ -1,4 +1,6 @@
-"""The gateway's own settings (``INDEXFLOW_GATEWAY_*``): what one request may carry."""
+"""The gateway's own settings (``INDEXFLOW_GATEWAY_*``): what one request may carry, and what one
+tenant may hold and do at once (the defaults of its limits; `indexflow tenants set-limits` sets
+a tenant's own)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,29 @@ class GatewaySettings(BaseSettings):
     # A segment edit answers once its revision is searchable, as Dify's do, waiting at most this long
     # (then it answers the segment as still indexing).
     edit_wait_seconds: float = Field(default=30.0, ge=0)
-    # A tenant's datasets (its workspace's knowledge bases): far above a real tenant's, below what
-    # would fill the deployment's state and indices for all.
+    # A tenant's limits. Far above what a large real tenant holds or does, well below what would
+    # fill the deployment's state, indices and storage or take the gateway's workers from others.
+    # Counts and sizes hold for the deployment (kept in the state Redis); rates and concurrency
+    # per gateway replica (counted in its memory: exact, gone with a crashed replica, no Redis
+    # round trip on every request).
     max_datasets_per_tenant: int = Field(default=1000, ge=1)
+    max_documents_per_tenant: int = Field(default=1_000_000, ge=1)
+    max_bytes_per_tenant: int = Field(default=50 * 2**30, ge=1)  # text and uploads as written
+    max_requests_per_second_per_tenant: float = Field(default=100.0, gt=0)  # bursts of twice this
+    max_streams_per_tenant: int = Field(default=10, ge=1)  # live event streams open at once
+    max_estimates_per_tenant: int = Field(default=4, ge=1)  # queued or running at once
+    # Requests of one tenant being answered at once (live event streams aside): a fair share of
+    # the gateway's 40 worker threads, checked before a request's work starts.
+    max_requests_in_flight_per_tenant: int = Field(default=10, ge=1)
+    # A tenant's own limits, as the operator set them, are read again after this long.
+    limits_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Estimates run one at a time per worker, each with a sandbox of its own, taking the tenants
+    # with estimates waiting in turn; at most estimate_queue wait, and one waiting or running
+    # longer than estimate_seconds is abandoned.
+    estimate_workers: int = Field(default=2, ge=1)
+    estimate_queue: int = Field(default=64, ge=1)
+    estimate_seconds: float = Field(default=60.0, gt=0)
     # A live event stream checks this often that its API key is still valid, and ends once revoked.
     stream_key_check_seconds: float = Field(default=5.0, gt=0)
 

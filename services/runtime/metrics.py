@@ -106,6 +106,12 @@ HTTP_REQUESTS = Counter("indexflow_http_requests_total", "HTTP requests answered
 HTTP_SECONDS = Histogram(
     "indexflow_http_request_seconds", "Time to answer an HTTP request", ["method", "route"], buckets=_SECONDS,
 )
+ESTIMATES = Counter(
+    "indexflow_estimates_total",
+    "Indexing estimates by outcome: answered, unestimable, abandoned (the client left), timed_out, refused "
+    "(the queue or the tenant's limit full)",
+    ["outcome"],
+)
 SEARCH_SECONDS = Histogram(
     "indexflow_search_seconds", "Time of one search, by where: elasticsearch, or the gateway's own",
     ["mode", "where"], buckets=_SECONDS,

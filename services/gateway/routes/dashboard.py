@@ -1,8 +1,9 @@
 """The operations dashboard: a page (``/dashboard``) and what feeds it. ``/v1/ops/overview`` is the
-caller's datasets with their documents by status, and the pipeline (each stage's lag, rate and
-replicas, the DLQ); ``/v1/ops/events`` streams (server-sent events) every state the projector
-writes of the caller's documents as it is written, and the overview every few seconds. Document
-data is the caller's tenant's only; the pipeline figures are deployment-wide."""
+caller's datasets with their documents by status, its limits and their use, and the pipeline
+(each stage's lag, rate and replicas, the DLQ); ``/v1/ops/events`` streams (server-sent events)
+every state the projector writes of the caller's documents as it is written, and the overview
+every few seconds. Document data is the caller's tenant's only; the pipeline figures are
+deployment-wide."""
 
 from __future__ import annotations
 
@@ -62,7 +63,18 @@ async def events(request: Request, tenant: Tenant, s: Clients) -> StreamingRespo
 
 
 def overview_of(s: Services, tenant: str) -> dict:
-    return {"tenant": tenant, "datasets": _datasets(s, tenant), "pipeline": s.pipeline.snapshot()}
+    datasets = _datasets(s, tenant)
+    return {"tenant": tenant, "datasets": datasets, "pipeline": s.pipeline.snapshot(),
+            "limits": _limits(s, tenant, len(datasets))}
+
+
+def _limits(s: Services, tenant: str, datasets: int) -> dict[str, dict]:
+    """Each of the tenant's limits and its use: held in the deployment (datasets, documents,
+    bytes), or at once on this gateway (streams, estimates); a rate has no use to show."""
+    usage = s.usage.of(tenant)
+    used = {"datasets": datasets, "documents": usage.documents, "bytes": usage.bytes, "rps": None,
+            "streams": s.slots.streams[tenant], "estimates": s.estimates.held[tenant]}
+    return {name: {"limit": limit, "used": used[name]} for name, limit in s.limits.of(tenant).model_dump().items()}
 
 
 def _datasets(s: Services, tenant: str) -> list[dict]:

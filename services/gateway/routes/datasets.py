@@ -77,6 +77,7 @@ def delete_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> Response:
     s.removals.expect(tenant, dataset_id, live)  # its index goes with the last of these deletes
     for document_id in live:
         s.publisher.delete(tenant, dataset_id, document_id, Priority.BULK)
+        s.usage.give_back(tenant, document_id)
     s.catalog.delete(tenant, record)
     return Response(status_code=204)
 

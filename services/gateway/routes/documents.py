@@ -24,6 +24,8 @@ from services.gateway.services import (
     Batch, Clients, RequestPriority, Services, Tenant, built_in_metadata, claim_id, existing_dataset,
     require_document,
 )
+from services.gateway.tenant_limits import LimitReached
+from services.gateway.tenant_usage import UsageRefused
 from services.gateway.visibility import Action
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}")
@@ -76,6 +78,7 @@ def update_by_file(dataset_id: Id, document_id: Id, batch: Batch, priority: Requ
 def delete_document(dataset_id: Id, document_id: Id, priority: RequestPriority, tenant: Tenant, s: Clients) -> dict:
     require_document(s, tenant, dataset_id, document_id, live=True)
     event = s.publisher.delete(tenant, dataset_id, document_id, priority)
+    s.usage.give_back(tenant, document_id)
     return {"result": "success", "document_id": document_id, "revision": event.revision}
 
 
@@ -237,17 +240,35 @@ def write(
         if file.size is not None and file.size > limit:
             raise ApiError(413, f"file of {file.size:,} bytes, over the {limit:,} byte upload limit")
     document_id = document_id or str(uuid.uuid4())  # a UUID, as Dify's routes take
+    size = (file.size or 0) if file is not None else len((text or "").encode())
     with s.publisher.writing(tenant, document_id):
         current = s.publisher.registry.newest_upsert(document_key(tenant, document_id)) if update else None
-        upsert = s.publisher.upsert(
-            tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name or document_id,
-            indexing=indexing_of(s, tenant, dataset_id, options, current=current),
-            metadata=kept_metadata(options, current), batch=batch, priority=priority, text=text,
-            file=file.file if file is not None else None, size=file.size if file is not None else None,
-            mime_type=file.content_type if file is not None and file.content_type != "application/octet-stream"
-            else None,
-        )
+        indexing = indexing_of(s, tenant, dataset_id, options, current=current)
+        previous = take_room(s, tenant, document_id, size)
+        try:
+            upsert = s.publisher.upsert(
+                tenant_id=tenant, dataset_id=dataset_id, document_id=document_id, name=name or document_id,
+                indexing=indexing, metadata=kept_metadata(options, current), batch=batch, priority=priority,
+                text=text, file=file.file if file is not None else None, size=file.size if file is not None else None,
+                mime_type=file.content_type if file is not None and file.content_type != "application/octet-stream"
+                else None,
+            )
+        except BaseException:
+            s.usage.restore(tenant, document_id, previous)
+            raise
     return accepted(s, tenant, upsert, batch)
+
+
+def take_room(s: Services, tenant: str, document_id: str, size: int) -> int | None:
+    """Count the document at ``size`` bytes against the tenant's limits (403 past its documents,
+    413 past its stored bytes); its previous size, None if it is new."""
+    limits = s.limits.of(tenant)
+    try:
+        return s.usage.take(tenant, document_id, size, limits.documents, limits.bytes)
+    except UsageRefused as exc:
+        if exc.limit == "documents":
+            raise LimitReached(403, "documents", limits.documents) from None
+        raise LimitReached(413, "bytes", limits.bytes, f" (a document of {size:,} bytes would pass it)") from None
 
 
 def check_model_name(name: str) -> None:

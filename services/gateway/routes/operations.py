@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from schemas import IndexingSpec
 from schemas.envelope import Id
+from services.estimate.estimator import Estimate, Estimator
+from services.estimate.queue import Abandoned, QueueFull, TenantBusy, TimedOut, Work
 from services.extractor.parsers import UnextractableDocument
 from services.gateway.body_limit import is_multipart
 from services.gateway.errors import ApiError
 from services.gateway.requests import CreateByText, FileOptions
 from services.gateway.routes.documents import indexing_of, parse_options
 from services.gateway.services import Clients, RequestPriority, Services, Tenant, bearer_key, require_document
+from services.gateway.tenant_limits import LimitReached
 from services.runtime.errors import OUTAGE_ERRORS
 from services.runtime.heartbeat import last_beats
+from services.runtime.metrics import ESTIMATES
 from services.runtime.redis_client import redis_client
 
 router = APIRouter()
@@ -73,7 +78,8 @@ def _may_see_details(s: Services, authorization: str | None) -> bool:
 async def estimate(dataset_id: Id, request: Request, tenant: Tenant, s: Clients) -> dict:
     """What indexing a text (JSON, as create-by-text) or a file (multipart, as create-by-file)
     would make: segments, tokens, price for the dataset's model, the first segments. Nothing is
-    stored."""
+    stored. Estimates wait their turn in a queue of their own (429 past the tenant's concurrent
+    estimates or a full queue), and are abandoned when the client leaves or time is up."""
     if is_multipart(request.headers.get("content-type", "")):
         form = await request.form()
         upload = form.get("file")
@@ -81,7 +87,7 @@ async def estimate(dataset_id: Id, request: Request, tenant: Tenant, s: Clients)
             raise ApiError(400, "a 'file' part is required", code="no_file_uploaded")
         options = parse_options(str(form.get("data", "{}")), FileOptions)
         indexing = indexing_of(s, tenant, dataset_id, options, claim=False)
-        return await run_in_threadpool(_estimate_file, s, upload, indexing)
+        return await _queued(s, request, tenant, _file_estimate(upload, indexing))
     try:
         body = CreateByText.model_validate(await request.json())
     except ValidationError as exc:
@@ -89,7 +95,8 @@ async def estimate(dataset_id: Id, request: Request, tenant: Tenant, s: Clients)
     except ValueError as exc:
         raise ApiError(400, f"not JSON: {exc}") from exc
     indexing = indexing_of(s, tenant, dataset_id, body, claim=False)
-    return await run_in_threadpool(_estimated, lambda: s.estimator.from_text(body.name, body.text, indexing))
+    return await _queued(s, request, tenant,
+                         lambda estimator, _stop: estimator.from_text(body.name, body.text, indexing))
 
 
 @router.post("/v1/datasets/{dataset_id}/documents/{document_id}/{command}")
@@ -114,16 +121,51 @@ def check_dependencies(s: Services) -> dict:
     return {"ok": all(dependencies.values()), "dependencies": dependencies}
 
 
-def _estimate_file(s: Services, upload: StarletteUpload, indexing: IndexingSpec) -> dict:
-    name = upload.filename or "upload"
-    with tempfile.NamedTemporaryFile(prefix="indexflow-estimate-", suffix=Path(name).suffix[:16]) as copy:
-        shutil.copyfileobj(upload.file, copy, 2**20)
-        copy.flush()
-        return _estimated(lambda: s.estimator.from_file(name, Path(copy.name), indexing))
-
-
-def _estimated(make) -> dict:
+async def _queued(s: Services, request: Request, tenant: str, work: Work) -> dict:
+    limits = await s.limits.of_async(tenant)
     try:
-        return make().as_dict()
+        job = s.estimates.submit(tenant, limits.estimates, work)
+    except (TenantBusy, QueueFull) as exc:
+        ESTIMATES.labels("refused").inc()
+        if isinstance(exc, TenantBusy):
+            raise LimitReached(429, "estimates", limits.estimates, " (queued or running at once)",
+                               retry_after=1) from None
+        raise ApiError(429, f"{s.gateway.estimate_queue} estimates wait already, the most the gateway queues "
+                            "(INDEXFLOW_GATEWAY_ESTIMATE_QUEUE); retry shortly", headers={"Retry-After": "1"}) from None
+    client_gone = asyncio.ensure_future(_disconnected(request))
+    seconds = s.gateway.estimate_seconds
+    try:
+        answer = await s.estimates.answer(job, client_gone, seconds)
+    except Abandoned:
+        ESTIMATES.labels("abandoned").inc()
+        raise ApiError(499, "the client left before the estimate", code="client_closed_request") from None
+    except TimedOut as exc:
+        ESTIMATES.labels("timed_out").inc()
+        if exc.running:
+            raise ApiError(400, f"cannot estimate: it took over {seconds:g}s (INDEXFLOW_GATEWAY_ESTIMATE_SECONDS)") \
+                from None
+        raise ApiError(503, f"the estimate waited {seconds:g}s for its turn (INDEXFLOW_GATEWAY_ESTIMATE_SECONDS); "
+                            "retry shortly", headers={"Retry-After": "5"}) from None
     except UnextractableDocument as exc:
+        ESTIMATES.labels("unestimable").inc()
         raise ApiError(400, f"cannot estimate: {exc}") from exc
+    finally:
+        client_gone.cancel()
+    ESTIMATES.labels("answered").inc()
+    return answer.as_dict()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (its body is read by then: what comes next is the end)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
+
+
+def _file_estimate(upload: StarletteUpload, indexing: IndexingSpec) -> Work:
+    def work(estimator: Estimator, stop: threading.Event) -> Estimate:
+        name = upload.filename or "upload"
+        with tempfile.NamedTemporaryFile(prefix="indexflow-estimate-", suffix=Path(name).suffix[:16]) as copy:
+            shutil.copyfileobj(upload.file, copy, 2**20)
+            copy.flush()
+            return estimator.from_file(name, Path(copy.name), indexing, stop)
+    return work

@@ -1,0 +1,122 @@
+"""Estimates wait in a queue of their own, not in the gateway's threads: another tenant's requests
+are answered while one tenant's estimates are queued, and its estimate takes its turn between
+them. An estimate whose client left, or past its time limit, is abandoned; beyond a tenant's
+concurrent estimates, 429."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from services.runtime.settings import Settings
+from tests.conftest import SHARED
+from tests.support.gateway import extra_gateway
+
+SCAN = SHARED / "corpus" / "documents" / "img_DA-1p.jpg"  # a scanned page: OCR takes seconds
+# Several scanned pages: seconds more than the time limit of the last test.
+SCANS = SHARED / "corpus" / "documents" / "img_layout-parser-paper-combined.tiff"
+LINE = ("line.txt", b"One line to estimate.")
+
+
+@pytest.fixture(scope="module")
+def queued(pipeline: Settings) -> Iterator[str]:
+    """One sandbox for estimates, and limits high enough for one tenant to queue many."""
+    with extra_gateway(INDEXFLOW_GATEWAY_ESTIMATE_WORKERS="1", INDEXFLOW_GATEWAY_MAX_ESTIMATES_PER_TENANT="100",
+                       INDEXFLOW_GATEWAY_ESTIMATE_QUEUE="100",
+                       INDEXFLOW_GATEWAY_MAX_REQUESTS_IN_FLIGHT_PER_TENANT="100") as url:
+        yield url
+
+
+def scan() -> tuple[str, bytes]:
+    return SCAN.name, SCAN.read_bytes()
+
+
+async def estimates(url: str, tenant: str, count: int, file: tuple[str, bytes],
+                    done: list[float]) -> list[asyncio.Task]:
+    """``count`` estimates sent at once; each appends when it was answered to ``done``."""
+    client = httpx.AsyncClient(base_url=url, headers={"X-Tenant-Id": tenant}, timeout=300,
+                               limits=httpx.Limits(max_connections=count + 1))
+
+    async def one() -> None:
+        response = await client.post("/v1/datasets/est/document/estimate", files={"file": file})
+        assert response.status_code == 200, response.text
+        done.append(time.monotonic())
+
+    return [asyncio.create_task(one()) for _ in range(count)]
+
+
+async def cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def abandoned(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.search(r'^indexflow_estimates_total\{outcome="abandoned"\} ([0-9.e+]+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_queued_estimates_hold_no_gateway_thread(queued: str):
+    """More queued estimates than the gateway has threads: another tenant's listing is answered
+    while nearly all of them still wait, and those whose client leaves are abandoned."""
+    before = abandoned(queued)
+
+    async def run() -> tuple[int, int]:
+        done: list[float] = []
+        tasks = await estimates(queued, "est-many", 45, scan(), done)
+        await asyncio.sleep(2)  # every estimate has arrived
+        async with httpx.AsyncClient(base_url=queued, headers={"X-Tenant-Id": "est-other"}, timeout=300) as other:
+            listing = await other.get("/v1/datasets")
+        assert listing.status_code == 200, listing.text
+        pending = sum(not task.done() for task in tasks)
+        await cancel(tasks)  # the clients go away
+        return pending, len(done)
+
+    pending, _ = asyncio.run(run())
+    assert pending >= 40, f"only {pending} of 45 estimates were still queued when another tenant was answered"
+    deadline = time.monotonic() + 30
+    while abandoned(queued) - before < 30 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert abandoned(queued) - before >= 30
+
+
+def test_another_tenants_estimate_takes_its_turn(queued: str):
+    async def run() -> int:
+        done: list[float] = []
+        tasks = await estimates(queued, "est-queue", 8, scan(), done)
+        await asyncio.sleep(1)
+        async with httpx.AsyncClient(base_url=queued, headers={"X-Tenant-Id": "est-turn"}, timeout=300) as other:
+            answer = await other.post("/v1/datasets/est/document/estimate", files={"file": LINE})
+        assert answer.status_code == 200 and answer.json()["total_segments"] == 1, answer.text
+        finished_first = len(done)
+        await cancel(tasks)
+        return finished_first
+
+    assert asyncio.run(run()) <= 2, "the one-line estimate waited behind the other tenant's queue"
+
+
+def test_estimates_past_a_tenants_limit_or_their_time_are_refused(pipeline: Settings):
+    with extra_gateway(INDEXFLOW_GATEWAY_MAX_ESTIMATES_PER_TENANT="1",
+                       INDEXFLOW_GATEWAY_ESTIMATE_SECONDS="2") as url:
+        async def run() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, headers={"X-Tenant-Id": "est-limited"}, timeout=60) as http:
+                pages = (SCANS.name, SCANS.read_bytes())
+                sent = [http.post("/v1/datasets/est/document/estimate", files={"file": pages}) for _ in range(3)]
+                return await asyncio.gather(*sent)
+
+        answers = asyncio.run(run())
+        too_many = [a for a in answers if a.status_code == 429]
+        assert len(too_many) == 2, [(a.status_code, a.text[:200]) for a in answers]
+        assert "estimates" in too_many[0].json()["message"] and int(too_many[0].headers["Retry-After"]) >= 1
+        [slow] = [a for a in answers if a.status_code != 429]
+        assert slow.status_code in (400, 503) and "INDEXFLOW_GATEWAY_ESTIMATE_SECONDS" in slow.json()["message"], \
+            slow.text
+        line = httpx.post(f"{url}/v1/datasets/est/document/estimate", files={"file": LINE},
+                          headers={"X-Tenant-Id": "est-limited"}, timeout=60)
+        assert line.status_code == 200, line.text
