@@ -1,9 +1,10 @@
-"""Chaos run: the same workload (creates on the bulk lane, then updates and deletes mixed in on the
-interactive lane, overtaking them) indexed twice on one embedded stack, first undisturbed
-(control), then while a random service is SIGKILLed every few seconds and Elasticsearch and the
-state Redis are each killed and restarted once. Afterwards every
-document must be terminal, the chunk sets must be equal (0 missing, 0 extra, 0 stale) and the
-reconciler must find the states agreeing with the index.
+"""Chaos run, a production day: the same workload (creates on the bulk lane, then updates and
+deletes mixed in on the interactive lane, overtaking them) indexed twice on one embedded stack,
+first undisturbed (control), then while a random service (replicas included) is SIGKILLed every
+few seconds, Elasticsearch, the Kafka broker (in memory: it comes back empty) and the state Redis
+are each killed and restarted once, and every consumer stage is scaled to two replicas and back
+to one. Afterwards every document must be terminal, the chunk sets must be equal (0 missing, 0
+extra, 0 stale) and the reconciler must find the states agreeing with the index.
 
     .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4] [--rounds 15]
 
@@ -154,16 +155,23 @@ def chunk_set(es, prefix: str, tenant: str, searchable: dict[str, int]) -> tuple
     return chunks, stale
 
 
+# Which round does what besides a SIGKILL of a service: the servers killed and started again,
+# and every consumer stage scaled to two replicas, then back to one.
+SERVER_RESTARTS = {5: "elasticsearch", 8: "kafka", 11: "redis"}
+SCALE_UP, SCALE_DOWN = 3, 13
+
+
 class Chaos(threading.Thread):
     def __init__(self, settings, stack, kill_every: float, rounds: int):
         super().__init__(daemon=True)
         self.settings, self.stack, self.kill_every, self.rounds = settings, stack, kill_every, rounds
         self.kills: Counter[str] = Counter()
+        self.scale_steps: list[str] = []
         self.stop_event = threading.Event()
-        self.enough = threading.Event()  # set once the rounds asked for are done (both servers restarted by then)
+        self.enough = threading.Event()  # set once the rounds asked for are done (every server restarted by then)
 
     def run(self) -> None:
-        from deploy.supervisor import read_status
+        from deploy.supervisor import SCALABLE, read_status, write_replicas
 
         rng = random.Random(7)
         rounds = 0
@@ -175,15 +183,13 @@ class Chaos(threading.Thread):
                 # supervisor's restart backoff (up to 30 s) and come up only to be killed again.
                 self.enough.set()
                 return
-            if rounds in (5, 10):  # Elasticsearch, then the state Redis: killed and started again
-                name = "elasticsearch" if rounds == 5 else "redis"
-                component = next(c for c in self.stack.components if c.name == name)
-                pid = self.stack._process(component).pid()
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-                    time.sleep(1)
-                    self.stack.up()
-                    self.kills[name] += 1
+            if rounds in (SCALE_UP, SCALE_DOWN):
+                replicas = 2 if rounds == SCALE_UP else 1
+                for stage in SCALABLE:
+                    write_replicas(self.settings.state_dir, stage, replicas)
+                    self.scale_steps.append(f"{stage}->{replicas}")
+            if name := SERVER_RESTARTS.get(rounds):
+                self.restart_server(name)
                 continue
             services = {n: s["pid"] for n, s in read_status(self.settings.state_dir).items() if s.get("pid")}
             if services:
@@ -199,12 +205,28 @@ class Chaos(threading.Thread):
                 except ProcessLookupError:
                     pass
 
+    def restart_server(self, name: str) -> None:
+        """SIGKILL the server and start it again as `indexflow up` does (the broker's topics too)."""
+        from services.runtime.kafka import admin_client
+        from topics import TOPICS, apply_topics
+
+        component = next(c for c in self.stack.components if c.name == name)
+        pid = self.stack._process(component).pid()
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(1)
+            self.stack.up()
+            if name == "kafka":
+                apply_topics(admin_client(self.settings), TOPICS, self.settings)
+            self.kills[name] += 1
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=300)
     parser.add_argument("--kill-every", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=15, help="kill rounds, then the run drains (15 and up: both servers too)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="kill rounds, then the run drains (15 and up: every server restarted, stages scaled up and down)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
 
@@ -237,9 +259,10 @@ def main() -> None:
     es = elasticsearch_client(settings)
     try:
         results = {}
+        scale_steps: list[str] = []
         for tenant in ("control", "chaos"):
             client = Client(settings.gateway_url, tenant)
-            chaos = Chaos(settings, stack, args.kill_every, max(args.rounds, 15)) if tenant == "chaos" else None
+            chaos = Chaos(settings, stack, args.kill_every, max(args.rounds, SCALE_DOWN + 2)) if tenant == "chaos" else None
             started = time.monotonic()
             if chaos:
                 chaos.start()  # every service killed in turn, both servers restarted
@@ -257,6 +280,8 @@ def main() -> None:
             chunks, stale = chunk_set(es, settings.topic_prefix, tenant, store.searchable_revisions(keys))
             states = Counter(s.status.value for s in store.get_many(keys))
             results[tenant] = (chunks, stale, states, time.monotonic() - started, drain, chaos.kills if chaos else {})
+            if chaos:
+                scale_steps = chaos.scale_steps
         audit = build(settings).reconciler.run(repair=False)
         control, chaos_run = results["control"], results["chaos"]
         print(f"documents per run: {workload.documents} ({len(workload.updated)} updated, "
@@ -266,6 +291,7 @@ def main() -> None:
                   f"{seconds:.0f}s total, drained {drain:.0f}s after the last request")
             if kills:
                 print(f"         kills: {dict(sorted(kills.items()))} ({sum(kills.values())} in all)")
+                print(f"         scale steps: {', '.join(scale_steps)}")
         print(f"missing in chaos run: {len(control[0] - chaos_run[0])}, extra: {len(chaos_run[0] - control[0])}, "
               f"stale: {chaos_run[1]}")
         print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")

@@ -30,6 +30,9 @@ def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for name, value in stack_env(tmp_path / "state").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "memory")
+    # An idempotent client, as against a real cluster: the one that stays stuck when its broker
+    # comes back without its producer id (a real broker that expired it, here one that lost it).
+    monkeypatch.setenv("INDEXFLOW_KAFKA_IDEMPOTENCE", "true")
     stack = Stack(Settings())
     stack.components = [c for c in stack.components if c.name == "kafka"]
     stack.up()

@@ -203,6 +203,7 @@ class DocumentPublisher:
             revision=self.revisions.next_revision(key), priority=priority,
         )
         self.producer.publish_and_wait(DOCUMENTS, event)
+        self.registry.remember_delete(event)
         return event
 
     def command(self, tenant_id: str, dataset_id: str, document_id: str, revision: int, command: str,

@@ -32,8 +32,10 @@ def common_config(settings: Settings) -> dict[str, Any]:
 def producer_config(settings: Settings) -> dict[str, Any]:
     return {
         **common_config(settings),
-        # Idempotent: a retried send never duplicates or reorders a document's records.
-        "enable.idempotence": True,
+        # Idempotent: a retried send never duplicates or reorders a document's records. Without it
+        # (settings.kafka_idempotence), one request in flight keeps a retry from reordering them.
+        "enable.idempotence": settings.kafka_idempotence,
+        **({} if settings.kafka_idempotence else {"max.in.flight.requests.per.connection": 1}),
         "acks": "all",
         # Java's partitioner (murmur2), the one Java, kafkajs and Kafka Streams producers use: a
         # document key lands on the same partition whoever publishes it, so an upstream Java

@@ -51,6 +51,12 @@ class RedisKeys:
         """Hash: document key -> its newest upsert (the record to re-drive it from)."""
         return self._k("documents")
 
+    @property
+    def pending_deletes(self) -> str:
+        """Hash: document key -> the delete acknowledged to its client and not yet carried out (the
+        record to re-drive it from, should the record be lost)."""
+        return self._k("pending-deletes")
+
     def document_writer(self, document_key: str) -> str:
         """Lock held by whoever is writing the document's next revision from its current one."""
         return self._k(f"writing:{document_key}")

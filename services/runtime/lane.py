@@ -16,7 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from schemas import Priority
 from services.runtime.kafka import consumer_config
-from services.runtime.metrics import CONSUMER_LAG, SERVER_WAIT
+from services.runtime.metrics import CONSUMER_LAG, RECORDS_LOST, SERVER_WAIT
 from services.runtime.read_ahead import Offsets, Partition, ReadAhead, partition_of
 from services.runtime.settings import Settings
 from topics import TopicSpec
@@ -34,6 +34,9 @@ class Lane:
         self.group_id = settings.group(stage, priority)
         self.topics = [settings.topic(spec.lane(priority).name) for spec in inputs
                        if spec.laned or priority is Priority.INTERACTIVE]
+        # Offsets run without gaps in these (no compaction, no transactions): a gap is lost records.
+        self._gapless = {settings.topic(spec.lane(priority).name) for spec in inputs
+                         if spec.configs.get("cleanup.policy", "delete") == "delete"}
         self.consumer = Consumer(consumer_config(settings, self.group_id))
         self.queue = ReadAhead(settings.read_ahead_bytes, settings.read_ahead_records)
         self.held = False  # paused because the read-ahead is full
@@ -71,6 +74,8 @@ class Lane:
             if expected is not None and message.offset() < expected:
                 # The consumer was reset into a shorter log already: drop what came from the old one.
                 self._rewound(partition, expected, seek=False)
+            elif expected is not None and message.offset() > expected and message.topic() in self._gapless:
+                self._skipped(partition, expected, message.offset())
             self.queue.add(message)
             arrived.add(partition)
         if self.held and arrived:
@@ -118,6 +123,16 @@ class Lane:
                 self._rewound((topic, partition), read, seek=True)
                 continue
             CONSUMER_LAG.labels(self.group_id, topic, str(partition)).set(max(0, high - committed))
+
+    def _skipped(self, partition: Partition, expected: int, arrived: int) -> None:
+        """Records the consumer jumped over: retention deleted them before they were read, and
+        ``auto.offset.reset`` moved the consumer past them. Documents they carried that some stage
+        has seen are re-driven by the watchdog; one only its upstream producer knew of must be sent
+        again from there, so the range is logged and counted."""
+        log.error("%s[%d]: records %d..%d were deleted before %s read them (retention?); their documents "
+                  "are re-driven where known", *partition, expected, arrived - 1, self.group_id)
+        RECORDS_LOST.labels(self.group_id, partition[0]).inc(arrived - expected)
+        self.on_records_lost()
 
     def _rewound(self, partition: Partition, read: int, seek: bool) -> None:
         log.error("%s[%d]: the log went back below offset %d that %s had read (a broker that lost its "

@@ -61,6 +61,11 @@ SERVER_WAIT = Summary(
     "elasticsearch. A consumer waiting for records is idle, not counted",
     ["server"],
 )
+RECORDS_LOST = Counter(
+    "indexflow_records_lost_total",
+    "Records a consumer group jumped over: deleted by retention (or a broker) before it read them",
+    ["group", "topic"],
+)
 PRODUCER_REBUILDS = Counter(
     "indexflow_kafka_producer_rebuilds_total",
     "Kafka producers replaced because they stayed stuck after the broker came back",

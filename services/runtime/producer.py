@@ -145,21 +145,25 @@ class Producer:
         return True
 
     def _served(self, serve: Callable[[confluent_kafka.Producer], int | None]) -> int | None:
-        """Serve delivery reports through the current client. A fatal error (the broker refused the
-        idempotent sequence, the producer id was fenced) leaves that client unusable: it is
-        rebuilt, and the caller told that its records were not acknowledged."""
+        """Call the current client. A fatal error (the broker refused the idempotent sequence, the
+        producer id was fenced) leaves it unusable: it is rebuilt, and the caller told that its
+        records were not acknowledged."""
         producer = self._producer
         try:
             return serve(producer)
-        except (confluent_kafka.KafkaException, SystemError) as exc:
-            cause = exc if isinstance(exc, confluent_kafka.KafkaException) else exc.__cause__ or exc.__context__
-            error = cause.args[0] if isinstance(cause, confluent_kafka.KafkaException) and cause.args else None
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0] if exc.args else None
             if not isinstance(error, confluent_kafka.KafkaError) or not (
                 error.fatal() or error.code() == confluent_kafka.KafkaError._FATAL  # produce() after one
             ):
                 raise
-            self._rebuild(f"failed for good ({error.str()})", producer)
-            raise DependencyUnavailable(f"Kafka did not acknowledge: {error.str()}") from exc
+            why = error.str()
+        except SystemError as exc:
+            # The C client failing mid-call after a fatal error ("returned NULL without setting an
+            # exception", or a callback's exception left set).
+            why = str(exc)
+        self._rebuild(f"failed for good ({why})", producer)
+        raise DependencyUnavailable(f"Kafka did not acknowledge: {why}")
 
     def _topic_of(self, spec: TopicSpec, event: Envelope) -> str:
         lane = spec.lane(event.priority if self.settings.lanes else Priority.INTERACTIVE)

@@ -35,11 +35,16 @@ if old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[2]) then retu
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
-# Drop the entry only if the delete is newer than it (the document may be created again already).
+# Drop the entry only if the delete is newer than it (the document may be created again already),
+# and the pending delete it carries out (not a newer one).
 _FORGET = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and tonumber(cjson.decode(old)['revision']) < tonumber(ARGV[2]) then
   redis.call('HDEL', KEYS[1], ARGV[1])
+end
+local pending = redis.call('HGET', KEYS[2], ARGV[1])
+if pending and tonumber(cjson.decode(pending)['revision']) <= tonumber(ARGV[2]) then
+  redis.call('HDEL', KEYS[2], ARGV[1])
 end
 return 1
 """
@@ -114,9 +119,19 @@ class DocumentRegistry:
         if page:
             yield page
 
+    def remember_delete(self, deleted: DocumentDeleted) -> None:
+        """A delete acknowledged to its client: kept until the extractor carries it out (``forget``),
+        so a delete whose record a broker lost is re-driven rather than undone by a re-drive of the
+        document's upsert."""
+        self._redis.hset(self._keys.pending_deletes, deleted.key, DOCUMENT_EVENTS.encode(deleted))
+
+    def pending_deletes(self) -> dict[str, DocumentDeleted]:
+        return {key.decode(): DOCUMENT_EVENTS.decode(raw)  # type: ignore[misc]
+                for key, raw in self._redis.hgetall(self._keys.pending_deletes).items()}
+
     def forget(self, deleted: DocumentDeleted) -> None:
         """The document is deleted: drop its record and the blobs of every older revision."""
-        self._forget(keys=[self._keys.documents], args=[deleted.key, deleted.revision])
+        self._forget(keys=[self._keys.documents, self._keys.pending_deletes], args=[deleted.key, deleted.revision])
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # This replica's stable name in its consumer groups (Kafka static membership): the supervisor
     # names its children, Kubernetes gives the pod's name. Unset: a dynamic member.
     instance_id: str | None = None
+    # Idempotent producers (no duplicate or reordered record on a retry). Unset: on, except against
+    # the embedded broker in memory, which forgets producer ids when it restarts and hands the same
+    # ids out again, so producers of different processes fence each other ("a newer producer")
+    # until every client is rebuilt; there records go one request at a time instead (no reordering;
+    # a retry may duplicate one, which every stage absorbs).
+    kafka_idempotence: bool | None = None
     # How long a write waits for Kafka's acknowledgement before it is an outage (a 503, a batch redone).
     kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
     # A producer that lost its broker and, once the cluster answers again, still has a record
@@ -146,6 +152,8 @@ class Settings(BaseSettings):
             self.session_timeout_ms = 6000 if embedded else 45_000
         if self.auth is None:
             self.auth = "open" if embedded else "api_keys"
+        if self.kafka_idempotence is None:
+            self.kafka_idempotence = not (embedded and self.kafka_storage == "memory")
         self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
         self.elasticsearch_url = self.elasticsearch_url or f"http://{self.host}:{self.elasticsearch_port}"
         self.redis_url = self.redis_url or f"redis://{self.host}:{self.redis_port}/0"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas import TERMINAL_STATUSES, DocumentState, DocumentStatus, DocumentUpserted, Priority
+from schemas import TERMINAL_STATUSES, DocumentDeleted, DocumentState, DocumentStatus, DocumentUpserted, Priority
 from services.projector.store import StateStore
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.producer import Producer
@@ -24,6 +24,7 @@ from services.runtime.revisions import Revisions
 from services.runtime.status import StatusEmitter
 from services.watchdog.backlog import Backlog
 from services.watchdog.settings import WatchdogSettings
+from topics.catalog import DOCUMENTS
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,39 @@ class StallSweep:
         report = SweepReport()
         self.backlog.new_sweep()
         waiting: set[tuple[str, int]] = set()
+        deletes = self.registry.pending_deletes()
         for page in self.registry.pages():
             beat()
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
             for upsert in page:
+                if (delete := deletes.get(upsert.key)) is not None and delete.revision > upsert.revision:
+                    continue  # deleted since: judged by its delete (a re-drive would bring it back)
                 report.checked += 1
                 if self._check(upsert, states.get(upsert.key), now, report, lost_before):
                     waiting.add((upsert.key, upsert.revision))
+        for delete in deletes.values():
+            report.checked += 1
+            self._check_delete(delete, now, report, lost_before)
         self.backlog.keep_only(waiting)
         return report
+
+    def _check_delete(self, delete: DocumentDeleted, now: datetime, report: SweepReport,
+                      lost_before: datetime | None) -> None:
+        """A delete acknowledged to its client and not carried out yet: published again (the same
+        revision) once it is stuck; forgotten once done or overtaken by a newer revision."""
+        key = delete.key
+        state = self.states.get(key)
+        done = state is not None and state.revision >= delete.revision and state.status is DocumentStatus.DELETED
+        if done or (self.revisions.latest(key) or 0) > delete.revision:
+            self.registry.forget(delete)  # keeps a newer upsert: only what the delete covers goes
+            return
+        last_move = state.updated_at if state is not None and state.revision >= delete.revision else delete.produced_at
+        lost = lost_before is not None and last_move < lost_before
+        if not lost and now - last_move < timedelta(seconds=self.settings.stall_seconds):
+            return
+        log.warning("%s: its delete (revision %d) was not carried out; published again", key, delete.revision)
+        self.producer.publish_and_wait(DOCUMENTS, delete)
+        report.redriven.append(key)
 
     def _check(self, upsert: DocumentUpserted, state: DocumentState | None, now: datetime, report: SweepReport,
                lost_before: datetime | None = None) -> bool:
