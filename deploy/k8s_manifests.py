@@ -85,8 +85,13 @@ def deployment(service: Service) -> dict:
                       "limits": {"memory": service.memory}},
         "volumeMounts": [{"name": "tls", "mountPath": "/etc/indexflow/tls", "readOnly": True}],
     }
-    if service.env:
-        container["env"] = [{"name": name, "value": value} for name, value in service.env]
+    env = [{"name": name, "value": value} for name, value in service.env]
+    if not gateway and service.name != "watchdog":
+        # A static member of its consumer groups under the pod's name: a container restarted in its
+        # pod gets its partitions back without a rebalance.
+        env.append({"name": "INDEXFLOW_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+    if env:
+        container["env"] = env
     if gateway:
         # Ready while what reads need answers (Redis, Elasticsearch), answered from cached checks:
         # a Kafka outage stops writes (each a 503), never search.
