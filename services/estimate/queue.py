@@ -106,8 +106,10 @@ class EstimateQueue:
                 self.drop(job)
 
     def drop(self, job: Job) -> None:
-        """The caller no longer waits: the job leaves the queue, or its running work is stopped."""
+        """The caller no longer waits: the job leaves the queue, or its running work is stopped.
+        On the caller's loop."""
         job.stop.set()
+        job.answer.cancel()  # what the work still ends with is nobody's
         with self._lock:
             jobs = self._waiting.get(job.tenant_id)
             if jobs is not None and job in jobs:

@@ -26,8 +26,9 @@ class ExtractionStopped(Exception):
     """The caller set ``stop``: the extraction was killed, there is no answer."""
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, niceness: int) -> None:
     os.setpgid(0, 0)  # a group of its own, which its OCR processes join
+    os.nice(niceness)  # inherited by its OCR processes too
 
     def progress(done: int, total: int) -> None:
         conn.send(("progress", (done, total)))
@@ -62,8 +63,9 @@ def _group_rss_bytes(group: int) -> int:
 
 class Sandbox:
     def __init__(self, timeout: float = 120.0, memory_limit_mb: int = 2048, limits: ExtractionLimits | None = None,
-                 max_seconds: float = 3600.0):
+                 max_seconds: float = 3600.0, niceness: int = 0):
         self.timeout = timeout
+        self.niceness = niceness  # above 0: the parser yields the CPU to whatever else runs here
         self.max_seconds = max_seconds
         self.limits = limits or ExtractionLimits()
         self.memory_limit = memory_limit_mb * 1024 * 1024
@@ -73,7 +75,7 @@ class Sandbox:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child,), name="extractor-sandbox", daemon=True)
+        self._process = self._context.Process(target=_serve, args=(child, self.niceness), name="extractor-sandbox", daemon=True)
         self._process.start()
         child.close()
         self._conn = parent

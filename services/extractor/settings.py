@@ -38,5 +38,5 @@ class ExtractorSettings(BaseSettings):
         return ExtractionOptions(ocr=self.ocr_enabled and ocr.enabled,
                                  ocr_languages=ocr.languages or self.ocr_languages)
 
-    def sandbox(self) -> Sandbox:
-        return Sandbox(self.timeout_seconds, self.memory_limit_mb, self.limits(), self.max_seconds)
+    def sandbox(self, niceness: int = 0) -> Sandbox:
+        return Sandbox(self.timeout_seconds, self.memory_limit_mb, self.limits(), self.max_seconds, niceness)

@@ -122,7 +122,8 @@ class Services:
 
     @cached_property
     def estimates(self) -> EstimateQueue:
-        return EstimateQueue(lambda: Estimator(ExtractorSettings().sandbox(), self.embedding),
+        niceness = self.gateway.estimate_niceness
+        return EstimateQueue(lambda: Estimator(ExtractorSettings().sandbox(niceness), self.embedding),
                              self.gateway.estimate_workers, self.gateway.estimate_queue)
 
     @cached_property

@@ -41,10 +41,13 @@ class GatewaySettings(BaseSettings):
 
     # Estimates run one at a time per worker, each with a sandbox of its own, taking the tenants
     # with estimates waiting in turn; at most estimate_queue wait, and one waiting or running
-    # longer than estimate_seconds is abandoned.
-    estimate_workers: int = Field(default=2, ge=1)
+    # longer than estimate_seconds is abandoned. Their parsers and OCR run at estimate_niceness:
+    # estimates take the CPU the gateway's requests leave (a scanned page's OCR keeps a core busy
+    # for seconds).
+    estimate_workers: int = Field(default=1, ge=1)
     estimate_queue: int = Field(default=64, ge=1)
     estimate_seconds: float = Field(default=60.0, gt=0)
+    estimate_niceness: int = Field(default=10, ge=0, le=19)
     # A live event stream checks this often that its API key is still valid, and ends once revoked.
     stream_key_check_seconds: float = Field(default=5.0, gt=0)
 

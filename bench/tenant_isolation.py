@@ -1,0 +1,208 @@
+"""How much one tenant's load slows another's requests, on an embedded stack of its own (own state
+dir and loopback ports, stopped at the end) behind a gateway requiring API keys.
+
+Tenant B lists its datasets (`GET /v1/datasets`) one request after another, first with the
+deployment idle, then while tenant A runs concurrent estimates of a scanned page, heavy metadata
+filters (three `in` conditions of 10,000 values each over its documents) and many live event
+streams, each kind alone and then all at once. Prints B's latencies in each phase, their p95 ratio
+to idle (target: under 2x) and what A's requests got (answered, or refused at its limits).
+Figures, not a pass/fail test.
+
+    .venv/bin/python bench/tenant_isolation.py [--samples 300] [--estimators 12] [--filters 6] [--streams 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SCAN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents" / "img_DA-1p.jpg"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def timed_listings(client: httpx.Client, samples: int) -> tuple[list[float], Counter]:
+    seconds, statuses = [], Counter()
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get("/v1/datasets", params={"limit": 20})
+        seconds.append(time.perf_counter() - started)
+        statuses[response.status_code] += 1
+        time.sleep(0.01)  # an interactive caller, not a flood of its own
+    return seconds, statuses
+
+
+class Load:
+    """Tenant A's load, each kind in threads of its own, until stopped; counts its answers."""
+
+    def __init__(self, url: str, key: str, dataset: str, estimators: int, filters: int, streams: int):
+        self.url, self.headers, self.dataset = url, {"Authorization": f"Bearer {key}"}, dataset
+        self.counts: dict[str, Counter] = {"estimate": Counter(), "filter": Counter(), "stream": Counter()}
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self.threads = ([threading.Thread(target=self._estimates, daemon=True) for _ in range(estimators)]
+                        + [threading.Thread(target=self._filters, daemon=True) for _ in range(filters)]
+                        + [threading.Thread(target=self._stream, daemon=True) for _ in range(streams)])
+
+    def _count(self, kind: str, status: int) -> None:
+        with self._lock:
+            self.counts[kind][status] += 1
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=120)
+
+    def _estimates(self) -> None:
+        page = (SCAN.name, SCAN.read_bytes())
+        with self._client() as client:
+            while not self.stop.is_set():
+                response = client.post(f"/v1/datasets/{self.dataset}/document/estimate", files={"file": page})
+                self._count("estimate", response.status_code)
+                if response.status_code == 429:
+                    self.stop.wait(0.2)  # a hostile client comes back at once, almost
+
+    def _filters(self) -> None:
+        values = [f"value-{n}" for n in range(10_000)]
+        conditions = [{"name": f"field{i}", "comparison_operator": "in", "value": values} for i in range(3)]
+        body = {"query": "harbour tides", "retrieval_model": {
+            "search_method": "full_text_search", "reranking_enable": False, "top_k": 5,
+            "score_threshold_enabled": False,
+            "metadata_filtering_conditions": {"logical_operator": "or", "conditions": conditions}}}
+        with self._client() as client:
+            while not self.stop.is_set():
+                response = client.post(f"/v1/datasets/{self.dataset}/retrieve", json=body)
+                self._count("filter", response.status_code)
+                if response.status_code == 429:
+                    self.stop.wait(0.2)
+
+    def _stream(self) -> None:
+        with self._client() as client:
+            while not self.stop.is_set():
+                with client.stream("GET", "/v1/ops/events", timeout=httpx.Timeout(120, read=5)) as response:
+                    self._count("stream", response.status_code)
+                    if response.status_code != 200:
+                        self.stop.wait(1)
+                        continue
+                    try:
+                        for _ in response.iter_bytes():
+                            if self.stop.is_set():
+                                break
+                    except httpx.ReadTimeout:
+                        continue
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def end(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=300, help="B's listings in each phase")
+    parser.add_argument("--documents", type=int, default=200, help="A's documents, each with metadata")
+    parser.add_argument("--estimators", type=int, default=12, help="A's clients sending estimates at once")
+    parser.add_argument("--filters", type=int, default=6, help="A's clients sending filtered searches at once")
+    parser.add_argument("--streams", type=int, default=40, help="A's clients keeping event streams open")
+    args = parser.parse_args()
+
+    state_dir = tempfile.mkdtemp(prefix="indexflow-isolation-")
+    os.environ.update({
+        "INDEXFLOW_STATE_DIR": state_dir, "INDEXFLOW_AUTH": "api_keys", "INDEXFLOW_TOPIC_PREFIX": "isolation.",
+        "INDEXFLOW_METRICS_PORT": "0",
+        **{f"INDEXFLOW_{n}_PORT": str(free_port())
+           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
+    })
+    from deploy.stack import Stack
+    from services.cli.pipeline import start_services, stop_services
+    from services.gateway.api_keys import ApiKeys
+    from services.runtime.kafka import admin_client
+    from services.runtime.redis_client import redis_client
+    from services.runtime.settings import Settings
+    from topics import TOPICS, apply_topics
+
+    settings = Settings()
+    stack = Stack(settings)
+    stack.up()
+    try:
+        apply_topics(admin_client(settings), TOPICS, settings)
+        start_services(settings, timeout=180)
+        keys = ApiKeys(redis_client(settings), settings.keys)
+        a_key, b_key = keys.create("tenant-a")[0], keys.create("tenant-b")[0]
+        b = httpx.Client(base_url=settings.gateway_url, headers={"Authorization": f"Bearer {b_key}"}, timeout=120)
+        a = httpx.Client(base_url=settings.gateway_url, headers={"Authorization": f"Bearer {a_key}"}, timeout=120)
+        for n in range(20):
+            assert b.post("/v1/datasets", json={"name": f"b-set-{n}"}).status_code == 200
+        written = []
+        for n in range(args.documents):
+            response = a.post("/v1/datasets/a-docs/document/create-by-text", json={
+                "name": f"doc-{n}.txt", "indexing_technique": "economy",
+                "text": f"Harbour log {n}. The tides and the pilots' charts, entry {n}.",
+                "metadata": {f"field{i}": f"value-{(n * 37 + i) % 20_000}" for i in range(3)}})
+            assert response.status_code == 200, response.text
+            written.append(response.json()["document_id"])
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            states = a.post("/v1/datasets/a-docs/documents/states", json={"document_ids": written}).json()["data"]
+            if sum(s["status"] == "completed" for s in states) == len(written):
+                break
+            time.sleep(1)
+
+        timed_listings(b, 20)  # warm
+        idle, idle_statuses = timed_listings(b, args.samples)
+
+        def figures(seconds: list[float]) -> str:
+            return (f"p50 {statistics.median(seconds) * 1000:7.1f} ms   p95 {percentile(seconds, 0.95) * 1000:7.1f} ms"
+                    f"   max {max(seconds) * 1000:7.1f} ms")
+
+        print(f"tenant B, GET /v1/datasets ({args.samples} each; 20 datasets); tenant A: {args.documents} documents")
+        print(f"  {'idle':34} {figures(idle)}   statuses {dict(idle_statuses)}")
+        phases = {
+            f"A: {args.estimators} clients estimating": (args.estimators, 0, 0),
+            f"A: {args.filters} clients filtering": (0, args.filters, 0),
+            f"A: {args.streams} clients streaming": (0, 0, args.streams),
+            "A: all of these at once": (args.estimators, args.filters, args.streams),
+        }
+        for phase, (estimators, filters, streams) in phases.items():
+            load = Load(settings.gateway_url, a_key, "a-docs", estimators, filters, streams)
+            load.start()
+            time.sleep(5)  # every kind of load under way
+            loaded, loaded_statuses = timed_listings(b, args.samples)
+            load.end()
+            ratio = percentile(loaded, 0.95) / percentile(idle, 0.95)
+            print(f"  {phase:34} {figures(loaded)}   statuses {dict(loaded_statuses)}   p95 ratio {ratio:.2f}x")
+            got = "; ".join(f"{kind} {dict(sorted(statuses.items()))}" for kind, statuses in load.counts.items()
+                            if statuses)
+            print(f"  {'':34} A's answers: {got}")
+            time.sleep(5)  # what A left running (abandoned estimates, closing streams) ends
+        print("target: B's p95 under 2x its idle value")
+    finally:
+        stop_services(settings)
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
