@@ -1,7 +1,9 @@
 """Every API request is admitted for its tenant before any of its work starts, so one tenant's many
 or slow requests never take the gateway's workers from the others: within the tenant's request
-rate (a token bucket), its requests in flight and its live event streams. Beyond them, 429 with
-Retry-After, answered on the event loop without a worker thread.
+rate (a token bucket), its requests in flight, its searches among them (CPU-bound: a few of one
+tenant's would take the GIL every tenant's requests share) and its live event streams. Beyond them,
+429 with Retry-After, answered on the event loop without a worker thread or reading the body (a
+filtered search's body is parsed on the event loop).
 
 The tenant is the one its API key names (looked up once every few seconds per key); a caller
 without a known key is its X-Tenant-Id in open mode, and one shared anonymous tenant with keys
@@ -29,6 +31,12 @@ def admitted_path(path: str) -> bool:
     return path.startswith("/v1/") or path == "/retrieval"
 
 
+def search_path(path: str) -> bool:
+    """A dataset's retrieve or hit-testing, a search across datasets, or Dify's external retrieval."""
+    return path in ("/v1/retrieve", "/retrieval") or (
+        path.startswith("/v1/datasets/") and path.endswith(("/retrieve", "/hit-testing")))
+
+
 class Admission:
     def __init__(self, app: ASGIApp, services: Services):
         self.app = app
@@ -47,6 +55,7 @@ class Admission:
             await self.app(scope, receive, send)
             return
         stream = scope["path"] == EVENTS_PATH
+        search = search_path(scope["path"])
         held = s.slots.streams if stream else s.slots.in_flight
         in_flight = s.gateway.max_requests_in_flight_per_tenant
         refusal = None
@@ -58,6 +67,9 @@ class Admission:
             refusal = ApiError(429, f"the tenant has {in_flight} requests in flight, the most one tenant may have on "
                                     "a gateway (INDEXFLOW_GATEWAY_MAX_REQUESTS_IN_FLIGHT_PER_TENANT); retry once one "
                                     "is answered", headers={"Retry-After": "1"})
+        elif search and not s.slots.take(s.slots.searches, tenant, limits.searches):
+            s.slots.release(held, tenant)
+            refusal = LimitReached(429, "searches", limits.searches, " (being answered at once)", retry_after=1)
         if refusal is not None:
             await error_response(429, refusal.detail, refusal.headers)(scope, receive, send)
             return
@@ -65,6 +77,8 @@ class Admission:
             await self.app(scope, receive, send)
         finally:
             s.slots.release(held, tenant)
+            if search:
+                s.slots.release(s.slots.searches, tenant)
 
     async def _tenant(self, scope: Scope) -> str:
         headers = {name: value.decode("latin-1") for name, value in scope["headers"]

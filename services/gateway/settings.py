@@ -36,6 +36,11 @@ class GatewaySettings(BaseSettings):
     # Requests of one tenant being answered at once (live event streams aside): a fair share of
     # the gateway's 40 worker threads, checked before a request's work starts.
     max_requests_in_flight_per_tenant: int = Field(default=10, ge=1)
+    # Searches of one tenant being answered at once, within its requests in flight: a search is
+    # CPU-bound in the gateway (a filter's values parsed, every document's metadata checked) and
+    # threads share one GIL, so a few of one tenant's take the CPU of every tenant's requests.
+    # Each takes tens of milliseconds: four at once answer a tenant's 40 or more a second per replica.
+    max_searches_per_tenant: int = Field(default=4, ge=1)
     # A tenant's own limits, as the operator set them, are read again after this long.
     limits_cache_seconds: float = Field(default=5.0, ge=0)
 

@@ -1,6 +1,7 @@
 """What each tenant has going on in this gateway replica: requests in flight, live event streams
-(counted apart: they last as long as a dashboard stays open) and a token bucket of its request
-rate. In memory, on the event loop: exact, and gone with the replica."""
+(counted apart: they last as long as a dashboard stays open), searches among its requests in
+flight (CPU-bound: counted again, against a smaller limit) and a token bucket of its request rate.
+In memory, on the event loop: exact, and gone with the replica."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class TenantSlots:
     def __init__(self) -> None:
         self.in_flight: Counter[str] = Counter()
         self.streams: Counter[str] = Counter()
+        self.searches: Counter[str] = Counter()
         self._buckets: dict[str, _Bucket] = {}
 
     def wait_for_token(self, tenant_id: str, rate: float) -> float:
