@@ -62,10 +62,17 @@ def doc_metadata(upsert: DocumentUpserted | None, built_in: Mapping[str, Any] | 
 def built_in_values(record: DatasetRecord | None, upsert: DocumentUpserted, created: int | None) -> dict[str, Any]:
     """Dify's built-in fields of a document, when its dataset has them switched on: its name, who
     wrote it (the API), when it was first written and last changed (epoch seconds), its source."""
+    return built_in_fields(record, upsert.name, upsert.produced_at, created)
+
+
+def built_in_fields(
+    record: DatasetRecord | None, name: str, produced_at: datetime, created: int | None,
+) -> dict[str, Any]:
+    """``built_in_values`` of a document named ``name`` whose newest upsert was ``produced_at``."""
     if record is None or not record.built_in_field_enabled:
         return {}
-    updated = int(upsert.produced_at.timestamp())
-    return {"document_name": upsert.name, "uploader": "api", "upload_date": created or updated,
+    updated = int(produced_at.timestamp())
+    return {"document_name": name, "uploader": "api", "upload_date": created or updated,
             "last_update_date": updated, "source": "file_upload"}
 
 

@@ -52,9 +52,9 @@ class Condition(BaseModel):
         return value
 
     def model_post_init(self, _context: Any) -> None:
-        # Split once here, not once per document checked.
+        # Split once here, not once per document checked; a list's values are already texts.
         if self.comparison_operator in ("in", "not in") and self.value is not None:
-            self._listed = frozenset(_listed(self.value))
+            self._listed = frozenset(self.value if isinstance(self.value, list) else _listed(self.value))
 
 
 class MetadataCondition(BaseModel):
@@ -82,9 +82,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _listed(value: str | int | float | list[str]) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
+def _listed(value: str | int | float) -> list[str]:
     return [part.strip() for part in str(value).split(",")]
 
 

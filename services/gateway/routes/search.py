@@ -12,10 +12,9 @@ from schemas import DocumentUpserted
 from schemas.envelope import Id
 from services.gateway import dify
 from services.gateway.errors import ApiError
+from services.gateway.filter_metadata import filter_metadata
 from services.gateway.requests import RetrieveRequest, SearchPlan
-from services.gateway.services import (
-    Clients, Services, Tenant, built_in_metadata, existing_dataset, live_upserts,
-)
+from services.gateway.services import Clients, Services, Tenant, built_in_metadata, existing_dataset
 from services.search.fusion import vector_weighted
 from services.search.hybrid import Answer, Hit
 from services.search.metadata_filter import MetadataCondition, TooManyDocuments, restriction
@@ -63,7 +62,7 @@ def documents_meeting(s: Services, tenant: str, dataset_id: str | None,
     allowed: set[str] = set()
     rejected: set[str] = set()
     for dataset in datasets:
-        for document, metadata in metadata_values(s, tenant, dataset, live_upserts(s, tenant, dataset)).items():
+        for document, metadata in filter_metadata(s, tenant, dataset).items():
             (allowed if condition.allows(metadata) else rejected).add(document)
     return allowed, rejected
 
