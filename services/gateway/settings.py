@@ -39,8 +39,8 @@ class GatewaySettings(BaseSettings):
     # Searches of one tenant being answered at once, within its requests in flight: a search is
     # CPU-bound in the gateway (a filter's values parsed, every document's metadata checked) and
     # threads share one GIL, so a few of one tenant's take the CPU of every tenant's requests.
-    # Each takes tens of milliseconds: four at once answer a tenant's 40 or more a second per replica.
-    max_searches_per_tenant: int = Field(default=4, ge=1)
+    # Each takes tens of milliseconds: two at once answer a tenant's 40 or so a second per replica.
+    max_searches_per_tenant: int = Field(default=2, ge=1)
     # A tenant's own limits, as the operator set them, are read again after this long.
     limits_cache_seconds: float = Field(default=5.0, ge=0)
 
