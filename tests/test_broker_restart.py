@@ -17,28 +17,19 @@ from schemas import DocumentDeleted
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.kafka import admin_client
 from services.runtime.producer import Producer
-from services.runtime.settings import Settings
-from tests.conftest import stack_env
 from tests.support.kafka import read_topic
+from tests.support.stacks import own_stack
 from topics import TOPICS, apply_topics
 from topics.catalog import DOCUMENTS
 
 
 @pytest.fixture
 def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A broker of the test's own (in memory: the harshest restart), nothing else."""
-    for name, value in stack_env(tmp_path / "state").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "memory")
-    # An idempotent client, as against a real cluster: the one that stays stuck when its broker
-    # comes back without its producer id (a real broker that expired it, here one that lost it).
-    monkeypatch.setenv("INDEXFLOW_KAFKA_IDEMPOTENCE", "true")
-    stack = Stack(Settings())
-    stack.components = [c for c in stack.components if c.name == "kafka"]
-    stack.up()
-    apply_topics(admin_client(stack.settings), TOPICS, stack.settings)
-    yield stack
-    stack.down()
+    """A broker of the test's own (in memory: the harshest restart), nothing else. Its clients are
+    idempotent, as against a real cluster: the kind that stays stuck when its broker comes back
+    without its producer id (a real broker that expired it, here one that lost it)."""
+    with own_stack(tmp_path, monkeypatch, ("kafka",), INDEXFLOW_KAFKA_IDEMPOTENCE="true") as stack:
+        yield stack
 
 
 def restart(stack: Stack) -> None:

@@ -16,30 +16,21 @@ import pytest
 from deploy.stack import Stack
 from services.cli.pipeline import start_services, stop_services
 from services.runtime.kafka import admin_client
-from services.runtime.settings import Settings
-from tests.conftest import free_port, free_ports, stack_env
+from tests.conftest import free_port, free_ports
 from tests.support.gateway import Gateway
+from tests.support.stacks import own_stack
 from topics import TOPICS, apply_topics
 
 
 @pytest.fixture
 def own_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for name, value in stack_env(tmp_path / "state").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "memory")
-    monkeypatch.setenv("INDEXFLOW_GATEWAY_PORT", str(free_port()))
-    monkeypatch.setenv("INDEXFLOW_METRICS_PORT", str(free_ports(8)))
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up()
-    try:
-        assert apply_topics(admin_client(settings), TOPICS, settings).ok
-        start_services(settings, timeout=120)
-        yield stack
-    finally:
-        stop_services(settings)
-        stack.down()
+    with own_stack(tmp_path, monkeypatch, INDEXFLOW_GATEWAY_PORT=str(free_port()),
+                   INDEXFLOW_METRICS_PORT=str(free_ports(8)), TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken")) as stack:
+        start_services(stack.settings, timeout=120)
+        try:
+            yield stack
+        finally:
+            stop_services(stack.settings)
 
 
 def text(n: int) -> str:
@@ -69,7 +60,7 @@ def test_documents_lost_with_the_broker_are_redriven_and_writes_resume(own_pipel
     first_write = None
     for n in range(20, 30):
         while True:
-            response = gateway.http.post(f"/v1/datasets/restart/document/create-by-text",
+            response = gateway.http.post("/v1/datasets/restart/document/create-by-text",
                                          json={"name": f"d{n}.txt", "text": text(n), "document_id": f"d{n}"})
             if response.status_code == 200:
                 break

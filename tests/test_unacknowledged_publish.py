@@ -17,26 +17,15 @@ from schemas import IndexingSpec
 from services.gateway.publisher import DocumentPublisher
 from services.projector.store import StateStore
 from services.runtime.errors import DependencyUnavailable
-from services.runtime.kafka import admin_client
 from services.runtime.redis_client import redis_client
-from services.runtime.settings import Settings
-from tests.conftest import stack_env
-from topics import TOPICS, apply_topics
+from tests.support.stacks import own_stack
 
 
 @pytest.fixture
 def kafka_and_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for name, value in stack_env(tmp_path / "state").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INDEXFLOW_KAFKA_STORAGE", "memory")
-    monkeypatch.setenv("INDEXFLOW_KAFKA_ACK_TIMEOUT_SECONDS", "3")
-    monkeypatch.setenv("INDEXFLOW_BLOB_ROOT", str(tmp_path / "blobs"))
-    stack = Stack(Settings())
-    stack.components = [c for c in stack.components if c.name in ("kafka", "redis")]
-    stack.up()
-    assert apply_topics(admin_client(stack.settings), TOPICS, stack.settings).ok
-    yield stack
-    stack.down()
+    with own_stack(tmp_path, monkeypatch, ("kafka", "redis"), INDEXFLOW_KAFKA_ACK_TIMEOUT_SECONDS="3",
+                   INDEXFLOW_BLOB_ROOT=str(tmp_path / "blobs")) as stack:
+        yield stack
 
 
 def test_a_retry_after_an_unacknowledged_publish_publishes_again(kafka_and_redis: Stack):

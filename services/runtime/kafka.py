@@ -57,11 +57,12 @@ def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
         "max.poll.interval.ms": settings.max_poll_interval_ms,
-        # Incremental rebalances: a replica joining or leaving moves only the partitions that change
-        # owner; the others keep working (an eager "range" rebalance revokes every member's).
-        "partition.assignment.strategy": "cooperative-sticky",
+        # Incremental rebalances (cooperative-sticky, unless set otherwise): a replica joining or
+        # leaving moves only the partitions that change owner; the others keep working (an eager
+        # "range" rebalance revokes every member's).
+        "partition.assignment.strategy": settings.kafka_assignment_strategy,
     }
-    if settings.instance_id:
+    if settings.instance_id and settings.kafka_static_membership:
         # Static membership: a replica restarting within the session timeout gets its partitions
         # back without a rebalance (one id per replica; the lanes' groups differ, so it is shared).
         config["group.instance.id"] = settings.instance_id

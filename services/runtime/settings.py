@@ -72,9 +72,16 @@ class Settings(BaseSettings):
     # a small timeout evicts consumers on every GC pause or network blip.
     session_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
-    # This replica's stable name in its consumer groups (Kafka static membership): the supervisor
-    # names its children, Kubernetes gives the pod's name. Unset: a dynamic member.
+    # This replica's stable name (the supervisor names its children, Kubernetes gives the pod's
+    # name), and with static membership its name in its consumer groups. Unset static membership:
+    # on, except against the embedded broker, which was seen leaving a departed static member's
+    # partitions unassigned for good (docs/delivery.md, Scaling and rebalances).
     instance_id: str | None = None
+    kafka_static_membership: bool | None = None
+    # How a group's partitions are shared. Unset: cooperative-sticky (incremental rebalances), except
+    # against the embedded broker, which keeps the eager range its chaos run has long passed with
+    # (docs/delivery.md, Scaling and rebalances).
+    kafka_assignment_strategy: Literal["cooperative-sticky", "range", "roundrobin"] | None = None
     # Idempotent producers (no duplicate or reordered record on a retry). Unset: on, except against
     # the embedded broker in memory, which forgets producer ids when it restarts and hands the same
     # ids out again, so producers of different processes fence each other ("a newer producer")
@@ -152,6 +159,10 @@ class Settings(BaseSettings):
             self.session_timeout_ms = 6000 if embedded else 45_000
         if self.auth is None:
             self.auth = "open" if embedded else "api_keys"
+        if self.kafka_assignment_strategy is None:
+            self.kafka_assignment_strategy = "range" if embedded else "cooperative-sticky"
+        if self.kafka_static_membership is None:
+            self.kafka_static_membership = not embedded
         if self.kafka_idempotence is None:
             self.kafka_idempotence = not (embedded and self.kafka_storage == "memory")
         self.kafka_bootstrap_servers = self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"

@@ -107,7 +107,8 @@ class StallSweep:
             return False
         idle = int((now - last_move).total_seconds())
         key = upsert.key
-        behind = self.backlog.waits_behind(
+        # A backlog the broker lost holds nothing to wait for: offsets from before mean nothing now.
+        behind = None if lost else self.backlog.waits_behind(
             key, upsert.revision, state.status if current else None, upsert.priority, now
         )
         if behind is not None:
