@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
 from services.runtime.elasticsearch_client import elasticsearch_client
-from services.runtime.kafka import common_config, producer_config
+from services.runtime.kafka import common_config, consumer_config, producer_config
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from tests.conftest import free_port
@@ -95,3 +95,18 @@ def test_redis_password_from_the_url(tmp_path):
     finally:
         server.terminate()
         server.wait()
+
+
+def test_a_cluster_gets_incremental_rebalances_static_members_and_idempotence_the_memory_broker_not():
+    cluster = Settings(kafka_bootstrap_servers="kafka-1:9092", instance_id="indexer-7d9f")
+    consumer = consumer_config(cluster, "g")
+    assert consumer["partition.assignment.strategy"] == "cooperative-sticky"
+    assert consumer["group.instance.id"] == "indexer-7d9f"
+    assert producer_config(cluster)["enable.idempotence"] is True
+
+    embedded = Settings(instance_id="indexer", kafka_storage="memory")
+    consumer = consumer_config(embedded, "g")
+    assert consumer["partition.assignment.strategy"] == "range" and "group.instance.id" not in consumer
+    producer = producer_config(embedded)
+    assert producer["enable.idempotence"] is False and producer["max.in.flight.requests.per.connection"] == 1
+    assert producer_config(Settings(kafka_storage="s3"))["enable.idempotence"] is True
