@@ -40,7 +40,7 @@ local before = redis.call('HGET', KEYS[1], field)
 if not before then return 0 end
 redis.call('HDEL', KEYS[1], field)
 redis.call('HINCRBY', KEYS[1], 'documents', -1)
-redis.call('HINCRBY', KEYS[1], 'bytes', -tonumber(before))
+redis.call('HINCRBY', KEYS[1], 'bytes', 0 - tonumber(before))  -- not -x: Lua's -0 is no integer to Redis
 return 1
 """
 
