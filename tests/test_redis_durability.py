@@ -144,4 +144,5 @@ def test_the_gateway_answers_a_write_once_it_is_durable(stack_settings: Settings
         replica.resume()
         created = httpx.post(f"{url}/v1/datasets", json={"name": "confirmed"}, headers=tenant, timeout=30)
         assert created.status_code == 200, created.text
-    assert replica.client().hlen(stack_settings.keys.datasets("durable")) == 2
+    # The gateway's namespace is the environment's (the session's pipeline may have set its prefix).
+    assert replica.client().hlen(Settings().keys.datasets("durable")) == 2
