@@ -167,6 +167,35 @@ SCALE_UP, SCALE_DOWN = 3, 13
 SETTLE_SECONDS = 15.0
 
 
+def repeated_reports(settings, tenant: str) -> Counter[str]:
+    """Per stage, the status reports it made again for a document revision (the same status and
+    progress): the records it redid after a kill, a restart or a rebalance. A calm run makes none
+    but the gateway's own retries."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from topics.catalog import STATUS
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": f"chaos-count-{tenant}-{time.time_ns()}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(settings.topic(STATUS.name), p, 0) for p in range(settings.partitions)])
+    reports: Counter[tuple] = Counter()
+    last = time.monotonic()
+    while time.monotonic() - last < 3:
+        records = consumer.consume(500, timeout=0.5)
+        last = time.monotonic() if records else last
+        for record in records:
+            if record.error() or not record.key().startswith(f"{tenant}/".encode()):
+                continue
+            event = STATUS.codec.decode(record.value())
+            reports[(event.key, event.revision, event.stage.value, event.status.value, event.progress)] += 1
+    consumer.close()
+    repeated: Counter[str] = Counter()
+    for (_key, _revision, stage, _status, _progress), count in reports.items():
+        repeated[stage] += count - 1
+    repeated["all reports"] = sum(reports.values())
+    return repeated
+
+
 class Chaos(threading.Thread):
     def __init__(self, settings, stack, kill_every: float, rounds: int):
         super().__init__(daemon=True)
@@ -174,6 +203,7 @@ class Chaos(threading.Thread):
         self.kills: Counter[str] = Counter()
         self.scale_steps: list[str] = []
         self.stop_event = threading.Event()
+        self.counted = threading.Event()  # the run's status reports are counted: the broker may go
         self.enough = threading.Event()  # set once the rounds asked for are done (every server restarted by then)
 
     def run(self) -> None:
@@ -187,6 +217,7 @@ class Chaos(threading.Thread):
             if rounds > self.rounds:
                 # Then the run drains: killed on and on, every service would spend ever longer in the
                 # supervisor's restart backoff (up to 30 s) and come up only to be killed again.
+                self.counted.wait()
                 if not self.stop_event.wait(SETTLE_SECONDS):
                     self.restart_server("kafka")
                 self.enough.set()
@@ -267,6 +298,7 @@ def main() -> None:
     es = elasticsearch_client(settings)
     try:
         results = {}
+        redone: dict[str, Counter[str]] = {}
         scale_steps: list[str] = []
         for tenant in ("control", "chaos"):
             client = Client(settings.gateway_url, tenant)
@@ -276,7 +308,9 @@ def main() -> None:
                 chaos.start()  # every service killed in turn, both servers restarted
             revisions = run_workload(client, workload)
             drain = wait_terminal(client, revisions, args.timeout)  # the kills go on meanwhile
+            redone[tenant] = repeated_reports(settings, tenant)  # before the broker's restart loses them
             if chaos:
+                chaos.counted.set()
                 chaos.enough.wait()
                 chaos.stop_event.set()
                 chaos.join()
@@ -300,6 +334,10 @@ def main() -> None:
             if kills:
                 print(f"         kills: {dict(sorted(kills.items()))} ({sum(kills.values())} in all)")
                 print(f"         scale steps: {', '.join(scale_steps)}")
+        for tenant, repeated in redone.items():
+            reports = repeated.pop("all reports")
+            print(f"{tenant:8} stage reports made again (records redone): {dict(sorted(repeated.items()))} "
+                  f"({sum(repeated.values())} of {reports} reports)")
         print(f"missing in chaos run: {len(control[0] - chaos_run[0])}, extra: {len(chaos_run[0] - control[0])}, "
               f"stale: {chaos_run[1]}")
         print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")
