@@ -224,8 +224,10 @@ class Stack:
     def _record_starts(self, started: list[Component]) -> None:
         """Tell the watchdog which servers just (re)started: the embedded ones may have lost what
         they had acknowledged (the broker in memory everything, the Elasticsearch stand-in its last
-        seconds), so it looks at once (services/watchdog/restarts.py)."""
-        servers = [c.name for c in started if c.name in ("kafka", "elasticsearch", "redis")]
+        seconds), so it looks at once (services/watchdog/restarts.py). A broker on durable storage
+        loses nothing."""
+        losing = ("elasticsearch", "redis") + (() if self.settings.kafka_storage == "s3" else ("kafka",))
+        servers = [c.name for c in started if c.name in losing]
         if not servers:
             return
         client = redis_client(self.settings)

@@ -5,7 +5,8 @@ A restart is when loss happens, so it is when to look for it: the in-memory brok
 empty (every record in flight is gone, so the documents they carried would wait for the stall
 rule), and the Elasticsearch stand-in comes back from a snapshot a few seconds old (acknowledged
 chunks gone, which the hourly reconciler would find only later). Production servers lose nothing
-they acknowledged, and nothing records their restarts."""
+they acknowledged; what they may still lose (records past retention, a log truncated by an unclean
+leader election) the consumers see and report."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 
 from services.runtime.keys import RedisKeys
 
-# What each server's restart may have lost, and so what the watchdog runs.
+# What each server's loss may have taken, and so what the watchdog runs.
 RECORDS_LOST = "kafka"
 WRITES_LOST = ("elasticsearch", "redis")
 
