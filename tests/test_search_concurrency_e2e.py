@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -14,10 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from services.cli.main import cli
-from services.gateway.api_keys import ApiKeys
-from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from tests.support.gateway import extra_gateway
+from tests.support.gateway import extra_gateway, keyed_client
 
 SEARCHES = 2  # the limited gateway's searches at once per tenant
 
@@ -27,12 +24,6 @@ def limited(pipeline: Settings) -> Iterator[str]:
     with extra_gateway(INDEXFLOW_AUTH="api_keys", INDEXFLOW_GATEWAY_MAX_SEARCHES_PER_TENANT=str(SEARCHES),
                        INDEXFLOW_GATEWAY_LIMITS_CACHE_SECONDS="0.2") as url:
         yield url
-
-
-def tenant_client(pipeline: Settings, url: str) -> tuple[str, httpx.Client]:
-    tenant = f"srch-{uuid.uuid4().hex[:8]}"
-    key, _ = ApiKeys(redis_client(pipeline), pipeline.keys).create(tenant)
-    return tenant, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
 class HeldSearches:
@@ -64,8 +55,8 @@ class HeldSearches:
 
 
 def test_a_tenants_searches_beyond_its_share_are_refused_while_others_are_answered(pipeline: Settings, limited: str):
-    _, http = tenant_client(pipeline, limited)
-    _, other = tenant_client(pipeline, limited)
+    _, http = keyed_client(pipeline, "srch", limited)
+    _, other = keyed_client(pipeline, "srch", limited)
     with HeldSearches(http, SEARCHES):
         third = http.post("/v1/retrieve", json={"query": "one more"})
         assert third.status_code == 429, third.text
@@ -79,7 +70,7 @@ def test_a_tenants_searches_beyond_its_share_are_refused_while_others_are_answer
 
 
 def test_the_operator_sets_a_tenants_searches(pipeline: Settings, limited: str):
-    tenant, http = tenant_client(pipeline, limited)
+    tenant, http = keyed_client(pipeline, "srch", limited)
     result = CliRunner().invoke(cli, ["tenants", "set-limits", tenant, "--searches", str(SEARCHES + 1)])
     assert result.exit_code == 0, result.output
     time.sleep(0.5)  # past the limited gateway's cache of the tenant's limits

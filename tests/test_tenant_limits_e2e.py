@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -16,10 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from services.cli.main import cli
-from services.gateway.api_keys import ApiKeys
-from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from tests.support.gateway import extra_gateway
+from tests.support.gateway import extra_gateway, keyed_client
 
 IN_FLIGHT = 2  # the limited gateway's requests in flight per tenant
 
@@ -29,12 +26,6 @@ def limited(pipeline: Settings) -> Iterator[str]:
     with extra_gateway(INDEXFLOW_AUTH="api_keys", INDEXFLOW_GATEWAY_MAX_REQUESTS_IN_FLIGHT_PER_TENANT=str(IN_FLIGHT),
                        INDEXFLOW_GATEWAY_LIMITS_CACHE_SECONDS="0.2") as url:
         yield url
-
-
-def tenant_client(pipeline: Settings, url: str) -> tuple[str, httpx.Client]:
-    tenant = f"lim-{uuid.uuid4().hex[:8]}"
-    key, _ = ApiKeys(redis_client(pipeline), pipeline.keys).create(tenant)
-    return tenant, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
 def cli_ok(*args: str) -> str:
@@ -52,7 +43,7 @@ def refused(response: httpx.Response, status: int, names: str) -> None:
 
 
 def test_documents_bytes_and_datasets_are_bounded_per_tenant(pipeline: Settings, limited: str):
-    tenant, http = tenant_client(pipeline, limited)
+    tenant, http = keyed_client(pipeline, "lim", limited)
     cli_ok("tenants", "set-limits", tenant, "--documents", "2", "--bytes", "3000", "--datasets", "1")
     shown = cli_ok("tenants", "show", tenant)
     assert "documents" in shown and "3000" in shown.replace(",", ""), shown
@@ -84,8 +75,8 @@ def test_documents_bytes_and_datasets_are_bounded_per_tenant(pipeline: Settings,
 
 
 def test_requests_per_second_are_bounded_per_tenant(pipeline: Settings, limited: str):
-    tenant, http = tenant_client(pipeline, limited)
-    _, other = tenant_client(pipeline, limited)
+    tenant, http = keyed_client(pipeline, "lim", limited)
+    _, other = keyed_client(pipeline, "lim", limited)
     cli_ok("tenants", "set-limits", tenant, "--rps", "2")
     answers = [http.get("/v1/datasets") for _ in range(30)]
     limited_answers = [a for a in answers if a.status_code == 429]
@@ -95,8 +86,8 @@ def test_requests_per_second_are_bounded_per_tenant(pipeline: Settings, limited:
 
 
 def test_live_event_streams_are_bounded_per_tenant(pipeline: Settings, limited: str):
-    tenant, http = tenant_client(pipeline, limited)
-    _, other = tenant_client(pipeline, limited)
+    tenant, http = keyed_client(pipeline, "lim", limited)
+    _, other = keyed_client(pipeline, "lim", limited)
     cli_ok("tenants", "set-limits", tenant, "--streams", "2")
     first, second = (http.stream("GET", "/v1/ops/events") for _ in range(2))
     with first as one, second as two:
@@ -116,8 +107,8 @@ def test_live_event_streams_are_bounded_per_tenant(pipeline: Settings, limited: 
 
 
 def test_a_tenants_requests_in_flight_are_capped_before_they_start(pipeline: Settings, limited: str):
-    tenant, http = tenant_client(pipeline, limited)
-    _, other = tenant_client(pipeline, limited)
+    tenant, http = keyed_client(pipeline, "lim", limited)
+    _, other = keyed_client(pipeline, "lim", limited)
     release = threading.Event()
 
     def trickled_upload() -> Iterator[bytes]:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -94,3 +95,13 @@ def extra_gateway(**env: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def keyed_client(settings: Settings, prefix: str, url: str) -> tuple[str, httpx.Client]:
+    """A new tenant (its id starting with ``prefix``) with an API key, and a client of ``url`` using it."""
+    from services.gateway.api_keys import ApiKeys
+    from services.runtime.redis_client import redis_client
+
+    tenant = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    key, _ = ApiKeys(redis_client(settings), settings.keys).create(tenant)
+    return tenant, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
