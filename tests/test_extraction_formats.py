@@ -270,18 +270,24 @@ def test_corpus_mail(sandbox: Sandbox, name: str, expected: str):
 # --- the sandbox's limits cover OCR ----------------------------------------------------------
 
 
-def running_tesseracts() -> int:
-    """Live Tesseract processes (a killed one stays listed until its new parent reaps it)."""
-    import subprocess
+def running_tesseracts(group: int) -> int:
+    """Live Tesseract processes of the sandbox's process group: this test's only, never another
+    stack's on the same machine (a killed one stays listed until its new parent reaps it)."""
     import time
 
     for _ in range(5):
-        listed = subprocess.run(["ps", "-C", "tesseract", "-o", "stat="], capture_output=True, text=True).stdout
-        live = [state for state in listed.split() if not state.startswith("Z")]
+        live = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid_and_name, _, rest = stat.read_text().rpartition(")")
+            except OSError:
+                continue  # gone meanwhile
+            state, _parent, process_group = rest.split()[:3]
+            live += pid_and_name.endswith("(tesseract") and int(process_group) == group and state != "Z"
         if not live:
             return 0
         time.sleep(0.1)
-    return len(live)
+    return live
 
 
 def test_ocr_past_the_time_limit_fails_the_document_and_leaves_no_ocr_process(tmp_path: Path):
@@ -293,9 +299,10 @@ def test_ocr_past_the_time_limit_fails_the_document_and_leaves_no_ocr_process(tm
     try:
         box.extract(warm_up)  # the sandbox is up: the time limit below meets OCR, not Python's start
         box.timeout = 2.0
+        group = box.process_group
         with pytest.raises(UnextractableDocument, match="timed out after 2s without progress"):
             box.extract(path)
-        assert running_tesseracts() == 0, "the OCR process is killed with its sandbox"
+        assert running_tesseracts(group) == 0, "the OCR process is killed with its sandbox"
     finally:
         box.close()
 

@@ -129,6 +129,11 @@ class Sandbox:
                 f"extraction exceeded the memory limit ({rss // 2**20} MB > {self.memory_limit // 2**20} MB)"
             )
 
+    @property
+    def process_group(self) -> int | None:
+        """The sandbox's process group, which its OCR processes join (None while none runs)."""
+        return self._process.pid if self._process is not None else None
+
     def _discard(self) -> None:
         if self._process is not None:
             try:
