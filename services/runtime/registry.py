@@ -35,16 +35,19 @@ if old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[2]) then retu
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
-# Drop the entry only if the delete is newer than it (the document may be created again already),
-# and the pending delete it carries out (not a newer one).
+# Drop the entry only if the delete is newer than it (the document may be created again already).
 _FORGET = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and tonumber(cjson.decode(old)['revision']) < tonumber(ARGV[2]) then
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
-local pending = redis.call('HGET', KEYS[2], ARGV[1])
+return 1
+"""
+# Drop a pending delete at or below this revision (not a newer one).
+_SETTLE_DELETE = """
+local pending = redis.call('HGET', KEYS[1], ARGV[1])
 if pending and tonumber(cjson.decode(pending)['revision']) <= tonumber(ARGV[2]) then
-  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 1
 """
@@ -71,6 +74,7 @@ class DocumentRegistry:
         self._blobs = blobs
         self._remember = client.register_script(_REMEMBER)
         self._forget = client.register_script(_FORGET)
+        self._settle_delete = client.register_script(_SETTLE_DELETE)
         self._held = threading.local()  # document key -> the writer lock this thread holds
 
     def fence(self, key: str) -> None:
@@ -120,10 +124,14 @@ class DocumentRegistry:
             yield page
 
     def remember_delete(self, deleted: DocumentDeleted) -> None:
-        """A delete acknowledged to its client: kept until the extractor carries it out (``forget``),
-        so a delete whose record a broker lost is re-driven rather than undone by a re-drive of the
-        document's upsert."""
+        """A delete acknowledged to its client: kept until its document's state says it is done (the
+        watchdog looks), so a delete whose records a broker lost at any stage is published again
+        rather than undone by a re-drive of the document's upsert."""
         self._redis.hset(self._keys.pending_deletes, deleted.key, DOCUMENT_EVENTS.encode(deleted))
+
+    def settle_delete(self, deleted: DocumentDeleted) -> None:
+        """The delete is carried out, or a newer revision overtook it: no longer pending."""
+        self._settle_delete(keys=[self._keys.pending_deletes], args=[deleted.key, deleted.revision])
 
     def pending_deletes(self) -> dict[str, DocumentDeleted]:
         return {key.decode(): DOCUMENT_EVENTS.decode(raw)  # type: ignore[misc]
@@ -131,7 +139,7 @@ class DocumentRegistry:
 
     def forget(self, deleted: DocumentDeleted) -> None:
         """The document is deleted: drop its record and the blobs of every older revision."""
-        self._forget(keys=[self._keys.documents, self._keys.pending_deletes], args=[deleted.key, deleted.revision])
+        self._forget(keys=[self._keys.documents], args=[deleted.key, deleted.revision])
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 

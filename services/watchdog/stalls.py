@@ -76,13 +76,14 @@ class StallSweep:
 
     def _check_delete(self, delete: DocumentDeleted, now: datetime, report: SweepReport,
                       lost_before: datetime | None) -> None:
-        """A delete acknowledged to its client and not carried out yet: published again (the same
-        revision) once it is stuck; forgotten once done or overtaken by a newer revision."""
+        """A delete acknowledged to its client and not carried out yet (its state is not ``deleted``:
+        the extractor may have taken it, and its retraction been lost further on): published again
+        (the same revision) once it is stuck; settled once done or overtaken by a newer revision."""
         key = delete.key
         state = self.states.get(key)
         done = state is not None and state.revision >= delete.revision and state.status is DocumentStatus.DELETED
         if done or (self.revisions.latest(key) or 0) > delete.revision:
-            self.registry.forget(delete)  # keeps a newer upsert: only what the delete covers goes
+            self.registry.settle_delete(delete)
             return
         last_move = state.updated_at if state is not None and state.revision >= delete.revision else delete.produced_at
         lost = lost_before is not None and last_move < lost_before
