@@ -7,7 +7,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import get_args
+from collections.abc import Callable
+from typing import TypeVar, get_args
 
 import click
 import httpx
@@ -98,6 +99,9 @@ def _bring_up(settings: Settings) -> None:
     except RuntimeError as exc:
         _fail(str(exc))
     console.print(f"services up: {', '.join(services_status(settings))}; gateway on {settings.gateway_url}")
+
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -601,14 +605,19 @@ def topics() -> None:
     """Kafka topics."""
 
 
+def _on_kafka(work: Callable[..., T]) -> T:
+    """``work(admin, TOPICS, settings)``; a broker that cannot be reached is reported, not a traceback."""
+    settings = Settings()
+    try:
+        return work(admin_client(settings), TOPICS, settings)
+    except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not a traceback
+        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}")
+
+
 @topics.command("apply")
 def topics_apply() -> None:
     """Create missing topics; report any that differ from their declaration."""
-    settings = Settings()
-    try:
-        report = apply_topics(admin_client(settings), TOPICS, settings)
-    except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not a traceback
-        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}")
+    report = _on_kafka(apply_topics)
     _print_topic_report(report)
     if not report.ok:
         sys.exit(1)
@@ -617,11 +626,7 @@ def topics_apply() -> None:
 @topics.command("check")
 def topics_check() -> None:
     """Exit 1 while any declared topic is missing (creates nothing): what services wait on."""
-    settings = Settings()
-    try:
-        missing = missing_topics(admin_client(settings), TOPICS, settings)
-    except Exception as exc:  # noqa: BLE001 - any broker failure is reported, not a traceback
-        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}")
+    missing = _on_kafka(missing_topics)
     if missing:
         _fail(f"missing topics (run `indexflow topics apply`): {', '.join(missing)}")
     console.print(f"all {len(TOPICS)} topics exist")
