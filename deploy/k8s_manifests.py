@@ -51,6 +51,8 @@ SERVICES = (
     Service("projector", cpu="250m", memory="256Mi"),
     # One is enough (its work is idempotent); Recreate keeps a second from overlapping a rollout.
     Service("watchdog", cpu="250m", memory="512Mi"),
+    # Syncs sources; replicas share them through per-source leases.
+    Service("sources", cpu="500m", memory="1Gi"),
 )
 
 

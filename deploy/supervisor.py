@@ -23,7 +23,7 @@ from pathlib import Path
 from services.runtime.logs import configure_logging
 from services.runtime.settings import Settings
 
-SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "gateway")
+SERVICES = ("extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "sources", "gateway")
 # The stages that scale out through their consumer groups (the gateway holds one port, the
 # watchdog's sweeps are global).
 SCALABLE = ("extractor", "splitter", "embedder", "indexer", "projector")

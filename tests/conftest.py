@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from deploy.stack import Stack
@@ -104,6 +105,8 @@ def pipeline(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
         # Small request limits, so the gateway's limit tests cross them quickly.
         "INDEXFLOW_GATEWAY_MAX_UPLOAD_BYTES": str(8 * 2**20),
         "INDEXFLOW_GATEWAY_MAX_JSON_BYTES": str(4 * 2**20),
+        # The one folder folder sources may read (tests/test_sources_e2e.py writes under it).
+        "INDEXFLOW_SOURCES_FOLDER_ROOTS": orjson.dumps([str(tmp_path_factory.mktemp("sources"))]).decode(),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -26,6 +26,7 @@ from services.runtime.blobs import BlobSettings
 from services.runtime.kafka import consumer_config
 from services.runtime.settings import Settings
 from services.search.settings import SearchSettings
+from services.sources.settings import SourcesSettings
 from services.watchdog.settings import WatchdogSettings
 from topics.catalog import STAGE_INPUTS
 
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 K8S = ROOT / "deploy" / "k8s"
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
-    Settings, BlobSettings, EmbeddingSettings, ExtractorSettings, GatewaySettings, SearchSettings, WatchdogSettings,
+    Settings, BlobSettings, EmbeddingSettings, ExtractorSettings, GatewaySettings, SearchSettings, SourcesSettings,
+    WatchdogSettings,
 )
 # Read by libraries, not by indexflow's settings: boto3's credentials and region, Cohere's key.
 LIBRARY_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "CO_API_KEY"}

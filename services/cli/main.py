@@ -27,6 +27,7 @@ from services.cli.pipeline import services_status, start_services, stop_services
 from services.cli.republish import RepublishError
 from services.cli.republish import republish as run_republish
 from services.cli.schemas_export import export_json_schemas
+from services.cli.sources import sources as sources_commands
 from services.gateway.api_keys import ApiKeys
 from services.gateway.datasets import DatasetCatalog
 from services.gateway.settings import GatewaySettings
@@ -660,3 +661,6 @@ def projector_rebuild() -> None:
     console.print(f"rebuilt the state of {report.written} documents from the status topic")
     if report.kept:
         console.print(f"{len(report.kept)} kept as the live projector folded them (it was ahead of this rebuild)")
+
+
+cli.add_command(sources_commands)

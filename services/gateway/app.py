@@ -16,7 +16,7 @@ from services.gateway.durable_writes import DurableWrites
 from services.gateway.request_metrics import RequestMetrics
 from services.gateway.security_headers import SecurityHeaders
 from services.gateway.routes import (
-    dashboard, datasets, documents, external_knowledge, metadata, operations, search, segments,
+    dashboard, datasets, documents, external_knowledge, metadata, operations, search, segments, sources,
 )
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Documents before operations: ".../{document_id}/update-by-text" is not a command.
     routers = (documents.router, segments.router, metadata.router, datasets.router, operations.router,
-               search.router, external_knowledge.router, dashboard.router, request_metrics.router)
+               search.router, sources.router, external_knowledge.router, dashboard.router, request_metrics.router)
     for router in routers:
         app.include_router(router)
     return app

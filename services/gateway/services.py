@@ -42,6 +42,8 @@ from services.runtime.settings import Settings
 from services.search.hybrid import HybridSearch
 from services.search.rerank import CohereReranker
 from services.search.settings import SearchSettings
+from services.sources.settings import SourcesSettings
+from services.sources.store import SourceStore
 
 
 class Services:
@@ -58,6 +60,14 @@ class Services:
     @cached_property
     def publisher(self) -> DocumentPublisher:
         return DocumentPublisher(self.settings, self.states)
+
+    @cached_property
+    def sources(self) -> SourceStore:
+        return SourceStore(redis_client(self.settings), self.settings.keys, self.sources_settings.runs_kept)
+
+    @cached_property
+    def sources_settings(self) -> SourcesSettings:
+        return SourcesSettings()
 
     @cached_property
     def api_keys(self) -> ApiKeys:

@@ -185,6 +185,34 @@ class RedisKeys:
         """Hash: model -> texts embedded (a counter the benchmarks and tests read)."""
         return self._k("embedding:calls")
 
+    # -- state: sources (services/sources/store.py) -------------------------------------------
+    @property
+    def sources(self) -> str:
+        """Hash: "tenant/source" -> the source's definition (kind, configuration without its
+        credentials, schedule)."""
+        return self._k("sources")
+
+    @property
+    def source_secrets(self) -> str:
+        """Hash: "tenant/source" -> the credentials of its configuration, never answered or logged."""
+        return self._k("source-secrets")
+
+    def source_items(self, source_key: str) -> str:
+        """Hash: item id -> its fingerprint, document and memo as the source's last sync left them."""
+        return self._k(f"source-items:{source_key}")
+
+    def source_runs(self, source_key: str) -> str:
+        """List: the source's runs, newest first (the running one, its checkpoint, at the head)."""
+        return self._k(f"source-runs:{source_key}")
+
+    def source_run_done(self, source_key: str) -> str:
+        """Set: the items the running sync has done, so a resumed one skips them."""
+        return self._k(f"source-run-done:{source_key}")
+
+    def source_lease(self, source_key: str) -> str:
+        """String with a time to live: the sources replica syncing the source now."""
+        return self._k(f"source-lease:{source_key}")
+
     # -- cache ------------------------------------------------------------------------------
     def embedding(self, model: str, content_hash: str) -> str:
         # Untagged: single-key reads and writes, spread over a cluster's slots.

@@ -1,0 +1,3 @@
+from services.sources.service import main
+
+main()

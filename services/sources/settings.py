@@ -1,0 +1,32 @@
+"""The sources service's settings (``INDEXFLOW_SOURCES_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SourcesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INDEXFLOW_SOURCES_", extra="ignore")
+
+    # The directories a folder source may read (JSON list). None by default: a server reading any
+    # path a caller names would hand out every file it can read.
+    folder_roots: list[Path] = Field(default_factory=list)
+    # How often the service looks for syncs due or asked for.
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # A sync holds its source for this long and renews it as it goes: a replica that dies (SIGKILL,
+    # a lost node) gives the run up to another, which resumes it, once this has passed.
+    lease_seconds: float = Field(default=15.0, ge=2)
+    # Runs kept per source (its history), and errors kept per run.
+    runs_kept: int = Field(default=20, ge=1)
+    errors_kept: int = Field(default=50, ge=1)
+    # The shortest schedule a source may have.
+    min_every_seconds: int = Field(default=60, ge=1)
+    # One item's bytes at most (larger ones are errors of the run, named); the gateway's upload
+    # limit applies as well.
+    max_item_bytes: int = Field(default=200 * 2**20, ge=1)
+    # Web: one request's time limit, and the agent named to servers and robots.txt.
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    user_agent: str = "indexflow-sources/1"
