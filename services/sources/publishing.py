@@ -22,9 +22,9 @@ from services.sources.kinds import Content
 Outcome = Literal["written", "unchanged"]
 
 
-def document_id_for(source: Source, item_id: str) -> str:
+def document_id_for(source_id: str, item_id: str) -> str:
     """The same item of the same source always names the same document (an id, no paths in it)."""
-    return "s-" + hashlib.sha256(f"{source.id}\0{item_id}".encode()).hexdigest()[:40]
+    return "s-" + hashlib.sha256(f"{source_id}\0{item_id}".encode()).hexdigest()[:40]
 
 
 class ItemRefused(Exception):

@@ -86,7 +86,7 @@ class SyncRun:
             self._done.append(item.item_id)
             self._checkpoint()
             return
-        document_id = known.document_id if known is not None else document_id_for(self.source, item.item_id)
+        document_id = known.document_id if known is not None else document_id_for(self.source.id, item.item_id)
         try:
             content = item.content or self.kind.fetch(item)
             self.keep_lease()
