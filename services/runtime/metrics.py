@@ -105,6 +105,18 @@ STATES_FOLDED = Counter("indexflow_states_total", "Document states written by th
 REDRIVES = Counter("indexflow_redrives_total", "Documents re-driven, by why: stalled, reconciled", ["reason"])
 GIVEN_UP = Counter("indexflow_stalled_given_up_total", "Stalled documents ended in error after their last attempt")
 STALE_CHUNKS = Counter("indexflow_stale_chunks_removed_total", "Chunks the reconciler found no document serving")
+LIVE_PROCESSES = Gauge(
+    "indexflow_live_processes",
+    "Processes of a service whose newest heartbeat is recent (0: the service is stopped or hung)", ["service"],
+)
+DOCUMENTS = Gauge("indexflow_documents", "Live documents by the status of their state, at the last stall sweep",
+                  ["status"])
+DOCUMENTS_STALLED = Gauge(
+    "indexflow_documents_stalled",
+    "Documents whose state had not moved for the stall time at the last sweep, by verdict: queued (behind a "
+    "backlog that moves), redriven, failed (attempts used up)",
+    ["verdict"],
+)
 
 # -- gateway ------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter("indexflow_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
@@ -117,6 +129,14 @@ ESTIMATES = Counter(
     "(the queue or the tenant's limit full)",
     ["outcome"],
 )
+# The pipeline read from outside its consumer groups (services/gateway/pipeline_view.py), at each scrape.
+PIPELINE_LAG = Gauge(
+    "indexflow_pipeline_lag",
+    "Records of a stage's lane its consumer group has not committed (end offset minus committed offset), read "
+    "from outside the group, so a stage that is down still shows its backlog grow",
+    ["stage", "lane"],
+)
+DEAD_LETTER_RECORDS = Gauge("indexflow_dead_letter_records", "Records the DLQ topic holds")
 SEARCH_SECONDS = Histogram(
     "indexflow_search_seconds", "Time of one search, by where: elasticsearch, or the gateway's own",
     ["mode", "where"], buckets=_SECONDS,

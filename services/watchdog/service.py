@@ -12,17 +12,26 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from schemas import Stage
+from deploy.supervisor import SERVICES
+from schemas import DocumentStatus, Stage
 from schemas.envelope import utc_now
 from services.projector.store import StateStore
 from services.runtime.blobs import BlobStore
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.elasticsearch_client import elasticsearch_client
 from services.runtime.errors import as_outage
-from services.runtime.heartbeat import Heartbeat, last_beats
+from services.runtime.heartbeat import Heartbeat, last_beats, processes_alive
 from services.runtime.keys import RedisKeys
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import GIVEN_UP, REDRIVES, STALE_CHUNKS, serve_metrics
+from services.runtime.metrics import (
+    DOCUMENTS,
+    DOCUMENTS_STALLED,
+    GIVEN_UP,
+    LIVE_PROCESSES,
+    REDRIVES,
+    STALE_CHUNKS,
+    serve_metrics,
+)
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry
@@ -38,6 +47,9 @@ from services.watchdog.stalls import StallSweep
 from topics.catalog import EXTRACTED
 
 log = logging.getLogger(__name__)
+# The services that stamp heartbeats: every one a deployment runs but the gateway (it answers
+# probes instead).
+HEARTBEATING = tuple(name for name in SERVICES if name != Stage.GATEWAY.value)
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Watchdog:
         next_sweep = next_reconcile = time.monotonic()
         while not stop.is_set():
             self.heartbeat.beat()
+            self._guarded("liveness report", self._report_liveness)
             now = time.monotonic()
             if now >= next_sweep:
                 self._guarded("stall sweep", self._sweep)
@@ -97,10 +110,21 @@ class Watchdog:
         report = self.sweep.sweep(utc_now(), self.heartbeat.beat, lost_before)
         REDRIVES.labels("stalled").inc(len(report.redriven))
         GIVEN_UP.inc(len(report.failed))
+        for status in DocumentStatus:
+            DOCUMENTS.labels(status.value).set(report.statuses[status.value])
+        for verdict, documents in (("queued", report.queued), ("redriven", report.redriven), ("failed", report.failed)):
+            DOCUMENTS_STALLED.labels(verdict).set(len(documents))
         if report.redriven or report.failed:
             log.warning("stall sweep: %d checked, re-driven %s, failed %s",
                         report.checked, report.redriven, report.failed)
         return True
+
+    def _report_liveness(self) -> None:
+        """Every heartbeating service's live processes, 0 included: a stopped service is a series
+        at 0 for an alert to see, not a series gone."""
+        alive = processes_alive(self.redis, self.keys, self.settings.heartbeat_silence_seconds)
+        for service in HEARTBEATING:
+            LIVE_PROCESSES.labels(service).set(alive.get(service, 0))
 
     def _reconcile(self) -> None:
         report = self.reconciler.run(beat=self.heartbeat.beat)

@@ -22,3 +22,6 @@ class WatchdogSettings(BaseSettings):
     # The projector must have shown life this recently, or states are not news and nothing is
     # judged stuck.
     projector_silence_seconds: float = Field(default=60.0, gt=0)
+    # A process counts as live (the metric indexflow_live_processes) while its newest heartbeat
+    # is this recent; processes beat every 5 s, and a stopped one takes its stamp away at once.
+    heartbeat_silence_seconds: float = Field(default=30.0, gt=0)

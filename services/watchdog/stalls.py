@@ -11,6 +11,7 @@ A document waiting its turn behind a backlog that keeps moving is not stuck (see
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ class SweepReport:
     queued: list[str] = field(default_factory=list)  # idle, but waiting behind a moving backlog
     redriven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)  # live documents by their state's status
 
 
 class StallSweep:
@@ -66,7 +68,9 @@ class StallSweep:
                 if (delete := deletes.get(upsert.key)) is not None and delete.revision > upsert.revision:
                     continue  # deleted since: judged by its delete (a re-drive would bring it back)
                 report.checked += 1
-                if self._check(upsert, states.get(upsert.key), now, report, lost_before):
+                state = states.get(upsert.key)
+                report.statuses[state.status.value if state is not None else DocumentStatus.WAITING.value] += 1
+                if self._check(upsert, state, now, report, lost_before):
                     waiting.add((upsert.key, upsert.revision))
         for delete in deletes.values():
             report.checked += 1
