@@ -6,6 +6,9 @@ settings, clients, error shapes and the routers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -28,7 +31,14 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings or Settings(), GatewaySettings())
-    app = FastAPI(title="indexflow gateway", version="1", description=__doc__)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.search_workers.start()
+        yield
+        services.search_workers.close()
+
+    app = FastAPI(title="indexflow gateway", version="1", description=__doc__, lifespan=lifespan)
     app.state.services = services
     app.add_middleware(DurableWrites, barrier=lambda: state_durability(services.settings))
     app.add_middleware(BodyLimit, limit_for=services.gateway.body_limit)
@@ -47,4 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                search.router, sources.router, external_knowledge.router, dashboard.router, request_metrics.router)
     for router in routers:
         app.include_router(router)
+    app.openapi = _with_worker_bodies(app)
     return app
+
+
+def _with_worker_bodies(app: FastAPI) -> Any:
+    """The OpenAPI document with the schemas of the bodies search workers parse (no route model
+    names them)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(search.body_schemas())
+        return app.openapi_schema
+
+    return openapi

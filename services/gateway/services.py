@@ -26,6 +26,7 @@ from services.gateway.errors import ApiError
 from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.readiness import DependencyChecks
+from services.gateway.search_workers import SearchWorkers
 from services.gateway.settings import GatewaySettings
 from services.gateway.tenant_limits import TenantLimits
 from services.gateway.tenant_slots import TenantSlots
@@ -147,6 +148,10 @@ class Services:
             self.es, self.settings.topic_prefix, self.provider, self.datasets.indexed, self.serving_revisions,
             self.placements.of, search.fuse(), reranker, search.corroboration, search.query_feedback(),
         )
+
+    @cached_property
+    def search_workers(self) -> SearchWorkers:
+        return SearchWorkers(self.settings, self.gateway)
 
     @cached_property
     def pipeline(self) -> PipelineView:

@@ -37,10 +37,14 @@ class GatewaySettings(BaseSettings):
     # the gateway's 40 worker threads, checked before a request's work starts.
     max_requests_in_flight_per_tenant: int = Field(default=10, ge=1)
     # Searches of one tenant being answered at once, within its requests in flight: a search is
-    # CPU-bound in the gateway (a filter's values parsed, every document's metadata checked) and
-    # threads share one GIL, so a few of one tenant's take the CPU of every tenant's requests.
-    # Each takes tens of milliseconds: two at once answer a tenant's 40 or so a second per replica.
+    # CPU-bound (a filter's values parsed, every document's metadata checked), each tens of
+    # milliseconds: two at once answer a tenant's 40 or so a second per replica.
     max_searches_per_tenant: int = Field(default=2, ge=1)
+    # Searches run in search_workers processes of their own, handed to the tenants with searches
+    # waiting in turn, at search_niceness: the gateway's other requests get the CPU first, and one
+    # tenant's searches never hold the GIL the gateway's requests share.
+    search_workers: int = Field(default=2, ge=1)
+    search_niceness: int = Field(default=5, ge=0, le=19)
     # A tenant's own limits, as the operator set them, are read again after this long.
     limits_cache_seconds: float = Field(default=5.0, ge=0)
 

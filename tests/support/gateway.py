@@ -39,8 +39,8 @@ class Gateway:
 
     def delete(self, document_id: str, priority: str | None = None) -> dict:
         response = self.http.delete(f"/v1/datasets/{self.dataset}/documents/{document_id}", headers=_lane(priority))
-        assert response.status_code == 200, response.text
-        return response.json()
+        assert response.status_code == 204 and not response.content, response.text
+        return {"document_id": document_id, "revision": int(response.headers["X-Revision"])}
 
     def state(self, document_id: str) -> dict | None:
         """The document's state; a deleted one's last state (answered with 404, as Dify does)."""
@@ -74,6 +74,13 @@ def _lane(priority: str | None) -> dict[str, str]:
 @contextmanager
 def extra_gateway(**env: str) -> Iterator[str]:
     """A second gateway process on the running pipeline, with settings of its own; yields its URL."""
+    with extra_gateway_process(**env) as (url, _process):
+        yield url
+
+
+@contextmanager
+def extra_gateway_process(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``extra_gateway``, yielding its process too."""
     from tests.conftest import free_port
 
     port = free_port()
@@ -91,7 +98,7 @@ def extra_gateway(**env: str) -> Iterator[str]:
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "the extra gateway did not start"
                 time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(30)

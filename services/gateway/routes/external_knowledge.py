@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from services.gateway import dify
 from services.gateway.requests import MAX_QUERY_CHARS, RetrieveRequest
 from services.gateway.retrieval_model import DifyRetrievalModel
 from services.gateway.routes.search import hit_metadata, search
+from services.gateway.search_workers import Answer
 from services.gateway.services import Clients, Services, bearer_key
 from services.search.metadata_filter import MetadataCondition
 
@@ -36,17 +37,19 @@ class ExternalRetrieval(BaseModel):
     metadata_condition: MetadataCondition | None = None
 
 
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error_code": code, "error_msg": message})
+def _error(status: int, code: int, message: str) -> Answer:
+    return Answer(status, orjson.dumps({"error_code": code, "error_msg": message}))
 
 
 @router.post("/retrieval")
 @router.post("/v1/retrieval")
-async def retrieval(request: Request, s: Clients, authorization: Annotated[str | None, Header()] = None) -> Any:
+async def retrieval(request: Request, s: Clients,
+                    authorization: Annotated[str | None, Header()] = None) -> Response:
     key = bearer_key(authorization)
     if key is None:
-        return _error(403, 1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
-    return await run_in_threadpool(_retrieve, s, key, await request.body())
+        return _error(403, 1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.").response()
+    # Searches wait their turn by key here: the tenant is the worker's to look up.
+    return await s.search_workers.answer(key, _retrieve, key, await request.body())
 
 
 def _retrieve(s: Services, key: str, raw: bytes) -> Any:

@@ -1,12 +1,14 @@
 """Search one dataset or every dataset of the tenant: BM25, kNN per model, or both fused. The
 request is the native one or Dify's (``retrieval_model``); each record carries Dify's ``segment``
-beside the native fields."""
+beside the native fields. The routes read the body's bytes and a search worker does the rest
+(``search_workers``: parsing, conditions and the answer cost a worker's CPU, not the gateway's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from schemas import DocumentUpserted
 from schemas.envelope import Id
@@ -22,16 +24,38 @@ from services.search.metadata_filter import MetadataCondition, TooManyDocuments,
 router = APIRouter()
 
 
-@router.post("/v1/datasets/{dataset_id}/retrieve")
-@router.post("/v1/datasets/{dataset_id}/hit-testing")
-def retrieve(dataset_id: Id, body: RetrieveRequest, tenant: Tenant, s: Clients) -> dict:
+# The body is parsed by the worker: declared here for the API's documentation only (its schema
+# among the document's components: ``body_schemas``).
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/RetrieveRequest"}}}}}
+
+
+def body_schemas() -> dict[str, Any]:
+    """The JSON Schemas of the bodies the search routes take, as OpenAPI components."""
+    schema = RetrieveRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "RetrieveRequest": schema}
+
+
+@router.post("/v1/datasets/{dataset_id}/retrieve", openapi_extra=_BODY)
+@router.post("/v1/datasets/{dataset_id}/hit-testing", openapi_extra=_BODY)
+async def retrieve(dataset_id: Id, request: Request, tenant: Tenant, s: Clients) -> Response:
+    return await s.search_workers.answer(tenant, retrieve_in_dataset, tenant, dataset_id, await request.body())
+
+
+@router.post("/v1/retrieve", openapi_extra=_BODY)
+async def retrieve_across(request: Request, tenant: Tenant, s: Clients) -> Response:
+    return await s.search_workers.answer(tenant, retrieve_in_datasets, tenant, await request.body())
+
+
+def retrieve_in_dataset(s: Services, tenant: str, dataset_id: str, raw: bytes) -> dict:
+    body = RetrieveRequest.model_validate_json(raw)
     record = existing_dataset(s, tenant, dataset_id)
     plan = body.plan(dify.retrieval_model(record))
     return answer(s, tenant, body, plan, search(s, tenant, body, plan, dataset_id))
 
 
-@router.post("/v1/retrieve")
-def retrieve_across(body: RetrieveRequest, tenant: Tenant, s: Clients) -> dict:
+def retrieve_in_datasets(s: Services, tenant: str, raw: bytes) -> dict:
+    body = RetrieveRequest.model_validate_json(raw)
     plan = body.plan()
     return answer(s, tenant, body, plan, search(s, tenant, body, plan, body.dataset_id))
 
