@@ -89,7 +89,8 @@ def run_workload(client: Client, workload: Workload) -> dict[str, int]:
     def send(method: str, path: str, document_id: str, **kwargs) -> None:
         response = client.call(method, path, **kwargs)
         response.raise_for_status()
-        revisions[document_id] = response.json()["revision"]
+        # A delete answers 204 without a body, its revision in a header.
+        revisions[document_id] = int(response.headers.get("X-Revision") or response.json()["revision"])
 
     def update_and_delete(selected) -> None:
         for j in filter(selected, workload.updated):

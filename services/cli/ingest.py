@@ -122,7 +122,7 @@ def ingest(
                 if document_id not in awaited and state["status"] != "deleted":
                     response = client.delete(f"{base}/documents/{document_id}")
                     response.raise_for_status()
-                    awaited[document_id] = response.json()["revision"]
+                    awaited[document_id] = int(response.headers["X-Revision"])  # a 204 without a body
                     summary.deleted += 1
         states = _follow(client, base, awaited, on_progress, time.monotonic() + timeout)
     summary.seconds = round(time.monotonic() - started, 2)

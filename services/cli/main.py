@@ -565,6 +565,7 @@ def _tenant_limits() -> tuple[Settings, TenantLimits]:
 @click.option("--streams", type=click.IntRange(min=1), help="live event streams open at once (per replica)")
 @click.option("--estimates", type=click.IntRange(min=1), help="estimates queued or running at once (per replica)")
 @click.option("--searches", type=click.IntRange(min=1), help="searches being answered at once (per replica)")
+@click.option("--tags", type=click.IntRange(min=1), help="knowledge tags at most")
 def tenants_set_limits(tenant: str, stored_bytes: int | None, **limits: float | None) -> None:
     """Set the tenant's own limits (those not named keep theirs); gateways apply them within
     INDEXFLOW_GATEWAY_LIMITS_CACHE_SECONDS."""

@@ -19,7 +19,8 @@ from services.gateway.durable_writes import DurableWrites
 from services.gateway.request_metrics import RequestMetrics
 from services.gateway.security_headers import SecurityHeaders
 from services.gateway.routes import (
-    dashboard, datasets, documents, external_knowledge, metadata, operations, search, segments, sources,
+    dashboard, datasets, documents, downloads, external_knowledge, metadata, operations, search, segments, sources,
+    tags,
 )
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
@@ -52,9 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "AUTHENTICATION IS OFF (INDEXFLOW_AUTH=open): a caller without a known API key may act as any "
             "tenant it names in X-Tenant-Id. Set INDEXFLOW_AUTH=api_keys anywhere but a laptop."
         )
-    # Documents before operations: ".../{document_id}/update-by-text" is not a command.
-    routers = (documents.router, segments.router, metadata.router, datasets.router, operations.router,
-               search.router, sources.router, external_knowledge.router, dashboard.router, request_metrics.router)
+    # Documents and downloads before operations: ".../{document_id}/update-by-text" and
+    # ".../{document_id}/download" are not commands; tags before datasets: "tags" is no dataset id.
+    routers = (documents.router, downloads.router, downloads.files_router, segments.router, metadata.router,
+               tags.router, datasets.router, operations.router, search.router, sources.router,
+               external_knowledge.router, dashboard.router, request_metrics.router)
     for router in routers:
         app.include_router(router)
     app.openapi = _with_worker_bodies(app)

@@ -63,6 +63,8 @@ class DatasetRecord(BaseModel):
     ocr: OcrSpec | None = None  # its documents' default; None: the deployment's
     created_at: int = Field(default_factory=lambda: int(time.time()))
     updated_at: int = Field(default_factory=lambda: int(time.time()))
+    # Dify's chunk structure: the doc_form of its documents, as the first one's process rule made it.
+    chunk_structure: Literal["text_model", "hierarchical_model"] | None = None
     metadata_fields: list[MetadataField] = Field(default_factory=list)
     built_in_field_enabled: bool = False
     implicit: bool = Field(default=False, description="made by a document written to it, not created")

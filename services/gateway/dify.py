@@ -86,9 +86,10 @@ def display_status(status: DocumentStatus, visibility: Visibility) -> str:
 
 def document(
     document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int,
-    visibility: Visibility | None = None, built_in: Mapping[str, Any] | None = None,
+    visibility: Visibility | None = None, built_in: Mapping[str, Any] | None = None, word_count: int = 0,
 ) -> dict[str, Any]:
-    """Dify's document object (create, update and list answers)."""
+    """Dify's document object (create, update and list answers); ``word_count``: the words of the
+    revision search serves (0 before one is)."""
     status = state.status if state is not None else DocumentStatus.WAITING
     visibility = visibility or Visibility()
     accepted = state.transitions.get(DocumentStatus.WAITING) if state is not None else None
@@ -111,11 +112,19 @@ def document(
         "disabled_by": "api" if visibility.disabled_at else None,
         "archived": visibility.archived,
         "display_status": display_status(status, visibility),
-        "word_count": None,
+        "word_count": word_count,
         "hit_count": 0,
         "doc_form": upsert.indexing.doc_form if upsert is not None else "text_model",
         "doc_metadata": doc_metadata(upsert, built_in),
+        # Dify's summary index (an LLM's summary of each document) is not something indexflow makes.
+        "need_summary": False,
+        "summary_index_status": None,
     }
+
+
+def average_segment_length(word_count: int, segment_count: int) -> int:
+    """Dify's: the words of a segment on average, 0 for a document without segments."""
+    return word_count // segment_count if word_count and segment_count else 0
 
 
 def indexing_status(document_id: str, state: DocumentState | None) -> dict[str, Any]:
@@ -151,8 +160,10 @@ def retrieval_model(record: DatasetRecord) -> dict[str, Any]:
     return {**defaults, **(record.retrieval_model or {})}
 
 
-def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None) -> dict[str, Any]:
-    """Dify's dataset object; ``states`` are the dataset's documents, ``model`` what it embeds with."""
+def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None, tags: list[dict[str, Any]],
+            word_count: int) -> dict[str, Any]:
+    """Dify's dataset object; ``states`` are the dataset's documents, ``model`` what it embeds with,
+    ``tags`` Dify's tags bound to it, ``word_count`` the words its documents' served revisions hold."""
     live = [s for s in states if s.status is not DocumentStatus.DELETED]
     available = [s for s in live if s.status is DocumentStatus.COMPLETED]
     return {
@@ -165,7 +176,7 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "indexing_technique": record.indexing_technique,
         "app_count": 0,
         "document_count": len(live),
-        "word_count": 0,
+        "word_count": word_count,
         "created_by": "api",
         "author_name": None,
         "created_at": record.created_at,
@@ -175,8 +186,8 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "embedding_model_provider": record.embedding_model_provider or ("indexflow" if model else None),
         "embedding_available": True,
         "retrieval_model_dict": retrieval_model(record),
-        "tags": [],
-        "doc_form": None,
+        "tags": tags,
+        "doc_form": record.chunk_structure,
         "external_knowledge_info": None,
         "external_retrieval_model": None,
         "doc_metadata": [field.model_dump() for field in record.metadata_fields],
@@ -186,4 +197,13 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "total_available_documents": len(available),
         "enable_api": True,
         "is_multimodal": False,
+        # Dify's values for what indexflow does not have: no summary index, no knowledge pipeline
+        # (a dataset is Dify's "general" kind, never published), no icon, no maintainer.
+        "summary_index_setting": None,
+        "pipeline_id": None,
+        "runtime_mode": "general",
+        "chunk_structure": record.chunk_structure,  # its documents' form, from the first one's process rule
+        "icon_info": None,
+        "is_published": False,
+        "maintainer": None,
     }

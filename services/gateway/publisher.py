@@ -111,6 +111,16 @@ class DocumentPublisher:
         return redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
                        edited, priority=Priority.INTERACTIVE)
 
+    def reprocess(self, tenant_id: str, document_id: str, batch: str, priority: Priority,
+                  change: Callable[[DocumentUpserted], dict]) -> DocumentUpserted | None:
+        """The document's current source again, as a new revision of the ``batch`` with the fields
+        ``change`` makes of its newest upsert (new settings). None if the document is unknown."""
+        event = redrive(self.registry, self.revisions, self.producer, self.status, document_key(tenant_id, document_id),
+                        change, priority=priority)
+        if event is not None:
+            self._add_to_batch(tenant_id, batch, event.key, event.revision)
+        return event
+
     def upsert(
         self,
         *,

@@ -12,6 +12,7 @@ from schemas import IndexingSpec, OcrSpec, ProcessRule
 from schemas.documents import Metadata, MetadataKey
 from schemas.edited import SegmentText
 from schemas.envelope import Id
+from services.gateway.dataset_tags import MAX_TAG_NAME_CHARS
 from services.gateway.errors import ApiError
 from services.gateway.retrieval_model import MAX_MODEL_NAME_CHARS, DifyRetrievalModel, RetrievalSettings
 from services.search.hybrid import Mode, Scope
@@ -236,3 +237,41 @@ class UpdateSegment(BaseModel):
 
 class ChildChunkText(BaseModel):
     content: SegmentText
+
+
+MAX_TAG_IDS = 1000  # tags named in one binding or unbinding
+
+
+class TagName(BaseModel):
+    name: str = Field(min_length=1, max_length=MAX_TAG_NAME_CHARS)
+
+
+class TagRename(TagName):
+    tag_id: Id
+
+
+class TagDelete(BaseModel):
+    tag_id: Id
+
+
+class TagBinding(BaseModel):
+    tag_ids: list[Id] = Field(min_length=1, max_length=MAX_TAG_IDS)
+    target_id: Id
+
+
+class TagUnbinding(BaseModel):
+    """Dify's ``tag_ids``, or the single ``tag_id`` of its older clients."""
+
+    tag_ids: list[Id] = Field(default_factory=list, max_length=MAX_TAG_IDS)
+    tag_id: Id | None = None
+    target_id: Id
+
+    @model_validator(mode="after")
+    def _some_tag(self) -> TagUnbinding:
+        if not self.tag_ids and self.tag_id is None:
+            raise ValueError("tag_ids (or tag_id) names the tags to unbind")
+        return self
+
+    @property
+    def named(self) -> list[str]:
+        return self.tag_ids or [self.tag_id]

@@ -21,7 +21,9 @@ from services.estimate.queue import EstimateQueue
 from services.extractor.settings import ExtractorSettings
 from services.gateway import dify
 from services.gateway.api_keys import ApiKeys
+from services.gateway.dataset_tags import DatasetTags
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
+from services.gateway.download_links import DownloadLinks, signing_key
 from services.gateway.errors import ApiError
 from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
@@ -108,6 +110,15 @@ class Services:
     def catalog(self) -> DatasetCatalog:
         return DatasetCatalog(redis_client(self.settings), self.settings.keys,
                               lambda tenant: self.limits.of(tenant).datasets)
+
+    @cached_property
+    def tags(self) -> DatasetTags:
+        return DatasetTags(redis_client(self.settings), self.settings.keys)
+
+    @cached_property
+    def download_links(self) -> DownloadLinks:
+        key = signing_key(self.gateway.download_signing_key, redis_client(self.settings), self.settings.keys)
+        return DownloadLinks(key, self.gateway.download_link_seconds)
 
     @cached_property
     def placements(self) -> IndexPlacements:

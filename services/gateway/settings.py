@@ -4,7 +4,7 @@ a tenant's own)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.gateway.body_limit import is_multipart
@@ -30,6 +30,7 @@ class GatewaySettings(BaseSettings):
     max_datasets_per_tenant: int = Field(default=1000, ge=1)
     max_documents_per_tenant: int = Field(default=1_000_000, ge=1)
     max_bytes_per_tenant: int = Field(default=50 * 2**30, ge=1)  # text and uploads as written
+    max_tags_per_tenant: int = Field(default=1000, ge=1)  # knowledge tags (each may be bound to every dataset)
     max_requests_per_second_per_tenant: float = Field(default=100.0, gt=0)  # bursts of twice this
     max_streams_per_tenant: int = Field(default=10, ge=1)  # live event streams open at once
     max_estimates_per_tenant: int = Field(default=4, ge=1)  # queued or running at once
@@ -57,6 +58,12 @@ class GatewaySettings(BaseSettings):
     estimate_queue: int = Field(default=64, ge=1)
     estimate_seconds: float = Field(default=60.0, gt=0)
     estimate_niceness: int = Field(default=10, ge=0, le=19)
+    # Download links of documents' originals (Dify's signed URLs): valid this long, signed with
+    # this key. Unset: a random key the deployment's gateways share through the state Redis.
+    download_link_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    download_signing_key: SecretStr | None = None
+    # The originals one zip may carry (Dify's download-zip takes up to 100 documents), built on disk.
+    max_zip_bytes: int = Field(default=2**30, ge=1)
     # A live event stream checks this often that its API key is still valid, and ends once revoked.
     stream_key_check_seconds: float = Field(default=5.0, gt=0)
 

@@ -25,13 +25,14 @@ class Limits(BaseModel):
     streams: int = Field(ge=1)  # live event streams open at once, per replica
     estimates: int = Field(ge=1)  # estimates queued or running at once, per replica
     searches: int = Field(ge=1)  # searches being answered at once, per replica
+    tags: int = Field(ge=1)  # knowledge tags
 
 
 # How each limit is named in refusals and in the CLI.
 DESCRIPTIONS = {
     "datasets": "datasets", "documents": "documents", "bytes": "stored bytes", "rps": "requests per second",
     "streams": "live event streams", "estimates": "concurrent estimates",
-    "searches": "concurrent searches",
+    "searches": "concurrent searches", "tags": "knowledge tags",
 }
 
 
@@ -45,7 +46,7 @@ def default_limits(gateway: GatewaySettings) -> Limits:
         datasets=gateway.max_datasets_per_tenant, documents=gateway.max_documents_per_tenant,
         bytes=gateway.max_bytes_per_tenant, rps=gateway.max_requests_per_second_per_tenant,
         streams=gateway.max_streams_per_tenant, estimates=gateway.max_estimates_per_tenant,
-        searches=gateway.max_searches_per_tenant,
+        searches=gateway.max_searches_per_tenant, tags=gateway.max_tags_per_tenant,
     )
 
 

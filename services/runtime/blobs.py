@@ -115,6 +115,11 @@ class BlobStore:
             return self._get_s3(parsed.netloc, parsed.path.lstrip("/"), tenant)
         raise PermanentError(f"unsupported blob URI scheme {parsed.scheme!r} (file:// or s3://)")
 
+    def local_path(self, uri: str, tenant: str) -> Path | None:
+        """The blob's own file, if it is one of ``tenant``'s on local storage (None on S3)."""
+        parsed = urlparse(uri)
+        return self._checked_path(Path(unquote(parsed.path)), tenant) if parsed.scheme == "file" else None
+
     def source_of(self, upsert: DocumentUpserted) -> bytes:
         """The bytes of an upsert's source: its inline text, or its blob."""
         source = upsert.source

@@ -106,6 +106,19 @@ class RedisKeys:
         """Hash: document id -> when it was first written to the dataset (epoch seconds)."""
         return self._k(f"document-created:{tenant_id}/{dataset_id}")
 
+    def dataset_tags(self, tenant_id: str) -> str:
+        """Hash: tag id -> the tenant's knowledge tag (its name, when made)."""
+        return self._k(f"dataset-tags:{tenant_id}")
+
+    def dataset_tag_bindings(self, tenant_id: str) -> str:
+        """Hash: "dataset id/tag id" -> 1 for each tag bound to each of the tenant's datasets."""
+        return self._k(f"dataset-tag-bindings:{tenant_id}")
+
+    @property
+    def download_signing_key(self) -> str:
+        """String: the secret download links are signed with, when the deployment sets none."""
+        return self._k("download-signing-key")
+
     # -- state: datasets' embedding models --------------------------------------------------
     def dataset_models(self, tenant_id: str) -> str:
         """Hash: dataset -> the embedding model its documents are embedded with."""

@@ -70,11 +70,11 @@ def overview_of(s: Services, tenant: str) -> dict:
 
 def _limits(s: Services, tenant: str, datasets: int) -> dict[str, dict]:
     """Each of the tenant's limits and its use: held in the deployment (datasets, documents,
-    bytes), or at once on this gateway (streams, estimates, searches); a rate has no use to show."""
+    bytes, tags), or at once on this gateway (streams, estimates, searches); a rate has no use to show."""
     usage = s.usage.of(tenant)
     used = {"datasets": datasets, "documents": usage.documents, "bytes": usage.bytes, "rps": None,
             "streams": s.slots.streams[tenant], "estimates": s.estimates.held[tenant],
-            "searches": s.slots.searches[tenant]}
+            "searches": s.slots.searches[tenant], "tags": s.tags.count(tenant)}
     return {name: {"limit": limit, "used": used[name]} for name, limit in s.limits.of(tenant).model_dump().items()}
 
 

@@ -12,9 +12,11 @@ from services.embedder.models import LOCAL_MODELS, known_models
 from services.gateway import dify
 from services.gateway.datasets import DatasetRecord, NameTaken
 from services.gateway.errors import ApiError
-from services.gateway.requests import DatasetCreate, DatasetUpdate, ModelSwitch
+from services.gateway.requests import MAX_TAG_IDS, DatasetCreate, DatasetUpdate, ModelSwitch
 from services.gateway.routes.documents import check_model_name
+from services.gateway.routes.tags import bound_tags
 from services.gateway.services import Clients, Services, Tenant, existing_dataset
+from services.gateway.word_counts import word_counts
 
 router = APIRouter()
 
@@ -39,18 +41,28 @@ def list_datasets(
     page: Annotated[int, Query(ge=1)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     keyword: Annotated[str | None, Query(max_length=256)] = None,
+    tag_ids: Annotated[list[Id] | None, Query(max_length=MAX_TAG_IDS,
+                                              description="datasets bound to any of these tags")] = None,
 ) -> dict:
     records = s.catalog.all(tenant)
     if keyword:
         records = [r for r in records if keyword.lower() in r.name.lower()]
+    tags = bound_tags(s, tenant)
+    if tag_ids:
+        wanted = set(tag_ids)
+        records = [r for r in records if wanted & {t["id"] for t in tags.get(r.id, [])}]
     shown = records[(page - 1) * limit: page * limit]
-    return {"data": [shaped(s, tenant, r) for r in shown], "has_more": page * limit < len(records),
+    return {"data": shaped_all(s, tenant, shown, tags), "has_more": page * limit < len(records),
             "limit": limit, "total": len(records), "page": page}
 
 
 @router.get("/v1/datasets/{dataset_id}")
 def get_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> dict:
-    return shaped(s, tenant, existing_dataset(s, tenant, dataset_id))
+    record = existing_dataset(s, tenant, dataset_id)
+    answer = shaped(s, tenant, record)
+    if record.permission == "partial_members":
+        answer["partial_member_list"] = []  # indexflow has no team members: a tenant's key is the tenant
+    return answer
 
 
 @router.patch("/v1/datasets/{dataset_id}")
@@ -64,7 +76,7 @@ def update_dataset(dataset_id: Id, body: DatasetUpdate, tenant: Tenant, s: Clien
                        code="dataset_name_duplicate") from None
     if body.embedding_model is not None and body.embedding_model != s.datasets.configured(tenant, dataset_id):
         switch_model(s, tenant, dataset_id, body.embedding_model)
-    return shaped(s, tenant, record)
+    return {**shaped(s, tenant, record), "partial_member_list": []}
 
 
 @router.delete("/v1/datasets/{dataset_id}", status_code=204)
@@ -79,6 +91,7 @@ def delete_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> Response:
         s.publisher.delete(tenant, dataset_id, document_id, Priority.BULK)
         s.usage.give_back(tenant, document_id)
     s.catalog.delete(tenant, record)
+    s.tags.forget_dataset(tenant, dataset_id)
     return Response(status_code=204)
 
 
@@ -120,7 +133,21 @@ def switch_model(s: Services, tenant: str, dataset_id: str, model: str) -> int:
 
 
 def shaped(s: Services, tenant: str, record: DatasetRecord) -> dict:
-    model = s.datasets.configured(tenant, record.id)
-    if model is None and record.indexing_technique != "economy":
-        model = s.embedding.default_model  # what its first document will take
-    return dify.dataset(record, s.states.dataset(tenant, record.id), model)
+    return shaped_all(s, tenant, [record], bound_tags(s, tenant))[0]
+
+
+def shaped_all(s: Services, tenant: str, records: list[DatasetRecord], tags: dict[str, list[dict]]) -> list[dict]:
+    """Dify's dataset objects of ``records``; ``tags``: each dataset's bound tags. Their words are
+    counted in one request to the search engine."""
+    states = {record.id: s.states.dataset(tenant, record.id) for record in records}
+    words = word_counts(s, tenant, [st.document_id for found in states.values() for st in found
+                                    if st.status is not DocumentStatus.DELETED])
+    answers = []
+    for record in records:
+        model = s.datasets.configured(tenant, record.id)
+        if model is None and record.indexing_technique != "economy":
+            model = s.embedding.default_model  # what its first document will take
+        word_count = sum(words.get(st.document_id, 0) for st in states[record.id]
+                         if st.status is not DocumentStatus.DELETED)
+        answers.append(dify.dataset(record, states[record.id], model, tags.get(record.id, []), word_count))
+    return answers

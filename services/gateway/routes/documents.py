@@ -5,7 +5,7 @@ Routes and answers are Dify's Knowledge API's (both of its spellings), with the 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, get_args
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -27,14 +27,18 @@ from services.gateway.services import (
 from services.gateway.tenant_limits import LimitReached
 from services.gateway.tenant_usage import UsageRefused
 from services.gateway.visibility import Action
+from services.gateway.word_counts import word_counts
+
+ACTIONS = get_args(Action)
+REVISION_HEADER = "X-Revision"
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}")
 
 
-def _both_spellings(method: str, path: str):
+def _both_spellings(method: str, path: str, deprecated: bool = False):
     """Dify's route and its older underscore spelling, one handler."""
     def register(handler):
-        router.add_api_route(path, handler, methods=[method])
+        router.add_api_route(path, handler, methods=[method], deprecated=deprecated or None)
         router.add_api_route(path.replace("-", "_"), handler, methods=[method], include_in_schema=False)
         return handler
     return register
@@ -66,28 +70,42 @@ def update_by_text(dataset_id: Id, document_id: Id, body: UpdateByText, batch: B
     return write(s, tenant, dataset_id, document_id, body, batch, priority, text=body.text, name=name, update=True)
 
 
-@_both_spellings("POST", "/documents/{document_id}/update-by-file")
-def update_by_file(dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant,
-                   s: Clients, file: UploadFile = File(...), data: str = Form("{}")) -> dict:
+def update_document(dataset_id: Id, document_id: Id, batch: Batch, priority: RequestPriority, tenant: Tenant,
+                    s: Clients, file: UploadFile | None = File(None), data: str = Form("{}")) -> dict:
+    """Dify's update of a document by file (multipart): a new file, new settings in ``data``, or
+    both; settings alone process the document's current file again under them."""
     require_document(s, tenant, dataset_id, document_id)
-    return write(s, tenant, dataset_id, document_id, parse_options(data, FileOptions), batch, priority, file=file,
-                 update=True)
+    options = parse_options(data, FileOptions)
+    if file is not None:
+        return write(s, tenant, dataset_id, document_id, options, batch, priority, file=file, update=True)
+    event = s.publisher.reprocess(tenant, document_id, batch, priority, lambda current: {
+        "indexing": indexing_of(s, tenant, dataset_id, options, current=current),
+        "metadata": kept_metadata(options, current)})
+    if event is None:
+        raise ApiError(404, "Document not found.")
+    return accepted(s, tenant, Upsert(event, unchanged=False, state=None), batch)
 
 
-@router.delete("/documents/{document_id}")
-def delete_document(dataset_id: Id, document_id: Id, priority: RequestPriority, tenant: Tenant, s: Clients) -> dict:
+router.add_api_route("/documents/{document_id}", update_document, methods=["PATCH"])
+_both_spellings("POST", "/documents/{document_id}/update-by-file", deprecated=True)(update_document)
+
+
+@router.delete("/documents/{document_id}", status_code=204)
+def delete_document(dataset_id: Id, document_id: Id, priority: RequestPriority, tenant: Tenant,
+                    s: Clients) -> Response:
+    """204 with no body, as Dify answers; the delete's revision (what a native caller waits for) in
+    the X-Revision header."""
     require_document(s, tenant, dataset_id, document_id, live=True)
     event = s.publisher.delete(tenant, dataset_id, document_id, priority)
     s.usage.give_back(tenant, document_id)
-    return {"result": "success", "document_id": document_id, "revision": event.revision}
+    return Response(status_code=204, headers={REVISION_HEADER: str(event.revision)})
 
 
 @router.get("/documents/{document_id}")
-def get_document(
-    dataset_id: Id, document_id: Id, tenant: Tenant, s: Clients,
-    metadata: Literal["all", "only", "without"] = "all",
-) -> dict:
+def get_document(dataset_id: Id, document_id: Id, tenant: Tenant, s: Clients, metadata: str = "all") -> dict:
     """The document's state, in Dify's detail shape and the native one. ``metadata``: as Dify's."""
+    if metadata not in ("all", "only", "without"):
+        raise ApiError(400, f"Invalid metadata value: {metadata}", code="invalid_metadata")
     key = document_key(tenant, document_id)
     state = s.states.get(key)
     if state is None or state.dataset_id != dataset_id:
@@ -98,7 +116,8 @@ def get_document(
     visibility = s.visibility.of(tenant, [document_id])[document_id]
     position = s.catalog.position(tenant, dataset_id, document_id)
     built_in = built_in_metadata(s, tenant, dataset_id, [upsert])[document_id] if upsert is not None else None
-    shaped = dify.document(document_id, state, upsert, position, visibility, built_in)
+    words = word_counts(s, tenant, [document_id]).get(document_id, 0)
+    shaped = dify.document(document_id, state, upsert, position, visibility, built_in, words)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
     rule = _process_rule(upsert.indexing if upsert is not None else None)
@@ -109,6 +128,7 @@ def get_document(
         "indexing_latency": state.indexing_latency,
         "doc_type": None,
         "segment_count": state.segment_count,
+        "average_segment_length": dify.average_segment_length(words, state.segment_count),
         "dataset_process_rule": rule,
         "document_process_rule": rule,
         "doc_language": None,
@@ -142,10 +162,11 @@ def list_documents(
     states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
     shown = states[(page - 1) * limit: page * limit]
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
+    words = word_counts(s, tenant, [st.document_id for st in shown])
     data = [
         {**st.model_dump(mode="json"),
          **dify.document(st.document_id, st, upserts.get(st.key), positions.get(st.document_id, 0),
-                         visibility[st.document_id]),
+                         visibility[st.document_id], word_count=words.get(st.document_id, 0)),
          "updated_at": dify.epoch(st.updated_at)}
         for st in shown
     ]
@@ -157,10 +178,12 @@ class DocumentIds(BaseModel):
 
 
 @router.patch("/documents/status/{action}")
-def document_status(dataset_id: Id, action: Action, body: DocumentIds, tenant: Tenant, s: Clients) -> dict:
+def document_status(dataset_id: Id, action: str, body: DocumentIds, tenant: Tenant, s: Clients) -> dict:
     """Dify's enable / disable / archive / un_archive: a disabled or archived document stays
     indexed and listed, and no search returns it. Documents not in the dataset are skipped, as in
     Dify; a document still being indexed cannot be disabled or archived (400 invalid_action)."""
+    if action not in ACTIONS:
+        raise ApiError(400, f"Invalid action: {action} (one of {', '.join(ACTIONS)})", code="invalid_action")
     existing_dataset(s, tenant, dataset_id)
     states = {st.document_id: st for st in s.states.get_many([document_key(tenant, i) for i in body.document_ids])}
     known = [i for i in body.document_ids if i in states and states[i].dataset_id == dataset_id
@@ -295,6 +318,9 @@ def indexing_of(
     spec = options.indexing(technique, ocr_of(options, record, current))
     if claim:
         s.catalog.ensure(tenant, dataset_id)
+        if record is None or record.chunk_structure is None:  # the first document's form becomes the dataset's
+            s.catalog.change(tenant, dataset_id, lambda now: {} if now.chunk_structure is not None else {
+                "chunk_structure": spec.doc_form})
         if record is not None and record.retrieval_model is None and options.retrieval_model is not None:
             s.catalog.change(tenant, dataset_id, lambda now: {} if now.retrieval_model is not None else {
                 "retrieval_model": options.retrieval_model.model_dump(mode="json")})

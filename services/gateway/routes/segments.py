@@ -222,6 +222,8 @@ def _segment(chunk: dict[str, Any], position: int, content: str) -> dict[str, An
         "status": "completed", "created_by": "api", "created_at": indexed, "updated_at": indexed,
         "updated_by": "api", "indexing_at": indexed, "completed_at": indexed, "error": None, "stopped_at": None,
         "child_chunks": [], "page": chunk.get("page"),
+        # Dify's images of a segment and its LLM summary: indexflow keeps neither.
+        "attachments": [], "summary": None,
     }
 
 
