@@ -51,6 +51,7 @@ class StatusEvent(Envelope):
     name: str | None = None
     segment_count: int | None = Field(default=None, ge=0)
     token_count: int | None = Field(default=None, ge=0)
+    word_count: int | None = Field(default=None, ge=0)
     attempts: int | None = Field(default=None, ge=0)
     error: str | None = None
     content_hash: ContentHash | None = None  # the revision's source, reported when it is accepted
@@ -69,6 +70,8 @@ class DocumentState(Envelope):
     progress: float = Field(default=0.0, ge=0.0, le=1.0)
     segment_count: int = 0
     token_count: int = 0
+    word_count: int = Field(default=0, description="words of the revision's segments (of the parents, for "
+                                                   "parent-child chunks): Dify's word_count")
     attempts: int = 0
     error: str | None = None
     error_stage: Stage | None = None

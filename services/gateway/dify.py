@@ -86,10 +86,9 @@ def display_status(status: DocumentStatus, visibility: Visibility) -> str:
 
 def document(
     document_id: str, state: DocumentState | None, upsert: DocumentUpserted | None, position: int,
-    visibility: Visibility | None = None, built_in: Mapping[str, Any] | None = None, word_count: int = 0,
+    visibility: Visibility | None = None, built_in: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Dify's document object (create, update and list answers); ``word_count``: the words of the
-    revision search serves (0 before one is)."""
+    """Dify's document object (create, update and list answers)."""
     status = state.status if state is not None else DocumentStatus.WAITING
     visibility = visibility or Visibility()
     accepted = state.transitions.get(DocumentStatus.WAITING) if state is not None else None
@@ -112,7 +111,7 @@ def document(
         "disabled_by": "api" if visibility.disabled_at else None,
         "archived": visibility.archived,
         "display_status": display_status(status, visibility),
-        "word_count": word_count,
+        "word_count": state.word_count if state is not None else 0,
         "hit_count": 0,
         "doc_form": upsert.indexing.doc_form if upsert is not None else "text_model",
         "doc_metadata": doc_metadata(upsert, built_in),
@@ -160,10 +159,10 @@ def retrieval_model(record: DatasetRecord) -> dict[str, Any]:
     return {**defaults, **(record.retrieval_model or {})}
 
 
-def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None, tags: list[dict[str, Any]],
-            word_count: int) -> dict[str, Any]:
+def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None,
+            tags: list[dict[str, Any]]) -> dict[str, Any]:
     """Dify's dataset object; ``states`` are the dataset's documents, ``model`` what it embeds with,
-    ``tags`` Dify's tags bound to it, ``word_count`` the words its documents' served revisions hold."""
+    ``tags`` Dify's tags bound to it."""
     live = [s for s in states if s.status is not DocumentStatus.DELETED]
     available = [s for s in live if s.status is DocumentStatus.COMPLETED]
     return {
@@ -176,7 +175,7 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "indexing_technique": record.indexing_technique,
         "app_count": 0,
         "document_count": len(live),
-        "word_count": word_count,
+        "word_count": sum(s.word_count for s in live),
         "created_by": "api",
         "author_name": None,
         "created_at": record.created_at,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class DownloadLinks:
 
     def token(self, grant: Grant) -> str:
         payload = _b64(orjson.dumps({"t": grant.tenant_id, "d": grant.document_id, "h": grant.content_hash,
-                                     "e": int(time.time()) + self._seconds}))
+                                     "e": math.ceil(time.time() + self._seconds)}))  # valid at least that long
         return f"{payload}.{self._signature(payload)}"
 
     def verify(self, token: str) -> Grant:

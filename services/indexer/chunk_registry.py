@@ -29,15 +29,17 @@ class RegisteredPart:
     piece: int = 0
     pieces: int = 1
     first: int = 0
+    words: int = 0  # of its segments (parents, not their children): the document's word count
 
     @classmethod
     def parse(cls, field_name: bytes, value: bytes) -> RegisteredPart:
         revision, part, *piece = map(int, field_name.decode().split("/"))
         index, positions, segments, tokens, *rest = value.decode().split("|")
-        indexed, first, pieces = rest + [None, 0, 1][len(rest):]  # older entries lack the last fields
+        indexed, first, pieces, words = rest + [None, 0, 1, 0][len(rest):]  # older entries lack the last fields
         return cls(
             revision, part, index, int(positions), int(segments), int(tokens),
             int(indexed) if indexed is not None else None, piece[0] if piece else 0, int(pieces), int(first),
+            int(words),
         )
 
     @property
@@ -46,7 +48,8 @@ class RegisteredPart:
 
     @property
     def value(self) -> str:
-        return f"{self.index}|{self.positions}|{self.segments}|{self.tokens}|{self.indexed}|{self.first}|{self.pieces}"
+        return (f"{self.index}|{self.positions}|{self.segments}|{self.tokens}|{self.indexed}|{self.first}|{self.pieces}"
+                f"|{self.words}")
 
     def chunk_ids(self, document_key: str) -> Iterator[str]:
         for position in range(self.first, self.first + self.positions):

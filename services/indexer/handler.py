@@ -136,6 +136,7 @@ class Indexer(Handler):
             event.revision, event.part, index, len(own), len(counted), sum(s.tokens for s in counted),
             indexed=sum(1 for s in own if s.kind != "parent"),
             piece=event.piece, pieces=event.pieces, first=event.first_position,
+            words=sum(s.word_count for s in counted),
         )
         self._pending.parts.append((message, event, registered))
 
@@ -209,7 +210,7 @@ class Indexer(Handler):
         self._remove(batch.key, lambda r: r < batch.revision)
         self.context.status.emit(
             batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count,
-            token_count=sum(p.tokens for p in parts),
+            token_count=sum(p.tokens for p in parts), word_count=sum(p.words for p in parts),
         )
         DOCUMENTS_COMPLETED.inc()
 

@@ -59,6 +59,8 @@ def apply(state: DocumentState | None, event: StatusEvent) -> DocumentState | No
         update["segment_count"] = event.segment_count
     if event.token_count is not None:
         update["token_count"] = event.token_count
+    if event.word_count is not None:
+        update["word_count"] = event.word_count
     if event.ocr_pages is not None:
         update["ocr_pages"], update["ocr_seconds"] = event.ocr_pages, event.ocr_seconds or 0.0
     elif retry:

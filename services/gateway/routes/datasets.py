@@ -16,7 +16,6 @@ from services.gateway.requests import MAX_TAG_IDS, DatasetCreate, DatasetUpdate,
 from services.gateway.routes.documents import check_model_name
 from services.gateway.routes.tags import bound_tags
 from services.gateway.services import Clients, Services, Tenant, existing_dataset
-from services.gateway.word_counts import word_counts
 
 router = APIRouter()
 
@@ -138,18 +137,13 @@ def shaped(s: Services, tenant: str, record: DatasetRecord) -> dict:
 
 def shaped_all(s: Services, tenant: str, records: list[DatasetRecord], tags: dict[str, list[dict]]) -> list[dict]:
     """Dify's dataset objects of ``records``; ``tags``: each dataset's bound tags. Read in a few
-    round trips whatever their number (each is a wait on a busy machine); their words are counted
-    in one request to the search engine."""
+    round trips whatever their number (each is a wait on a busy machine)."""
     states = s.states.datasets(tenant, [record.id for record in records])
-    words = word_counts(s, tenant, [st.document_id for found in states.values() for st in found
-                                    if st.status is not DocumentStatus.DELETED])
     models = s.datasets.configured_many(tenant, [record.id for record in records])
     answers = []
     for record in records:
         model = models[record.id]
         if model is None and record.indexing_technique != "economy":
             model = s.embedding.default_model  # what its first document will take
-        word_count = sum(words.get(st.document_id, 0) for st in states[record.id]
-                         if st.status is not DocumentStatus.DELETED)
-        answers.append(dify.dataset(record, states[record.id], model, tags.get(record.id, []), word_count))
+        answers.append(dify.dataset(record, states[record.id], model, tags.get(record.id, [])))
     return answers

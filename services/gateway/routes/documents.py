@@ -27,7 +27,6 @@ from services.gateway.services import (
 from services.gateway.tenant_limits import LimitReached
 from services.gateway.tenant_usage import UsageRefused
 from services.gateway.visibility import Action
-from services.gateway.word_counts import word_counts
 
 ACTIONS = get_args(Action)
 REVISION_HEADER = "X-Revision"
@@ -116,8 +115,7 @@ def get_document(dataset_id: Id, document_id: Id, tenant: Tenant, s: Clients, me
     visibility = s.visibility.of(tenant, [document_id])[document_id]
     position = s.catalog.position(tenant, dataset_id, document_id)
     built_in = built_in_metadata(s, tenant, dataset_id, [upsert])[document_id] if upsert is not None else None
-    words = word_counts(s, tenant, [document_id]).get(document_id, 0)
-    shaped = dify.document(document_id, state, upsert, position, visibility, built_in, words)
+    shaped = dify.document(document_id, state, upsert, position, visibility, built_in)
     if metadata == "only":
         return {"id": document_id, "doc_type": None, "doc_metadata": shaped["doc_metadata"]}
     rule = _process_rule(upsert.indexing if upsert is not None else None)
@@ -128,7 +126,7 @@ def get_document(dataset_id: Id, document_id: Id, tenant: Tenant, s: Clients, me
         "indexing_latency": state.indexing_latency,
         "doc_type": None,
         "segment_count": state.segment_count,
-        "average_segment_length": dify.average_segment_length(words, state.segment_count),
+        "average_segment_length": dify.average_segment_length(state.word_count, state.segment_count),
         "dataset_process_rule": rule,
         "document_process_rule": rule,
         "doc_language": None,
@@ -162,11 +160,10 @@ def list_documents(
     states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
     shown = states[(page - 1) * limit: page * limit]
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
-    words = word_counts(s, tenant, [st.document_id for st in shown])
     data = [
         {**st.model_dump(mode="json"),
          **dify.document(st.document_id, st, upserts.get(st.key), positions.get(st.document_id, 0),
-                         visibility[st.document_id], word_count=words.get(st.document_id, 0)),
+                         visibility[st.document_id]),
          "updated_at": dify.epoch(st.updated_at)}
         for st in shown
     ]
