@@ -70,7 +70,12 @@ class SourcesService:
                 return
             run = last[source.id]
             if (run is not None and run.running) or due(source, run, now):
-                self.sync(source, stop)
+                try:
+                    self.sync(source, stop)
+                except Exception as exc:  # noqa: BLE001 - one source's trouble must not hold up the others
+                    if as_outage(exc) is not None:
+                        raise
+                    log.exception("source %s: sync failed", source.id)
 
     def sync(self, source: Source, stop: threading.Event) -> Run | None:
         """Take the source's lease and do its running run (or start the one the schedule wants)."""
@@ -84,8 +89,15 @@ class SourcesService:
                 run, started = self.store.start_run(source, "schedule")
                 log.info("source %s (%s): %s run %s", source.id, source.kind, "starting" if started else "resuming",
                          run.id)
-                kind = open_kind(source.kind, full_config(source, self.store.secrets(source)), self.settings)
-                return self._execute(source, kind, run, stop)
+                try:
+                    kind = open_kind(source.kind, full_config(source, self.store.secrets(source)), self.settings)
+                    return self._execute(source, kind, run, stop)
+                except Exception as exc:
+                    if as_outage(exc) is not None or isinstance(exc, SourceRemoved):
+                        raise  # waited out: the run stays running, resumed from its checkpoint
+                    # Anything else would fail the same way again: the run ends, saying why.
+                    self.store.fail_run(source, run, f"{type(exc).__name__}: {exc}")
+                    raise
         except SourceRemoved as exc:
             log.info("%s", exc)
             return None

@@ -189,6 +189,14 @@ class SourceStore:
         if not int(self._checkpoint(keys=keys, args=args)):
             raise SourceRemoved(f"source {source.id} was removed, or its run {run.id} taken over")
 
+    def fail_run(self, source: Source, run: Run, reason: str) -> None:
+        """End the run in error with ``reason``, keeping the counts of its last checkpoint."""
+        checkpointed = next((r for r in self.runs(source, 1) if r.id == run.id), run)
+        failed = checkpointed.model_copy(update={
+            "status": "error", "finished_at": datetime.now(UTC),
+            "errors": [*checkpointed.errors, RunError(item=None, reason=reason)]})
+        self.checkpoint(source, failed, [], {}, [])
+
     # -- leases -----------------------------------------------------------------------------
     def lease(self, source: Source, owner: str, seconds: float) -> bool:
         return bool(self._redis.set(self._keys.source_lease(source.key), owner, nx=True, px=int(seconds * 1000)))

@@ -30,8 +30,9 @@ def last_run(http: httpx.Client, dataset: str, source_id: str) -> dict | None:
 
 
 def wait_run(http: httpx.Client, dataset: str, source_id: str, timeout: float = 120.0) -> dict:
+    """The source's last run once it has finished (waiting for the schedule's first, if need be)."""
     deadline = time.monotonic() + timeout
-    while (run := last_run(http, dataset, source_id))["status"] == "running":
+    while (run := last_run(http, dataset, source_id)) is None or run["status"] == "running":
         assert time.monotonic() < deadline, f"run still running after {timeout}s: {run}"
         time.sleep(0.2)
     return run
