@@ -92,23 +92,21 @@ class DatasetTags:
         return int(self._redis.hlen(self._keys.dataset_tags(tenant_id)))
 
     def rename(self, tenant_id: str, tag_id: str, name: str) -> Tag:
+        """Redone on the tags as they are if another writer changed them meanwhile (WATCH)."""
         key = self._keys.dataset_tags(tenant_id)
-        with self._redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    tags = {t.id: t for t in (Tag.model_validate_json(raw) for raw in pipe.hvals(key))}
-                    if tag_id not in tags:
-                        raise UnknownTag(tag_id)
-                    if any(t.name == name and t.id != tag_id for t in tags.values()):
-                        raise TagNameTaken(name)
-                    renamed = tags[tag_id].model_copy(update={"name": name})
-                    pipe.multi()
-                    pipe.hset(key, tag_id, renamed.model_dump_json())
-                    pipe.execute()
-                    return renamed
-                except redis.WatchError:
-                    continue
+
+        def renamed(pipe: redis.client.Pipeline) -> Tag:
+            tags = {t.id: t for t in (Tag.model_validate_json(raw) for raw in pipe.hvals(key))}
+            if tag_id not in tags:
+                raise UnknownTag(tag_id)
+            if any(t.name == name and t.id != tag_id for t in tags.values()):
+                raise TagNameTaken(name)
+            tag = tags[tag_id].model_copy(update={"name": name})
+            pipe.multi()
+            pipe.hset(key, tag_id, tag.model_dump_json())
+            return tag
+
+        return self._redis.transaction(renamed, key, value_from_callable=True)
 
     def delete(self, tenant_id: str, tag_id: str) -> None:
         keys = [self._keys.dataset_tags(tenant_id), self._keys.dataset_tag_bindings(tenant_id)]

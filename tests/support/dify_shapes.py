@@ -105,12 +105,13 @@ class DocumentMetadata(_Shape):
     value: str | int | float | bool | None = None
 
 
-class Document(_Shape):
+class _DocumentFields(_Shape):
+    """What Dify's document object and its detail both carry."""
+
     id: str
     position: int
     data_source_type: str
     data_source_info: dict[str, Any] | None
-    data_source_detail_dict: dict[str, Any] | None
     dataset_process_rule_id: str | None
     name: str
     created_from: str
@@ -124,12 +125,16 @@ class Document(_Shape):
     disabled_by: str | None
     archived: bool
     display_status: str
-    word_count: int
     hit_count: int
     doc_form: str
     doc_metadata: list[DocumentMetadata]
     summary_index_status: str | None
     need_summary: bool
+
+
+class Document(_DocumentFields):
+    data_source_detail_dict: dict[str, Any] | None
+    word_count: int
 
 
 class DocumentAndBatch(_Shape):
@@ -145,38 +150,16 @@ class DocumentList(_Shape):
     page: int
 
 
-class DocumentDetail(_Shape):
-    id: str
-    position: int
-    data_source_type: str
-    data_source_info: dict[str, Any] | None
-    dataset_process_rule_id: str | None
+class DocumentDetail(_DocumentFields):
     dataset_process_rule: dict[str, Any]
     document_process_rule: dict[str, Any]
-    name: str
-    created_from: str
-    created_by: str
-    created_at: int
-    tokens: int
-    indexing_status: str
     completed_at: int | None
     updated_at: int | None
     indexing_latency: float | None
-    error: str | None
-    enabled: bool
-    disabled_at: int | None
-    disabled_by: str | None
-    archived: bool
     doc_type: str | None
-    doc_metadata: list[DocumentMetadata]
     segment_count: int
     average_segment_length: int | float
-    hit_count: int
-    display_status: str
-    doc_form: str
     doc_language: str | None
-    summary_index_status: str | None
-    need_summary: bool
 
 
 class Segment(_Shape):
