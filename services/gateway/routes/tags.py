@@ -84,12 +84,15 @@ def unbind_tags(body: TagUnbinding, tenant: Tenant, s: Clients) -> Response:
     return Response(status_code=204)
 
 
-# Dify's route is a GET; dify-dataset-sdk asks it with a POST.
-@router.api_route("/{dataset_id}/tags", methods=["GET", "POST"])
+@router.get("/{dataset_id}/tags")
 def dataset_tags(dataset_id: Id, tenant: Tenant, s: Clients) -> dict:
     existing_dataset(s, tenant, dataset_id)
     tags = bound_tags(s, tenant).get(dataset_id, [])
     return {"data": [{"id": tag["id"], "name": tag["name"]} for tag in tags], "total": len(tags)}
+
+
+# Dify's route is the GET; dify-dataset-sdk asks it with a POST.
+router.add_api_route("/{dataset_id}/tags", dataset_tags, methods=["POST"], include_in_schema=False)
 
 
 def bound_tags(s: Services, tenant: str) -> dict[str, list[dict]]:
