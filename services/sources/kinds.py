@@ -44,6 +44,7 @@ class Listed:
     fingerprint: str
     memo: dict[str, Any] = field(default_factory=dict)  # kept for the next sync (a page's links)
     content: Content | None = None  # when listing it fetched it already (a crawled page)
+    problem: str | None = None  # there, but unreadable this time: an error, left as it was
 
 
 class SourceKind(Protocol):

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from services.sources.folder import FolderSource
 from services.sources.kinds import SourceKind
 from services.sources.settings import SourcesSettings
+from services.sources.web import WebSource
 
-KINDS: dict[str, Callable[[Any, SourcesSettings], SourceKind]] = {
-    "folder": lambda config, s: FolderSource(config, s.folder_roots, s.max_item_bytes),
+KINDS: dict[str, Callable[[Any, SourcesSettings, httpx.Client], SourceKind]] = {
+    "folder": lambda config, s, _http: FolderSource(config, s.folder_roots, s.max_item_bytes),
+    "web": lambda config, s, http: WebSource(config, http, s.user_agent, s.max_item_bytes),
 }
 
 
-def open_kind(kind: str, config: Any, settings: SourcesSettings) -> SourceKind:
-    """The source of ``kind`` over ``config`` (its KindConfig, credentials included)."""
-    return KINDS[kind](config, settings)
+def open_kind(kind: str, config: Any, settings: SourcesSettings, http: httpx.Client) -> SourceKind:
+    """The source of ``kind`` over ``config`` (its KindConfig, credentials included); ``http``: the
+    process's client for the kinds that speak HTTP."""
+    return KINDS[kind](config, settings, http)

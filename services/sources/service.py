@@ -13,6 +13,8 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from services.gateway.services import Services
 from services.gateway.settings import GatewaySettings
 from services.runtime.errors import as_outage
@@ -42,8 +44,10 @@ def due(source: Source, last: Run | None, now: datetime) -> bool:
 
 
 class SourcesService:
-    def __init__(self, store: SourceStore, publisher: ItemPublisher, settings: SourcesSettings, heartbeat: Heartbeat):
+    def __init__(self, store: SourceStore, publisher: ItemPublisher, settings: SourcesSettings, heartbeat: Heartbeat,
+                 http: httpx.Client):
         self.store = store
+        self.http = http
         self.publisher = publisher
         self.settings = settings
         self.heartbeat = heartbeat
@@ -90,7 +94,8 @@ class SourcesService:
                 log.info("source %s (%s): %s run %s", source.id, source.kind, "starting" if started else "resuming",
                          run.id)
                 try:
-                    kind = open_kind(source.kind, full_config(source, self.store.secrets(source)), self.settings)
+                    kind = open_kind(source.kind, full_config(source, self.store.secrets(source)), self.settings,
+                                     self.http)
                     return self._execute(source, kind, run, stop)
                 except Exception as exc:
                     if as_outage(exc) is not None or isinstance(exc, SourceRemoved):
@@ -134,6 +139,8 @@ def main() -> None:
         ItemPublisher(Services(settings, GatewaySettings())),
         sources,
         Heartbeat(client, settings.keys, "sources"),
+        httpx.Client(timeout=sources.http_timeout_seconds, follow_redirects=True,
+                     headers={"User-Agent": sources.user_agent}),
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

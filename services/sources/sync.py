@@ -79,6 +79,9 @@ class SyncRun:
         return self.run
 
     def _take(self, item: Listed, known: Known | None) -> None:
+        if item.problem is not None:
+            self._failed(item, item.problem)
+            return
         if known is not None and known.fingerprint == item.fingerprint:
             self.run.unchanged += 1
             if item.memo != known.memo:
@@ -92,10 +95,7 @@ class SyncRun:
             self.keep_lease()
             outcome = self.publisher.publish(self.source, document_id, item.url, content)
         except (ItemUnavailable, ItemRefused) as exc:
-            # Left as the last sync had it: tried again next time, never deleted for it.
-            self._error(item.url, str(exc))
-            self._done.append(item.item_id)
-            self._checkpoint(now=True)
+            self._failed(item, str(exc))
             return
         # By what this source knew: an item it never saw is created even if the gateway already
         # had its content (a run resumed after publishing it and before its checkpoint).
@@ -106,6 +106,12 @@ class SyncRun:
         else:
             self.run.unchanged += 1
         self._seen[item.item_id] = Known(item.fingerprint, document_id, item.memo)
+        self._done.append(item.item_id)
+        self._checkpoint(now=True)
+
+    def _failed(self, item: Listed, reason: str) -> None:
+        """Left as the last sync had it: tried again next time, never deleted for it."""
+        self._error(item.url, reason)
         self._done.append(item.item_id)
         self._checkpoint(now=True)
 

@@ -1,0 +1,94 @@
+"""A web source crawls a site the test serves on loopback: within the site, depth and page bounds,
+include/exclude patterns, robots.txt and the sitemap honoured; an unchanged page costs one 304 and
+no model call; an edited page is an update, a page gone a delete, a new one a creation; pages are
+read by the same extractor as uploads."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from services.runtime.settings import Settings
+from tests.support.sources import add_source, create_dataset, eventually, found, settled_documents, sync
+from tests.support.website import Website, serve
+from tests.test_pipeline_e2e import embedding_calls
+
+CRAWLED = ("/", "/a", "/a/deep", "/b", "/orphan")
+
+
+@pytest.fixture
+def http(pipeline: Settings) -> httpx.Client:
+    with httpx.Client(base_url=pipeline.gateway_url, headers={"X-Tenant-Id": f"web-{uuid.uuid4().hex[:8]}"},
+                      timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def site() -> Website:
+    with serve(Website()) as site:
+        site.put("/robots.txt", f"User-agent: *\nDisallow: /private/\nSitemap: {site.url}/sitemap.xml\n", "none",
+                 "text/plain")
+        site.html("/", "Lighthouses", "Lighthouse keepers trimmed the lamp wicks every evening.",
+                  ("/a", "/b#section", "/private/secret", "/skip/me", "http://localhost:1/elsewhere"))
+        site.html("/a", "Tides", "Spring tides follow the new and the full moon.", ("/a/deep",))
+        site.html("/a/deep", "Currents", "Rip currents pull swimmers away from the beach.", ("/a/deep/deeper",))
+        site.html("/a/deep/deeper", "Too deep", "Nobody should crawl this far.")
+        site.html("/b", "Buoys", "Red buoys mark the port side of the channel.", validator="modified")
+        site.html("/private/secret", "Secret", "Robots keep out.")
+        site.html("/skip/me", "Skipped", "Excluded by pattern.")
+        site.html("/orphan", "Orphan", "Only the sitemap knows the albatross page.")
+        site.sitemap("/orphan")
+        yield site
+
+
+def test_a_web_source_crawls_the_site_and_syncs_its_changes_with_conditional_requests(
+        pipeline: Settings, http: httpx.Client, site: Website):
+    dataset = create_dataset(http, "web sync")
+    source = add_source(http, dataset, "web", {"url": site.url + "/", "max_depth": 2, "exclude": ["/skip/"]})
+
+    first = sync(http, dataset, source["id"])
+    assert (first["status"], first["listed"], first["created"], first["failed"]) == ("completed", 5, 5, 0), first
+    for never in ("/private/secret", "/skip/me", "/a/deep/deeper"):
+        assert not site.statuses(never), f"{never} was fetched"
+    states = settled_documents(http, dataset, 5)
+    assert {s["status"] for s in states.values()} == {"completed"}
+    ids = {s["name"]: i for i, s in states.items()}
+    assert set(ids) == {"Lighthouses", "Tides", "Currents", "Buoys", "Orphan"}
+    assert eventually(lambda: found(http, dataset, "lamp wicks keepers") == {ids["Lighthouses"]})
+
+    calls = embedding_calls(pipeline)
+    site.requests.clear()
+    again = sync(http, dataset, source["id"])
+    assert (again["created"], again["updated"], again["unchanged"], again["deleted"]) == (0, 0, 5, 0)
+    assert {path: site.statuses(path) for path in CRAWLED} == {path: [304] for path in CRAWLED}
+    assert embedding_calls(pipeline) == calls
+
+    site.html("/b", "Buoys", "Green buoys mark the starboard side of the channel.", validator="modified")
+    del site.pages["/orphan"]
+    site.html("/new", "Kelp", "Kelp forests shelter sea otters from storms.")
+    site.sitemap("/new")
+    synced = sync(http, dataset, source["id"])
+    assert (synced["created"], synced["updated"], synced["unchanged"], synced["deleted"]) == (1, 1, 3, 1), synced
+    states = eventually(lambda: (s := settled_documents(http, dataset, 6))[ids["Orphan"]]["status"] == "deleted"
+                        and s)
+    kelp = next(i for i, s in states.items() if s["name"] == "Kelp")
+    assert eventually(lambda: found(http, dataset, "kelp otters") == {kelp})
+    assert eventually(lambda: found(http, dataset, "green starboard") == {ids["Buoys"]})
+    assert not found(http, dataset, "albatross sitemap")
+    detail = http.get(f"/v1/datasets/{dataset}/documents/{kelp}").json()
+    assert {m["name"]: m["value"] for m in detail["doc_metadata"]} == {
+        "source_id": source["id"], "source_url": f"{site.url}/new"}
+
+
+def test_a_crawl_keeps_to_its_page_bound_and_include_patterns(pipeline: Settings, http: httpx.Client, site: Website):
+    dataset = create_dataset(http, "web bounds", indexing_technique="economy")
+    bounded = add_source(http, dataset, "web", {"url": site.url + "/", "max_pages": 2})
+    assert sync(http, dataset, bounded["id"])["listed"] == 2
+    included = add_source(http, dataset, "web", {"url": site.url + "/", "include": ["/a"], "sitemap": False,
+                                                 "max_depth": 5})
+    site.requests.clear()
+    run = sync(http, dataset, included["id"])
+    assert (run["listed"], run["created"]) == (4, 4), run  # the start page, /a, /a/deep, /a/deep/deeper
+    assert {path for path, _ in site.requests} == {"/robots.txt", "/", "/a", "/a/deep", "/a/deep/deeper"}
