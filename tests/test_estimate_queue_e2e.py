@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -15,7 +17,7 @@ import pytest
 
 from services.runtime.settings import Settings
 from tests.conftest import SHARED
-from tests.support.gateway import extra_gateway
+from tests.support.gateway import extra_gateway, extra_gateway_process
 
 SCAN = SHARED / "corpus" / "documents" / "img_DA-1p.jpg"  # a scanned page: OCR takes seconds
 # Several scanned pages: seconds more than the time limit of the last test.
@@ -124,3 +126,37 @@ def test_estimates_past_a_tenants_limit_or_their_time_are_refused(pipeline: Sett
                 break
             time.sleep(int(line.headers["Retry-After"]))
         assert line.status_code == 200, line.text
+
+
+def first_answer_to_an_unfinished_upload(url: str, path: str, tenant: str) -> bytes:
+    """The first bytes the gateway answers to a multipart upload of 1 MB of which it has 100 bytes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-Tenant-Id: {tenant}\r\n"
+                     "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n"
+                     '--b\r\nContent-Disposition: form-data; name="file"; filename="scan.jpg"\r\n\r\n'.encode())
+        answer = b""
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+                sock.settimeout(1)  # the rest of an answer begun
+        except TimeoutError:
+            pass
+        return answer or b"(nothing within 10 s)"
+
+
+def test_an_estimate_past_the_tenants_limit_is_refused_before_its_upload_is_read(pipeline: Settings):
+    """A hostile tenant sending scanned pages past its limit costs the gateway no upload read and
+    parsed (megabytes each) for every refusal."""
+    with extra_gateway_process(INDEXFLOW_GATEWAY_MAX_ESTIMATES_PER_TENANT="1") as (url, _):
+        running = threading.Thread(target=lambda: httpx.post(
+            f"{url}/v1/datasets/est/document/estimate", files={"file": (SCANS.name, SCANS.read_bytes())},
+            headers={"X-Tenant-Id": "est-upload"}, timeout=120))
+        running.start()
+        time.sleep(2)  # its upload read, its OCR under way
+        answer = first_answer_to_an_unfinished_upload(url, "/v1/datasets/est/document/estimate", "est-upload")
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:300]
+        assert b"estimates" in answer and b"retry-after: 1" in answer.lower()
+        other = first_answer_to_an_unfinished_upload(url, "/v1/datasets/est/document/estimate", "est-other")
+        assert other == b"(nothing within 10 s)", other[:300]  # another tenant's upload is read as it comes
+        running.join(120)

@@ -63,15 +63,21 @@ class EstimateQueue:
         self.held: Counter[str] = Counter()  # tenant -> its estimates queued or running
         self._started = False
 
+    def no_room(self, tenant_id: str, tenant_limit: int) -> TenantBusy | QueueFull | None:
+        """Why an estimate of the tenant would be refused now (None: it would be queued)."""
+        if self.held[tenant_id] >= tenant_limit:
+            return TenantBusy(tenant_id)
+        if sum(len(jobs) for jobs in self._waiting.values()) >= self._capacity:
+            return QueueFull()
+        return None
+
     def submit(self, tenant_id: str, tenant_limit: int, work: Work) -> Job:
         """Queue ``work`` for the tenant (QueueFull, TenantBusy when there is no room)."""
         loop = asyncio.get_running_loop()
         job = Job(tenant_id, work, loop.create_future(), loop)
         with self._lock:
-            if self.held[tenant_id] >= tenant_limit:
-                raise TenantBusy(tenant_id)
-            if sum(len(jobs) for jobs in self._waiting.values()) >= self._capacity:
-                raise QueueFull()
+            if (refusal := self.no_room(tenant_id, tenant_limit)) is not None:
+                raise refusal
             if not self._started:
                 for number in range(self._workers):
                     threading.Thread(target=self._serve, name=f"estimate-{number}", daemon=True).start()

@@ -2,8 +2,8 @@
 or slow requests never take the gateway's workers from the others: within the tenant's request
 rate (a token bucket), its requests in flight, its searches among them (CPU-bound: a few of one
 tenant's would take the GIL every tenant's requests share) and its live event streams. Beyond them,
-429 with Retry-After, answered on the event loop without a worker thread or reading the body (a
-filtered search's body is parsed on the event loop).
+429 with Retry-After, answered on the event loop without a worker thread or reading the body (an
+estimate's upload or a filtered search's values are megabytes to read and parse).
 
 The tenant is the one its API key names (looked up once every few seconds per key); a caller
 without a known key is its X-Tenant-Id in open mode, and one shared anonymous tenant with keys
@@ -16,10 +16,12 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.estimate.queue import QueueFull, TenantBusy
 from services.gateway.errors import ApiError, error_response
 from services.gateway.services import Services, bearer_key
 from services.gateway.tenant_limits import LimitReached
 from services.runtime.errors import OUTAGE_ERRORS
+from services.runtime.metrics import ESTIMATES
 
 EVENTS_PATH = "/v1/ops/events"
 ANONYMOUS = ""  # the tenant of callers without a known key, with keys required
@@ -29,6 +31,18 @@ _KEY_SECONDS = 5.0  # how long a key's tenant is taken as known (revocation is c
 def admitted_path(path: str) -> bool:
     """The API: health, metrics and the dashboard's files stay outside (a probe is never refused)."""
     return path.startswith("/v1/") or path == "/retrieval"
+
+
+def estimate_path(path: str) -> bool:
+    return path.startswith("/v1/datasets/") and path.endswith("/document/estimate")
+
+
+def estimate_refused(reason: TenantBusy | QueueFull, tenant_limit: int, queue: int) -> ApiError:
+    ESTIMATES.labels("refused").inc()
+    if isinstance(reason, TenantBusy):
+        return LimitReached(429, "estimates", tenant_limit, " (queued or running at once)", retry_after=1)
+    return ApiError(429, f"{queue} estimates wait already, the most the gateway queues "
+                         "(INDEXFLOW_GATEWAY_ESTIMATE_QUEUE); retry shortly", headers={"Retry-After": "1"})
 
 
 def search_path(path: str) -> bool:
@@ -70,6 +84,11 @@ class Admission:
         elif search and not s.slots.take(s.slots.searches, tenant, limits.searches):
             s.slots.release(held, tenant)
             refusal = LimitReached(429, "searches", limits.searches, " (being answered at once)", retry_after=1)
+        elif estimate_path(scope["path"]) and (full := s.estimates.no_room(tenant, limits.estimates)) is not None:
+            # Refused before its upload is read and parsed (a scanned page's is megabytes); the
+            # queue checks again when the estimate is submitted.
+            s.slots.release(held, tenant)
+            refusal = estimate_refused(full, limits.estimates, s.gateway.estimate_queue)
         if refusal is not None:
             await error_response(429, refusal.detail, refusal.headers)(scope, receive, send)
             return

@@ -17,13 +17,13 @@ from schemas import IndexingSpec
 from schemas.envelope import Id
 from services.estimate.estimator import Estimate, Estimator
 from services.estimate.queue import Abandoned, QueueFull, TenantBusy, TimedOut, Work
+from services.gateway.admission import estimate_refused
 from services.extractor.parsers import UnextractableDocument
 from services.gateway.body_limit import is_multipart
 from services.gateway.errors import ApiError
 from services.gateway.requests import CreateByText, FileOptions
 from services.gateway.routes.documents import indexing_of, parse_options
 from services.gateway.services import Clients, RequestPriority, Services, Tenant, bearer_key, require_document
-from services.gateway.tenant_limits import LimitReached
 from services.runtime.errors import OUTAGE_ERRORS
 from services.runtime.heartbeat import last_beats
 from services.runtime.metrics import ESTIMATES
@@ -126,12 +126,7 @@ async def _queued(s: Services, request: Request, tenant: str, work: Work) -> dic
     try:
         job = s.estimates.submit(tenant, limits.estimates, work)
     except (TenantBusy, QueueFull) as exc:
-        ESTIMATES.labels("refused").inc()
-        if isinstance(exc, TenantBusy):
-            raise LimitReached(429, "estimates", limits.estimates, " (queued or running at once)",
-                               retry_after=1) from None
-        raise ApiError(429, f"{s.gateway.estimate_queue} estimates wait already, the most the gateway queues "
-                            "(INDEXFLOW_GATEWAY_ESTIMATE_QUEUE); retry shortly", headers={"Retry-After": "1"}) from None
+        raise estimate_refused(exc, limits.estimates, s.gateway.estimate_queue) from None
     client_gone = asyncio.ensure_future(_disconnected(request))
     seconds = s.gateway.estimate_seconds
     try:
