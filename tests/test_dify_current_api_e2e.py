@@ -91,6 +91,8 @@ def test_tags_are_made_bound_listed_filtered_by_unbound_and_deleted(pipeline: Se
         "tag_id": beasts.id, "name": f"mammals {suffix}"}).json())
     assert (renamed.name, renamed.binding_count) == (f"mammals {suffix}", "1")
     assert client.tags.update(beasts.id, f"beasts {suffix}").name == f"beasts {suffix}"
+    taken = http.patch("/v1/datasets/tags", json={"tag_id": beasts.id, "name": f"birds {suffix}"})
+    assert taken.status_code == 400 and taken.json()["message"] == "Tag name already exists"
 
     client.tags.unbind_from_dataset(marsh.id, beasts.id)  # the older single tag_id
     unbound = http.post("/v1/datasets/tags/unbinding", json={"tag_ids": [birds.id], "target_id": forest.id})
@@ -200,16 +202,21 @@ def test_a_document_is_updated_by_patch_and_its_originals_downloaded(pipeline: S
     assert deleted.status_code == 204 and not deleted.content and int(deleted.headers["X-Revision"]) > 0
 
 
-def test_a_download_link_expires(pipeline: Settings, client: DifyDatasetClient, api_key: str):
+def test_a_download_link_expires_and_a_zip_is_bounded(pipeline: Settings, client: DifyDatasetClient, api_key: str):
     dataset = client.datasets.create(name=f"Expiring {uuid.uuid4().hex[:6]}")
-    created = client.documents.create_by_text(dataset.id, name="soon.txt", text="Gone in a second.")
-    with extra_gateway(INDEXFLOW_GATEWAY_DOWNLOAD_LINK_SECONDS="1") as url:
-        link = httpx.get(f"{url}/v1/datasets/{dataset.id}/documents/{created.document.id}/download",
-                         headers={"Authorization": f"Bearer {api_key}"}).json()["url"]
+    created = [client.documents.create_by_text(dataset.id, name=f"{n}.txt", text="Gone in a second.")
+               for n in range(2)]
+    ids = [c.document.id for c in created]
+    with extra_gateway(INDEXFLOW_GATEWAY_DOWNLOAD_LINK_SECONDS="1", INDEXFLOW_GATEWAY_MAX_ZIP_BYTES="20") as url:
+        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"})
+        link = http.get(f"/v1/datasets/{dataset.id}/documents/{ids[0]}/download").json()["url"]
         assert httpx.get(link).text == "Gone in a second."
         time.sleep(2.1)
         expired = httpx.get(link)
+        one = http.post(f"/v1/datasets/{dataset.id}/documents/download-zip", json={"document_ids": ids[:1]})
+        both = http.post(f"/v1/datasets/{dataset.id}/documents/download-zip", json={"document_ids": ids})
     assert expired.status_code == 403 and expired.json()["message"] == "The download link is invalid or has expired."
+    assert one.status_code == 200 and both.status_code == 413 and "INDEXFLOW_GATEWAY_MAX_ZIP_BYTES" in both.text
 
 
 def test_answers_carry_dify_s_current_fields_with_true_values(client: DifyDatasetClient, http: httpx.Client):
@@ -238,6 +245,12 @@ def test_answers_carry_dify_s_current_fields_with_true_values(client: DifyDatase
     assert {d.id: d.word_count for d in dataset_list(http).data}[dataset.id] == words
     patched = http.patch(f"/v1/datasets/{dataset.id}", json={"description": "herons and otters"})
     assert shapes.DatasetWithMembers.model_validate(patched.json()).partial_member_list == []
+
+    # Edited segments are the document's content now: it has no original left to download.
+    first = segments.data[0]
+    client.segments.update(dataset.id, document, first.id, {"content": "The heron waits."})
+    gone = http.get(f"/v1/datasets/{dataset.id}/documents/{document}/download")
+    assert gone.status_code == 404 and "segments were edited" in gone.json()["message"]
 
     # Dify's error codes for an unknown status action and an unknown metadata mode.
     action = http.patch(f"/v1/datasets/{dataset.id}/documents/status/hide", json={"document_ids": [document]})
