@@ -79,6 +79,8 @@ class S3Config(KindConfig):
     region: str = Field(default="us-east-1", max_length=64)
     access_key_id: str | None = Field(default=None, max_length=256)
     secret_access_key: SecretStr | None = None
+    # Keys per listing request (S3 answers at most 1,000).
+    page_size: int = Field(default=1000, ge=1, le=1000)
 
 
 class NotionConfig(KindConfig):

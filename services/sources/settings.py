@@ -27,6 +27,6 @@ class SourcesSettings(BaseSettings):
     # One item's bytes at most (larger ones are errors of the run, named); the gateway's upload
     # limit applies as well.
     max_item_bytes: int = Field(default=200 * 2**20, ge=1)
-    # Web: one request's time limit, and the agent named to servers and robots.txt.
+    # One HTTP request's time limit (web, S3, Notion), and the agent named to websites and robots.txt.
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     user_agent: str = "indexflow-sources/1"
