@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from services.gateway import errors
 from services.gateway.errors import ApiError
 from services.gateway.settings import GatewaySettings
+from services.runtime.logs import configure_logging
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def _start_worker(settings: Settings, gateway: GatewaySettings, gateway_pid: int
     from services.gateway.services import Services  # the worker's clients; the module is the gateway's too
 
     os.nice(gateway.search_niceness)
+    configure_logging(settings, "gateway-search")
     threading.Thread(target=_end_with, args=(gateway_pid,), daemon=True).start()
     _services = Services(settings, gateway)
 
