@@ -9,6 +9,7 @@ import httpx
 
 from services.sources.folder import FolderSource
 from services.sources.kinds import SourceKind
+from services.sources.notion import NotionSource
 from services.sources.s3 import S3Source
 from services.sources.settings import SourcesSettings
 from services.sources.web import WebSource
@@ -17,6 +18,7 @@ KINDS: dict[str, Callable[[Any, SourcesSettings, httpx.Client], SourceKind]] = {
     "folder": lambda config, s, _http: FolderSource(config, s.folder_roots, s.max_item_bytes),
     "web": lambda config, s, http: WebSource(config, http, s.user_agent, s.max_item_bytes),
     "s3": lambda config, s, _http: S3Source(config, s.max_item_bytes, s.http_timeout_seconds),
+    "notion": lambda config, _s, http: NotionSource(config, http),
 }
 
 
