@@ -5,6 +5,7 @@ settings, clients, error shapes and the routers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.search_workers.start()
+        sampling = asyncio.create_task(services.pipeline_history.follow(
+            services.pipeline.snapshot, services.async_redis, services.settings.keys))
         yield
+        sampling.cancel()
         services.search_workers.close()
 
     app = FastAPI(title="indexflow gateway", version="1", description=__doc__, lifespan=lifespan)

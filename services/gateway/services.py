@@ -25,6 +25,7 @@ from services.gateway.dataset_tags import DatasetTags
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.download_links import DownloadLinks, signing_key
 from services.gateway.errors import ApiError
+from services.gateway.pipeline_history import PipelineHistory
 from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
 from services.gateway.readiness import DependencyChecks
@@ -167,6 +168,10 @@ class Services:
     @cached_property
     def pipeline(self) -> PipelineView:
         return PipelineView(self.settings, redis_client(self.settings))
+
+    @cached_property
+    def pipeline_history(self) -> PipelineHistory:
+        return PipelineHistory(self.gateway.dashboard_sample_seconds)
 
     @cached_property
     def async_redis(self) -> redis.asyncio.Redis:

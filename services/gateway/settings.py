@@ -66,6 +66,9 @@ class GatewaySettings(BaseSettings):
     max_zip_bytes: int = Field(default=2**30, ge=1)
     # A live event stream checks this often that its API key is still valid, and ends once revoked.
     stream_key_check_seconds: float = Field(default=5.0, gt=0)
+    # The dashboard's charts: the pipeline is sampled this often and the last hour of samples kept
+    # (in each gateway replica's memory; see pipeline_history.py).
+    dashboard_sample_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
 
     def body_limit(self, content_type: str) -> int:
         if is_multipart(content_type):

@@ -7,6 +7,7 @@ recomputed (embedding vectors) and may run an eviction policy."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -171,6 +172,11 @@ class RedisKeys:
         """Pub/sub channel: every state the projector writes of the tenant's documents, as it is
         written (the dashboard's live feed; Redis keeps none of it)."""
         return self._k(f"state-changes:{tenant_id}")
+
+    @property
+    def state_changes_of_every_tenant(self) -> str:
+        """Pub/sub pattern: ``state_changes`` of every tenant (the dashboard's latency chart)."""
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self._k("state-changes:")) + "*"
 
     @property
     def heartbeats(self) -> str:

@@ -1,6 +1,7 @@
 """The operations dashboard: a page (``/dashboard``) and what feeds it. ``/v1/ops/overview`` is the
 caller's datasets with their documents by status, its limits and their use, and the pipeline
-(each stage's lag, rate and replicas, the DLQ); ``/v1/ops/events`` streams (server-sent events)
+(each stage's lag, rate and replicas, the DLQ); ``/v1/ops/history`` the pipeline's last hour for
+its charts; ``/v1/ops/events`` streams (server-sent events)
 every state the projector writes of the caller's documents as it is written, and the overview
 every few seconds. Document data is the caller's tenant's only; the pipeline figures are
 deployment-wide."""
@@ -22,7 +23,8 @@ from services.gateway.services import Clients, Services, Tenant, caller_tenant
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parents[1] / "static"
-_PAGES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+_PAGES = {"dashboard.css": "text/css", **{name: "text/javascript" for name in (
+    "dashboard.js", "common.js", "charts.js", "documents.js", "retrieval.js")}}
 OVERVIEW_EVERY_SECONDS = 2.0
 # State changes arriving within this long travel as one event (a busy import makes hundreds a second).
 COALESCE_SECONDS = 0.2
@@ -44,6 +46,15 @@ def asset(asset: str) -> FileResponse:
 def overview(tenant: Tenant, s: Clients) -> dict:
     """The caller's datasets (documents by status) and the pipeline's stages, lag and DLQ."""
     return overview_of(s, tenant)
+
+
+@router.get("/v1/ops/history")
+def history(_tenant: Tenant, s: Clients) -> dict:
+    """The pipeline over the last hour, oldest first, one sample every ``every_seconds`` (see
+    pipeline_history.py): each stage's lag and committed records per second, the DLQ, and the
+    indexing latency of the documents completed within each sample. Deployment-wide, as the
+    overview's pipeline."""
+    return {"every_seconds": s.pipeline_history.every_seconds, "samples": s.pipeline_history.samples()}
 
 
 @router.get("/v1/ops/events")
