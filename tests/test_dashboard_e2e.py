@@ -6,20 +6,16 @@ are saved (INDEXFLOW_TEST_ARTIFACTS, default .ci/artifacts) and their paths prin
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
 from services.runtime.settings import Settings
+from tests.support.browser import chromium_page
 from tests.support.gateway import Gateway
 
-CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(os.environ.get("INDEXFLOW_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / ".ci" / "artifacts"))
-# Without the background-networking flags Chromium keeps dialling Google's hosts on this closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 STAGES = {"extractor", "splitter", "embedder", "indexer", "projector"}
 BUSY = {"waiting", "parsing", "splitting", "indexing"}
 
@@ -41,16 +37,8 @@ RECORD_STATUSES = """() => {
 
 @pytest.fixture
 def page():
-    if CHROMIUM is None:
-        pytest.skip("chromium not found: apt-get install chromium (./dev test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def seen(page, document_id: str) -> list[str]:
