@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,18 +14,19 @@ import yaml
 
 from deploy.supervisor import SERVICES, metrics_ports
 from services.runtime.settings import Settings
-from tests.support.promql import DASHBOARDS, ROOT, RULES, dashboard_expressions, rule_expressions
+from tests.support.monitoring import (
+    ALERTMANAGER,
+    DASHBOARDS,
+    GRAFANA,
+    PROMETHEUS,
+    ROOT,
+    RULES,
+    dashboard_expressions,
+    rule_expressions,
+    tool,
+)
 
-PROMETHEUS = ROOT / "deploy" / "prometheus"
-ALERTMANAGER = ROOT / "deploy" / "alertmanager"
-GRAFANA = ROOT / "deploy" / "grafana"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is missing: ./dev test installs it (Debian's prometheus and prometheus-alertmanager)"
-    return path
 
 
 def run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from deploy.supervisor import read_status
 from schemas import DocumentStatus
 from services.runtime.settings import Settings
 from tests.support.gateway import Gateway
-from tests.support.promql import dashboard_expressions, metric_names, rule_expressions
+from tests.support.monitoring import dashboard_expressions, metric_names, rule_expressions
 from tests.support.waiting import wait_for
 from topics.catalog import STAGE_INPUTS
 

@@ -1,17 +1,22 @@
-"""The metric names a PromQL expression reads, and every query expression of the monitoring files
-(alert rules, Grafana dashboard), for tests that hold them against what the services export."""
+"""The monitoring files (deploy/prometheus, deploy/alertmanager, deploy/grafana), every query
+expression in them and the metric names a PromQL expression reads, and Debian's Prometheus tools
+that check and run them."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "deploy" / "prometheus" / "rules" / "indexflow.yml"
-DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+ALERTMANAGER = ROOT / "deploy" / "alertmanager"
+GRAFANA = ROOT / "deploy" / "grafana"
+RULES = PROMETHEUS / "rules" / "indexflow.yml"
+DASHBOARDS = GRAFANA / "dashboards"
 
 # What an identifier in PromQL can be besides a metric: keywords, aggregation operators (they may
 # be followed by `by (...)` rather than a parenthesis) and the special float values.
@@ -24,6 +29,13 @@ _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _LABEL_LISTS = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _NUMBERS = re.compile(r"(?<![\w:])\d+(\.\d+)?([eE][+-]?\d+)?[smhdwy]?")
 _IDENTIFIERS = re.compile(r"(?<![\w:$])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?")
+
+
+def tool(name: str) -> str:
+    """The path of one of Debian's Prometheus programs (prometheus, promtool, amtool)."""
+    path = shutil.which(name)
+    assert path, f"{name} is missing: ./dev test installs it (Debian's prometheus and prometheus-alertmanager)"
+    return path
 
 
 def metric_names(expr: str) -> set[str]:
