@@ -1,6 +1,7 @@
 """A website, crawled from its start URL within the same site (scheme, host and port): breadth
-first, up to ``max_depth`` links away and ``max_pages`` pages, ``include``/``exclude`` patterns on
-URLs, robots.txt's rules for our agent, and the pages of its sitemaps. Each request is conditional
+first, up to ``max_depth`` links away and ``max_pages`` pages, ``concurrency`` requests at once,
+``include``/``exclude`` patterns on URLs, robots.txt's rules for our agent, and the pages of its
+sitemaps. Each request is conditional
 on what the last sync kept (If-None-Match, If-Modified-Since), so an unchanged page costs one 304;
 its links, kept from when it was read, are followed as before. Pages go out as they came (HTML, or
 whatever file a link led to) for the extractor to read like an upload."""
@@ -11,6 +12,7 @@ import hashlib
 import re
 from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urldefrag, urlsplit
 from urllib.robotparser import RobotFileParser
 from xml.etree.ElementTree import ParseError
@@ -48,19 +50,23 @@ class WebSource:
             queue += ((url, 1) for url in self._sitemap_pages(robots))
         queued = {url for url, _ in queue}
         fetched = 0
-        while queue and fetched < self.config.max_pages:
-            url, depth = queue.popleft()
-            if not self._wanted(url, robots):
-                continue
-            fetched += 1
-            item, links = self._visit(url, known.get(url))
-            if item is not None:
-                yield item
-            if depth < self.config.max_depth:
-                for link in links:
-                    if link not in queued:
-                        queued.add(link)
-                        queue.append((link, depth + 1))
+        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="crawl") as pool:
+            while queue and fetched < self.config.max_pages:
+                batch: list[tuple[str, int]] = []
+                while queue and len(batch) < self.config.concurrency and fetched + len(batch) < self.config.max_pages:
+                    url, depth = queue.popleft()
+                    if self._wanted(url, robots):
+                        batch.append((url, depth))
+                visits = pool.map(lambda entry: self._visit(entry[0], known.get(entry[0])), batch)
+                for (url, depth), (item, links) in zip(batch, visits):
+                    fetched += 1
+                    if item is not None:
+                        yield item
+                    if depth < self.config.max_depth:
+                        for link in links:
+                            if link not in queued:
+                                queued.add(link)
+                                queue.append((link, depth + 1))
 
     def fetch(self, item: Listed) -> Content:
         """The page read again, unconditionally (a crawl lists every page it read with its content)."""

@@ -1,0 +1,147 @@
+"""Sources: the time of a first sync and of an unchanged re-sync, for a local website of 1,000
+pages served by Python's http.server in a process of its own (crawled from an index page, four
+requests at once; every re-sync request conditional, answered 304) and a bucket
+of 1,000 objects on localbucket (re-sync: the listing alone). The sync runs in process on a Kafka
+and a state Redis of its own, publishing through the gateway's write path as the sources service
+does; the pipeline's stages are not running, so the figures are the sync's own work (list, fetch,
+publish and checkpoint), not indexing.
+
+    .venv/bin/python -m bench.sources [--items 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.chaos import free_port
+from deploy.probes import http_ready
+
+WORDS = ("harbour tide current anchor buoy channel keel rudder sail mast hull deck chart compass beacon "
+         "lighthouse reef shoal estuary delta").split()
+
+
+def page_text(i: int, words: int = 300) -> str:
+    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(words)) + f" page {i}."
+
+
+@contextmanager
+def static_site(root: Path, pages: int) -> Iterator[tuple[str, Path]]:
+    """``pages`` HTML pages and an index linking them, served by Python's own http.server in a
+    process of its own (Last-Modified, and 304 to If-Modified-Since); its URL and request log."""
+    (root / "p").mkdir(parents=True)
+    for i in range(pages):
+        (root / "p" / f"{i}.html").write_text(f"<html><head><title>Page {i}</title></head><body><p>{page_text(i)}"
+                                              "</p></body></html>")
+    links = "".join(f'<a href="/p/{i}.html">{i}</a> ' for i in range(pages))
+    (root / "index.html").write_text(f"<html><head><title>Index</title></head><body>{links}</body></html>")
+    port = free_port()
+    log = root.parent / "site-requests.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                                   str(root), str(port)], stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        deadline = time.monotonic() + 10
+        while http_ready(f"http://127.0.0.1:{port}/") is not None:
+            assert time.monotonic() < deadline, "http.server did not start"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def timed_run(store, publisher, source, kind) -> tuple[float, object]:
+    """One run of the source, timed; the finished run."""
+    from services.sources.sync import SyncRun
+
+    run, _ = store.start_run(source, "manual")
+    started = time.perf_counter()
+    finished = SyncRun(store, publisher, source, kind, run, lambda: None, lambda: False).execute()
+    return time.perf_counter() - started, finished
+
+
+def report(name: str, first: tuple[float, object], again: tuple[float, object], extra: str = "") -> None:
+    (first_s, first_run), (again_s, again_run) = first, again
+    print(f"{name}: first sync {first_s:.2f}s ({first_run.created} created, {first_run.failed} failed); "
+          f"unchanged re-sync {again_s:.3f}s ({again_run.unchanged} unchanged, "
+          f"{again_run.created + again_run.updated} published); {first_s / again_s:.0f}x faster{extra}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4, help="the crawl's requests at once")
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="bench-sources-"))
+    os.environ.update({
+        "INDEXFLOW_STATE_DIR": str(state / "stack"), "INDEXFLOW_KAFKA_PORT": str(free_port()),
+        "INDEXFLOW_REDIS_PORT": str(free_port()), "INDEXFLOW_CACHE_REDIS_PORT": str(free_port()),
+        "INDEXFLOW_ELASTICSEARCH_PORT": str(free_port()), "INDEXFLOW_METRICS_PORT": "0",
+        "INDEXFLOW_TOPIC_PREFIX": "bench.", "INDEXFLOW_KAFKA_STORAGE": "memory",
+    })
+    import httpx
+
+    from deploy.stack import Stack
+    from services.gateway.services import Services
+    from services.gateway.settings import GatewaySettings
+    from services.runtime.kafka import admin_client
+    from services.runtime.redis_client import redis_client
+    from services.runtime.settings import Settings
+    from services.sources.definitions import S3Config, WebConfig, new_source
+    from services.sources.publishing import ItemPublisher
+    from services.sources.s3 import S3Source
+    from services.sources.settings import SourcesSettings
+    from services.sources.store import SourceStore
+    from services.sources.web import WebSource
+    from tests.support.buckets import ACCESS_KEY_ID, SECRET_ACCESS_KEY, local_bucket
+    from topics import TOPICS, apply_topics
+
+    settings = Settings()
+    stack = Stack(settings)
+    stack.components = [c for c in stack.components if c.name in ("kafka", "redis", "redis-cache")]
+    stack.up()
+    try:
+        assert apply_topics(admin_client(settings), TOPICS, settings).ok
+        sources_settings = SourcesSettings()
+        store = SourceStore(redis_client(settings), settings.keys)
+        services = Services(settings, GatewaySettings())
+        publisher = ItemPublisher(services)
+        dataset = services.catalog.create("bench", name="sources", indexing_technique="economy").id
+
+        with static_site(state / "site", args.items) as (url, requests), httpx.Client(timeout=30) as http:
+            config = WebConfig(url=url + "/", max_depth=1, max_pages=args.items + 1, concurrency=args.concurrency)
+            source = new_source("bench", dataset, "web", "site", config, None)
+            store.save(source, {})
+            crawler = WebSource(config, http, sources_settings.user_agent, sources_settings.max_item_bytes)
+            first = timed_run(store, publisher, source, crawler)
+            mark = len(requests.read_text().splitlines())
+            again = timed_run(store, publisher, source, crawler)
+            statuses = Counter(line.split('"')[2].split()[0] for line in requests.read_text().splitlines()[mark:]
+                               if line.count('"') >= 2)
+            report(f"web, {args.items + 1} pages", first, again, f"; re-sync answered {dict(statuses)}")
+
+        with local_bucket(state / "bucket", "bench") as (endpoint, s3):
+            for i in range(args.items):
+                s3.put_object(Bucket="bench", Key=f"docs/{i:05}.txt", Body=page_text(i).encode())
+            config = S3Config(bucket="bench", prefix="docs/", endpoint_url=endpoint, access_key_id=ACCESS_KEY_ID,
+                              secret_access_key=SECRET_ACCESS_KEY)
+            source = new_source("bench", dataset, "s3", "bucket", config, None)
+            store.save(source, config.secrets())
+            bucket = S3Source(config, sources_settings.max_item_bytes, 30)
+            report(f"s3, {args.items} objects", timed_run(store, publisher, source, bucket),
+                   timed_run(store, publisher, source, bucket))
+    finally:
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
