@@ -14,9 +14,11 @@ import httpx
 import pytest
 
 from deploy.supervisor import read_status
+from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from services.sources.publishing import document_id_for
 from services.sources.settings import SourcesSettings
+from services.sources.store import SourceStore
 from tests.support.sources import (
     add_source, create_dataset, eventually, found, last_run, settled_documents, sync, wait_run,
 )
@@ -182,3 +184,12 @@ def test_a_sync_killed_midway_resumes_from_its_checkpoint_and_ends_with_the_same
     assert {s["name"] for s in states.values()} == {f"note-{i:03}.txt" for i in range(count)}
     again = sync(http, dataset, source["id"])
     assert (again["created"], again["updated"], again["unchanged"], again["deleted"]) == (0, 0, count, 0)
+
+
+def test_deleting_a_dataset_removes_its_sources(pipeline: Settings, http: httpx.Client, folder: Path):
+    dataset = create_dataset(http, "deleted with its sources")
+    source = add_source(http, dataset, "folder", {"path": str(folder)}, every=3600)
+    wait_run(http, dataset, source["id"])
+    assert http.delete(f"/v1/datasets/{dataset}").status_code == 204
+    store = SourceStore(redis_client(pipeline), pipeline.keys)
+    assert store.get(http.headers["X-Tenant-Id"], source["id"]) is None, "a deleted dataset's source syncs on"

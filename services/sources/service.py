@@ -113,6 +113,8 @@ class SourcesService:
         def keep_lease() -> None:
             if not self.store.renew(source, self.owner, self.settings.lease_seconds):
                 raise SourceRemoved(f"source {source.id}: lease lost, run {run.id} left to its new holder")
+            if not self.store.exists(source):  # removed (or its dataset deleted): publish nothing more
+                raise SourceRemoved(f"source {source.id} was removed during run {run.id}")
             self.heartbeat.beat()
 
         sync = SyncRun(self.store, self.publisher, source, kind, run, keep_lease, stop.is_set,

@@ -81,8 +81,10 @@ def update_dataset(dataset_id: Id, body: DatasetUpdate, tenant: Tenant, s: Clien
 @router.delete("/v1/datasets/{dataset_id}", status_code=204)
 def delete_dataset(dataset_id: Id, tenant: Tenant, s: Clients) -> Response:
     """Every document of the dataset is deleted (on the bulk lane, as an import), then the dataset;
-    its indices once the documents are gone."""
+    its indices once the documents are gone. Its sources go first, so none publishes again."""
     record = existing_dataset(s, tenant, dataset_id)
+    for source in s.sources.of_dataset(tenant, dataset_id):
+        s.sources.remove(source)
     live = [state.document_id for state in s.states.dataset(tenant, dataset_id)
             if state.status is not DocumentStatus.DELETED]
     s.removals.expect(tenant, dataset_id, live)  # its index goes with the last of these deletes
