@@ -19,6 +19,7 @@ from services.runtime.settings import Settings
 from services.sources.publishing import document_id_for
 from services.sources.settings import SourcesSettings
 from services.sources.store import SourceStore
+from tests.support.gateway import extra_gateway, keyed_client
 from tests.support.sources import (
     add_source, create_dataset, eventually, found, last_run, settled_documents, sync, wait_run,
 )
@@ -193,3 +194,14 @@ def test_deleting_a_dataset_removes_its_sources(pipeline: Settings, http: httpx.
     assert http.delete(f"/v1/datasets/{dataset}").status_code == 204
     store = SourceStore(redis_client(pipeline), pipeline.keys)
     assert store.get(http.headers["X-Tenant-Id"], source["id"]) is None, "a deleted dataset's source syncs on"
+
+
+def test_with_api_keys_a_source_may_not_reach_private_networks(pipeline: Settings):
+    with extra_gateway(INDEXFLOW_AUTH="api_keys") as url:
+        _tenant, client = keyed_client(pipeline, "src-keyed", url)
+        dataset = create_dataset(client, "private networks")
+        for kind, config in (("web", {"url": "http://127.0.0.1:16379/"}),
+                             ("notion", {"token": "t", "base_url": "http://169.254.169.254"}),
+                             ("s3", {"bucket": "internal", "endpoint_url": "http://localhost:9000"})):
+            response = client.post(f"/v1/datasets/{dataset}/sources", json={"kind": kind, "name": kind, "config": config})
+            assert response.status_code == 400 and "not a public address" in response.json()["message"], response.text

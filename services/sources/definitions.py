@@ -26,6 +26,10 @@ class KindConfig(BaseModel):
         return {name: value.get_secret_value() for name in self.SECRETS
                 if isinstance(value := getattr(self, name), SecretStr)}
 
+    def addresses(self) -> list[str]:
+        """The URLs the source reaches (checked against private networks)."""
+        return []
+
     def shown(self) -> dict[str, Any]:
         """The configuration as stored and answered: each credential only as "set" (or None)."""
         dumped = self.model_dump(mode="json")
@@ -60,6 +64,9 @@ class WebConfig(KindConfig):
     # The site's sitemap (robots.txt's Sitemap lines, else /sitemap.xml) adds its pages.
     sitemap: bool = True
 
+    def addresses(self) -> list[str]:
+        return [self.url]
+
     @field_validator("include", "exclude")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
@@ -84,6 +91,9 @@ class S3Config(KindConfig):
     # Keys per listing request (S3 answers at most 1,000).
     page_size: int = Field(default=1000, ge=1, le=1000)
 
+    def addresses(self) -> list[str]:
+        return [self.endpoint_url] if self.endpoint_url else []
+
 
 class NotionConfig(KindConfig):
     SECRETS: ClassVar[frozenset[str]] = frozenset({"token"})
@@ -92,6 +102,9 @@ class NotionConfig(KindConfig):
     # Pages of these databases; none: every page shared with the integration (Notion's search).
     database_ids: list[str] = Field(default_factory=list, max_length=100)
     base_url: str = Field(default="https://api.notion.com", pattern=r"^https?://", max_length=2048)
+
+    def addresses(self) -> list[str]:
+        return [self.base_url]
 
 
 CONFIGS: dict[str, type[KindConfig]] = {"folder": FolderConfig, "web": WebConfig, "s3": S3Config,

@@ -23,6 +23,7 @@ from services.runtime.logs import configure_logging, log_context
 from services.runtime.metrics import serve_metrics
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
+from services.sources.addresses import check_public, http_client
 from services.sources.definitions import Source, full_config
 from services.sources.kinds import SourceKind
 from services.sources.publishing import ItemPublisher
@@ -45,9 +46,10 @@ def due(source: Source, last: Run | None, now: datetime) -> bool:
 
 class SourcesService:
     def __init__(self, store: SourceStore, publisher: ItemPublisher, settings: SourcesSettings, heartbeat: Heartbeat,
-                 http: httpx.Client):
+                 http: httpx.Client, private_networks: bool):
         self.store = store
         self.http = http
+        self.private_networks = private_networks
         self.publisher = publisher
         self.settings = settings
         self.heartbeat = heartbeat
@@ -94,8 +96,11 @@ class SourcesService:
                 log.info("source %s (%s): %s run %s", source.id, source.kind, "starting" if started else "resuming",
                          run.id)
                 try:
-                    kind = open_kind(source.kind, full_config(source, self.store.secrets(source)), self.settings,
-                                     self.http)
+                    config = full_config(source, self.store.secrets(source))
+                    if not self.private_networks:
+                        for url in config.addresses():
+                            check_public(url)
+                    kind = open_kind(source.kind, config, self.settings, self.http)
                     return self._execute(source, kind, run, stop)
                 except Exception as exc:
                     if as_outage(exc) is not None or isinstance(exc, SourceRemoved):
@@ -135,14 +140,15 @@ def main() -> None:
     configure_logging(settings, "sources")
     serve_metrics(settings)
     sources = SourcesSettings()
+    private_networks = sources.allows_private_networks(settings.auth)
     client = redis_client(settings)
     service = SourcesService(
         SourceStore(client, settings.keys, sources.runs_kept),
         ItemPublisher(Services(settings, GatewaySettings())),
         sources,
         Heartbeat(client, settings.keys, "sources"),
-        httpx.Client(timeout=sources.http_timeout_seconds, follow_redirects=True,
-                     headers={"User-Agent": sources.user_agent}),
+        http_client(sources.http_timeout_seconds, sources.user_agent, private_networks),
+        private_networks,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,6 +14,10 @@ class SourcesSettings(BaseSettings):
     # The directories a folder source may read (JSON list). None by default: a server reading any
     # path a caller names would hand out every file it can read.
     folder_roots: list[Path] = Field(default_factory=list)
+    # Whether sources may reach loopback, private and link-local addresses (a site on the intranet,
+    # a MinIO beside the deployment). Unset: only where the gateway is open (INDEXFLOW_AUTH=open, a
+    # laptop); with API keys, a tenant's source must not read the deployment's own servers.
+    private_networks: bool | None = None
     # How often the service looks for syncs due or asked for.
     poll_seconds: float = Field(default=1.0, gt=0)
     # A sync holds its source for this long and renews it as it goes: a replica that dies (SIGKILL,
@@ -30,3 +34,6 @@ class SourcesSettings(BaseSettings):
     # One HTTP request's time limit (web, S3, Notion), and the agent named to websites and robots.txt.
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     user_agent: str = "indexflow-sources/1"
+
+    def allows_private_networks(self, auth: str | None) -> bool:
+        return self.private_networks if self.private_networks is not None else auth == "open"

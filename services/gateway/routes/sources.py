@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.envelope import Id
 from services.gateway.errors import ApiError
 from services.gateway.services import Clients, Services, Tenant, existing_dataset
+from services.sources.addresses import BlockedAddress, check_public
 from services.sources.definitions import (
     CONFIGS, InvalidSource, Kind, KindConfig, Source, full_config, new_source, parse_config,
 )
@@ -129,7 +130,10 @@ def checked_config(s: Services, kind: str, config: dict[str, Any]) -> KindConfig
         parsed = parse_config(kind, config)
         if kind == "folder":
             confined(parsed.path, s.sources_settings.folder_roots)
-    except InvalidSource as exc:
+        if not s.sources_settings.allows_private_networks(s.settings.auth):
+            for url in parsed.addresses():
+                check_public(url)
+    except (InvalidSource, BlockedAddress) as exc:
         raise ApiError(400, str(exc)) from None
     return parsed
 
