@@ -31,7 +31,8 @@ def test_ingest_status_and_search(pipeline: Settings, tmp_path: Path):
 
     overview = orjson.loads(run("status", "--json"))
     assert all(s["healthy"] for s in overview["stack"].values())
-    assert set(overview["services"]) == {"extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "gateway"}
+    assert set(overview["services"]) == {"extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "sources",
+                                         "gateway"}
     assert overview["documents"]["completed"] >= summary["completed"]
 
     hits = orjson.loads(run("search", "reciprocal rank fusion", "--dataset", "cli", "--tenant", "cli", "--json"))

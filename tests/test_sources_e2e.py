@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from deploy.supervisor import read_status
@@ -23,6 +24,7 @@ from tests.support.gateway import extra_gateway, keyed_client
 from tests.support.sources import (
     add_source, create_dataset, eventually, found, last_run, settled_documents, sync, wait_run,
 )
+from tests.test_cli import run
 from tests.test_pipeline_e2e import embedding_calls
 
 TEXTS = {
@@ -205,3 +207,18 @@ def test_with_api_keys_a_source_may_not_reach_private_networks(pipeline: Setting
                              ("s3", {"bucket": "internal", "endpoint_url": "http://localhost:9000"})):
             response = client.post(f"/v1/datasets/{dataset}/sources", json={"kind": kind, "name": kind, "config": config})
             assert response.status_code == 400 and "not a public address" in response.json()["message"], response.text
+
+
+def test_the_cli_adds_lists_syncs_and_removes_a_source(pipeline: Settings, http: httpx.Client, folder: Path):
+    tenant = http.headers["X-Tenant-Id"]
+    dataset = create_dataset(http, "cli sources", indexing_technique="economy")
+    target = ("--dataset", dataset, "--tenant", tenant)
+    added = orjson.loads(run("sources", "add", *target, "--kind", "folder", "--name", "notes",
+                             "--config", orjson.dumps({"path": str(folder)}).decode(), "--json"))
+    finished = orjson.loads(run("sources", "sync", added["id"], *target, "--json"))
+    assert (finished["status"], finished["created"]) == ("completed", 4)
+    [listed] = orjson.loads(run("sources", "list", *target, "--json"))
+    assert listed["id"] == added["id"] and listed["last_run"]["id"] == finished["id"]
+    assert "4 listed: 0 new, 0 updated, 4 unchanged" in run("sources", "sync", added["id"], *target)
+    assert "4 documents deleted" in run("sources", "remove", added["id"], *target, "--delete-documents")
+    assert orjson.loads(run("sources", "list", *target, "--json")) == []

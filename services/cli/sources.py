@@ -106,7 +106,8 @@ def sync(source_id: str, dataset: str, tenant: str, key: str | None, no_wait: bo
     with _client(tenant, key) as client:
         run = _answer(client.post(f"{base}/sync"))
         deadline = time.monotonic() + timeout
-        with console.status("", disable=as_json) as status:
+        # Progress on stderr, as ingest shows it, so --json keeps stdout to the answer.
+        with Console(stderr=True).status("syncing") as status:
             while not no_wait and run["status"] == "running" and time.monotonic() < deadline:
                 status.update(f"syncing: {_counts(run)}")
                 time.sleep(_POLL_SECONDS)
@@ -114,7 +115,7 @@ def sync(source_id: str, dataset: str, tenant: str, key: str | None, no_wait: bo
     if as_json:
         click.echo(orjson.dumps(run).decode())
         return
-    console.print(f"run {run['id']} {run['status']}: {_counts(run)}", highlight=False)
+    console.print(f"run {run['id']} {run['status']}: {_counts(run)}", highlight=False, soft_wrap=True)
     for error in run["errors"]:
         console.print(f"  {error['item'] or 'listing'}: {error['reason']}", highlight=False)
     if run["status"] == "error":
