@@ -219,6 +219,10 @@ def test_the_cli_adds_lists_syncs_and_removes_a_source(pipeline: Settings, http:
     assert (finished["status"], finished["created"]) == ("completed", 4)
     [listed] = orjson.loads(run("sources", "list", *target, "--json"))
     assert listed["id"] == added["id"] and listed["last_run"]["id"] == finished["id"]
+    # The dashboard's overview shows each source's last run under its dataset.
+    [shown] = [d for d in http.get("/v1/ops/overview").json()["datasets"] if d["id"] == dataset]
+    assert [(s["id"], s["last_run"]["id"], s["last_run"]["created"]) for s in shown["sources"]] == [
+        (added["id"], finished["id"], 4)]
     assert "4 listed: 0 new, 0 updated, 4 unchanged" in run("sources", "sync", added["id"], *target)
     assert "4 documents deleted" in run("sources", "remove", added["id"], *target, "--delete-documents")
     assert orjson.loads(run("sources", "list", *target, "--json")) == []

@@ -1,5 +1,5 @@
 """The operations dashboard: a page (``/dashboard``) and what feeds it. ``/v1/ops/overview`` is the
-caller's datasets with their documents by status, its limits and their use, and the pipeline
+caller's datasets with their documents by status and their sources' last runs, its limits and their use, and the pipeline
 (each stage's lag, rate and replicas, the DLQ); ``/v1/ops/history`` the pipeline's last hour for
 its charts; ``/v1/ops/events`` streams (server-sent events)
 every state the projector writes of the caller's documents as it is written, and the overview
@@ -96,12 +96,26 @@ def _datasets(s: Services, tenant: str) -> list[dict]:
     if time.monotonic() - counted_at < OVERVIEW_EVERY_SECONDS:
         return datasets
     datasets = []
+    sources = _sources(s, tenant)
     for record in s.catalog.all(tenant):
         statuses = s.states.dataset_statuses(tenant, record.id)
         datasets.append({"id": record.id, "name": record.name, "documents": sum(statuses.values()),
-                         "statuses": dict(statuses)})
+                         "statuses": dict(statuses), "sources": sources.get(record.id, [])})
     s.dataset_counts[tenant] = (time.monotonic(), datasets)
     return datasets
+
+
+def _sources(s: Services, tenant: str) -> dict[str, list[dict]]:
+    """Dataset -> its sources, each with its last run."""
+    mine = [source for source in s.sources.all() if source.tenant_id == tenant]
+    last = s.sources.last_runs(mine)
+    by_dataset: dict[str, list[dict]] = {}
+    for source in mine:
+        run = last[source.id]
+        by_dataset.setdefault(source.dataset_id, []).append({
+            "id": source.id, "kind": source.kind, "name": source.name, "every": source.every,
+            "last_run": run.model_dump(mode="json") if run is not None else None})
+    return by_dataset
 
 
 async def _events(

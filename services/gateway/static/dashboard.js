@@ -51,9 +51,28 @@ function renderDatasets(datasets) {
     }
     item.append(el("strong", dataset.name), el("span", ` ${dataset.documents} document${dataset.documents === 1 ? "" : "s"} `));
     for (const [status, count] of Object.entries(dataset.statuses)) item.append(badge(status, count));
+    for (const source of dataset.sources ?? []) item.append(sourceLine(source));
     item.addEventListener("click", () => selectDataset(dataset.id, dataset.name));
     return item;
   }));
+}
+
+// A source and its last run: when, how it ended, what it did.
+function sourceLine(source) {
+  const run = source.last_run;
+  const line = el("div", `${source.kind} · ${source.name} (${source.every ? `every ${source.every} s` : "manual"}): `, "source");
+  if (!run) {
+    line.append(el("span", "never synced"));
+    return line;
+  }
+  const when = new Date(run.finished_at ?? run.started_at).toLocaleString();
+  line.append(
+    el("span", run.status, run.status === "error" ? "error-text" : ""),
+    el("span", ` ${when} · ${run.created} new, ${run.updated} updated, ${run.unchanged} unchanged, ` +
+      `${run.deleted} deleted, ${run.failed} failed`),
+  );
+  if (run.errors.length) line.title = run.errors.map((e) => `${e.item ?? "listing"}: ${e.reason}`).join("\n");
+  return line;
 }
 
 // -- the charts: read again once per sample ------------------------------------------------
