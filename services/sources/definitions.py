@@ -147,6 +147,7 @@ def new_source(tenant_id: str, dataset_id: str, kind: str, name: str, config: Ki
 
 
 def full_config(source: Source, secrets: dict[str, str]) -> KindConfig:
-    """The source's configuration with its credentials, for the sync that uses them."""
+    """The source's configuration with its credentials, for the sync that uses them (InvalidSource,
+    naming no value, if it no longer validates)."""
     shown = {k: v for k, v in source.config.items() if k not in CONFIGS[source.kind].SECRETS}
-    return CONFIGS[source.kind].model_validate({**shown, **secrets})
+    return parse_config(source.kind, {**shown, **secrets})

@@ -14,7 +14,7 @@ from services.gateway.errors import ApiError
 from services.gateway.services import Clients, Services, Tenant, existing_dataset
 from services.sources.addresses import BlockedAddress, check_public
 from services.sources.definitions import (
-    CONFIGS, InvalidSource, Kind, KindConfig, Source, full_config, new_source, parse_config,
+    CONFIGS, InvalidSource, Kind, KindConfig, Source, new_source, parse_config,
 )
 from services.sources.folder import confined
 from services.sources.publishing import ItemPublisher
@@ -81,7 +81,7 @@ def update_source(dataset_id: Id, source_id: Id, body: SourceUpdate, tenant: Ten
     if "every" in body.model_fields_set:
         changes["every"] = checked_every(s, body.every)
     if body.config is not None:
-        current = full_config(source, secrets).model_dump(mode="json", exclude=set(CONFIGS[source.kind].SECRETS))
+        current = {k: v for k, v in source.config.items() if k not in CONFIGS[source.kind].SECRETS}
         config = checked_config(s, source.kind, {**current, **secrets, **body.config})
         changes["config"] = config.shown()
         secrets = config.secrets()
