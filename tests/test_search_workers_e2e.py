@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -119,3 +121,19 @@ def test_workers_are_handed_to_the_tenants_waiting_in_turn():
 
     asyncio.run(main())
     assert order == ["a", "b", "a", "a"]
+
+
+def test_what_a_search_measures_in_its_worker_shows_on_the_gateways_metrics(pipeline: Settings,
+                                                                            gateway: tuple[str, int]):
+    url, _ = gateway
+    _, http = keyed_client(pipeline, "work", url)
+
+    def searches() -> float:
+        found = re.search(r'^indexflow_search_seconds_count\{mode="full_text",where="elasticsearch"\} (\S+)$',
+                          httpx.get(f"{url}/metrics").text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    before = searches()
+    for _ in range(3):
+        assert http.post("/v1/retrieve", json={"query": "measured", "mode": "full_text"}).status_code == 200
+    assert searches() == before + 3

@@ -23,7 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -35,6 +35,7 @@ from services.gateway import errors
 from services.gateway.errors import ApiError
 from services.gateway.settings import GatewaySettings
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import SEARCH_SECONDS, SERVER_WAIT
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,48 @@ def _end_with(gateway_pid: int) -> None:
     os._exit(0)
 
 
+# The metrics a search observes in its worker, observed again in the gateway: only the gateway's
+# /metrics is scraped. Each is a histogram or summary observed once or a few times per search.
+_RELAYED = {metric._name: metric for metric in (SEARCH_SECONDS, SERVER_WAIT)}
+Observed = tuple[str, tuple[str, ...], int, float]  # metric, label values, count, sum
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
     content: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    observed: list[Observed] = field(default_factory=list)
 
     def response(self) -> Response:
+        for name, labels, count, total in self.observed:
+            metric = _RELAYED[name].labels(*labels)
+            for _ in range(count):  # the count and the sum exact; a histogram's bucket by their mean
+                metric.observe(total / count)
         return Response(self.content, self.status, self.headers, media_type="application/json")
 
 
+def _totals() -> dict[tuple[str, tuple[str, ...]], tuple[float, float]]:
+    totals: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for name, metric in _RELAYED.items():
+        for family in metric.collect():
+            for sample in family.samples:
+                if sample.name.endswith(("_count", "_sum")):
+                    key = (name, tuple(sample.labels[label] for label in metric._labelnames))
+                    totals.setdefault(key, [0.0, 0.0])[sample.name.endswith("_sum")] = sample.value
+    return {key: (count, total) for key, (count, total) in totals.items()}
+
+
 def _run(job: Callable[..., Any], args: tuple) -> Answer:
+    before = _totals()
+    answer = _answer(job, args)
+    observed = [(name, labels, int(count - before.get((name, labels), (0, 0))[0]),
+                 total - before.get((name, labels), (0, 0))[1])
+                for (name, labels), (count, total) in _totals().items()]
+    return replace(answer, observed=[o for o in observed if o[2] > 0])
+
+
+def _answer(job: Callable[..., Any], args: tuple) -> Answer:
     try:
         answer = job(_services, *args)
         return answer if isinstance(answer, Answer) else Answer(200, orjson.dumps(answer))
