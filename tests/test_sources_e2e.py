@@ -5,8 +5,6 @@ which carries its source and URL in its metadata. Bad definitions are refused wi
 
 from __future__ import annotations
 
-import os
-import signal
 import uuid
 from pathlib import Path
 
@@ -14,15 +12,13 @@ import httpx
 import orjson
 import pytest
 
-from deploy.supervisor import read_status
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
-from services.sources.publishing import document_id_for
 from services.sources.settings import SourcesSettings
 from services.sources.store import SourceStore
 from tests.support.gateway import extra_gateway, keyed_client
 from tests.support.sources import (
-    add_source, create_dataset, eventually, found, last_run, settled_documents, sync, wait_run,
+    add_source, create_dataset, eventually, found, killed_and_resumed, settled_documents, sync, wait_run,
 )
 from tests.test_cli import run
 from tests.test_pipeline_e2e import embedding_calls
@@ -159,34 +155,14 @@ def test_credentials_are_never_answered(pipeline: Settings, http: httpx.Client):
 
 def test_a_sync_killed_midway_resumes_from_its_checkpoint_and_ends_with_the_same_documents(
         pipeline: Settings, http: httpx.Client):
-    count = 300
     folder = SourcesSettings().folder_roots[0] / uuid.uuid4().hex
     folder.mkdir()
-    for i in range(count):
-        (folder / f"note-{i:03}.txt").write_text(f"Field note {i}: the {i}th heron of the marsh waded at dawn.")
+    items = {f"note-{i:03}.txt": f"note-{i:03}.txt" for i in range(300)}
+    for i, name in enumerate(items):
+        (folder / name).write_text(f"Field note {i}: the {i}th heron of the marsh waded at dawn.")
     dataset = create_dataset(http, "killed sync", indexing_technique="economy")
     source = add_source(http, dataset, "folder", {"path": str(folder)})
-    response = http.post(f"/v1/datasets/{dataset}/sources/{source['id']}/sync")
-    assert response.status_code == 202
-    run = eventually(lambda: (r := last_run(http, dataset, source["id"]))["created"] >= 20 and r, timeout=60)
-    restarts = read_status(pipeline.state_dir)["sources"]["restarts"]
-    os.kill(read_status(pipeline.state_dir)["sources"]["pid"], signal.SIGKILL)
-    assert run["status"] == "running" and run["created"] < count, "the sync ended before it could be killed"
-
-    resumed = wait_run(http, dataset, source["id"], timeout=180)
-    assert read_status(pipeline.state_dir)["sources"]["restarts"] > restarts
-    assert resumed["id"] == run["id"], "the run resumed, not started over"
-    assert (resumed["status"], resumed["listed"], resumed["created"], resumed["updated"], resumed["unchanged"],
-            resumed["failed"]) == ("completed", count, count, 0, 0, 0)
-    # The same documents as an undisturbed sync: one per file, under the id its item names, once.
-    states = settled_documents(http, dataset, count)
-    expected = {document_id_for(source["id"], f"note-{i:03}.txt")
-                for i in range(count)}
-    assert set(states) == expected
-    assert {s["status"] for s in states.values()} == {"completed"}
-    assert {s["name"] for s in states.values()} == {f"note-{i:03}.txt" for i in range(count)}
-    again = sync(http, dataset, source["id"])
-    assert (again["created"], again["updated"], again["unchanged"], again["deleted"]) == (0, 0, count, 0)
+    killed_and_resumed(http, dataset, source["id"], pipeline.state_dir, items)
 
 
 def test_deleting_a_dataset_removes_its_sources(pipeline: Settings, http: httpx.Client, folder: Path):

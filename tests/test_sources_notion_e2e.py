@@ -12,7 +12,9 @@ import pytest
 
 from services.runtime.settings import Settings
 from tests.support.notion_standin import Block, NotionStandIn
-from tests.support.sources import add_source, create_dataset, eventually, found, settled_documents, sync
+from tests.support.sources import (
+    add_source, create_dataset, eventually, found, killed_and_resumed, settled_documents, sync,
+)
 from tests.test_pipeline_e2e import embedding_calls
 
 TOKEN = "secret_notion_token_8d1e"
@@ -82,3 +84,12 @@ def test_a_notion_source_syncs_pages_by_last_edited_time(pipeline: Settings, htt
         for answer in (http.get(f"/v1/datasets/{dataset}/sources").text,
                        http.get(f"/v1/datasets/{dataset}/sources/{source['id']}/runs").text):
             assert TOKEN not in answer
+
+
+def test_a_notion_sync_killed_midway_resumes_and_ends_with_the_same_documents(pipeline: Settings, http: httpx.Client):
+    with NotionStandIn(TOKEN, page_limit=100) as notion:
+        pages = {notion.put(f"Heron {i}", Block("paragraph", f"The {i}th heron of the marsh waded at dawn.")):
+                 f"Heron {i}" for i in range(150)}
+        dataset = create_dataset(http, "killed notion sync", indexing_technique="economy")
+        source = add_source(http, dataset, "notion", {"token": TOKEN, "base_url": notion.url})
+        killed_and_resumed(http, dataset, source["id"], pipeline.state_dir, pages)

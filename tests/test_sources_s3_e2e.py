@@ -12,7 +12,9 @@ import pytest
 
 from services.runtime.settings import Settings
 from tests.support.buckets import ACCESS_KEY_ID, SECRET_ACCESS_KEY, local_bucket
-from tests.support.sources import add_source, create_dataset, eventually, found, settled_documents, sync
+from tests.support.sources import (
+    add_source, create_dataset, eventually, found, killed_and_resumed, settled_documents, sync,
+)
 from tests.test_pipeline_e2e import embedding_calls
 
 OBJECTS = {
@@ -77,3 +79,16 @@ def test_an_s3_source_syncs_a_prefix_by_etag(pipeline: Settings, http: httpx.Cli
         for answer in (patched.text, http.get(f"/v1/datasets/{dataset}/sources").text,
                        http.get(f"/v1/datasets/{dataset}/sources/{source['id']}/runs").text):
             assert SECRET_ACCESS_KEY not in answer
+
+
+def test_a_bucket_sync_killed_midway_resumes_and_ends_with_the_same_documents(
+        pipeline: Settings, http: httpx.Client, tmp_path: Path):
+    with local_bucket(tmp_path, "marsh") as (endpoint, s3):
+        keys = [f"herons/{i:03}.txt" for i in range(150)]
+        for i, key in enumerate(keys):
+            s3.put_object(Bucket="marsh", Key=key, Body=f"The {i}th heron of the marsh waded at dawn.".encode())
+        dataset = create_dataset(http, "killed bucket sync", indexing_technique="economy")
+        source = add_source(http, dataset, "s3", {"bucket": "marsh", "endpoint_url": endpoint, "access_key_id":
+                                                  ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY})
+        killed_and_resumed(http, dataset, source["id"], pipeline.state_dir,
+                           {key: key.rsplit("/", 1)[-1] for key in keys})

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from services.runtime.settings import Settings
-from tests.support.sources import add_source, create_dataset, eventually, found, settled_documents, sync
+from tests.support.sources import (
+    add_source, create_dataset, eventually, found, killed_and_resumed, settled_documents, sync,
+)
 from tests.support.website import Website, serve
 from tests.test_pipeline_e2e import embedding_calls
 
@@ -92,3 +94,15 @@ def test_a_crawl_keeps_to_its_page_bound_and_include_patterns(pipeline: Settings
     run = sync(http, dataset, included["id"])
     assert (run["listed"], run["created"]) == (4, 4), run  # the start page, /a, /a/deep, /a/deep/deeper
     assert {path for path, _ in site.requests} == {"/robots.txt", "/", "/a", "/a/deep", "/a/deep/deeper"}
+
+
+def test_a_crawl_killed_midway_resumes_and_ends_with_the_same_documents(pipeline: Settings, http: httpx.Client):
+    with serve(Website()) as site:
+        pages = {f"/p/{i}": f"Heron {i}" for i in range(150)}
+        for i, (path, title) in enumerate(pages.items()):
+            site.html(path, title, f"The {i}th heron of the marsh waded at dawn.")
+        site.html("/", "Marsh", "Herons of the marsh.", tuple(pages))
+        dataset = create_dataset(http, "killed crawl", indexing_technique="economy")
+        source = add_source(http, dataset, "web", {"url": site.url + "/", "max_depth": 1, "max_pages": 200})
+        killed_and_resumed(http, dataset, source["id"], pipeline.state_dir,
+                           {site.url + "/": "Marsh", **{site.url + path: title for path, title in pages.items()}})

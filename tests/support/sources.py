@@ -3,11 +3,16 @@ dataset's documents."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import httpx
 
+from deploy.supervisor import read_status
 from schemas import TERMINAL_STATUSES
+from services.sources.publishing import document_id_for
 
 
 def create_dataset(http: httpx.Client, name: str, **options) -> str:
@@ -75,3 +80,30 @@ def eventually(check, timeout: float = 60.0):
         assert time.monotonic() < deadline, f"not so after {timeout}s"
         time.sleep(0.3)
     return answer
+
+
+def killed_and_resumed(http: httpx.Client, dataset: str, source_id: str, state_dir: Path,
+                       items: dict[str, str]) -> dict:
+    """Sync the source, SIGKILL the pipeline's sources service once the run has created a few of
+    ``items`` (item id -> document name), and check that the same run resumes (the supervisor
+    restarts the service) and ends with one document per item, each counted once. The run."""
+    response = http.post(f"/v1/datasets/{dataset}/sources/{source_id}/sync")
+    assert response.status_code == 202
+    run = eventually(lambda: (r := last_run(http, dataset, source_id))["created"] >= 20 and r, timeout=60)
+    restarts = read_status(state_dir)["sources"]["restarts"]
+    os.kill(read_status(state_dir)["sources"]["pid"], signal.SIGKILL)
+    assert run["status"] == "running" and run["created"] < len(items), "the sync ended before it could be killed"
+
+    resumed = wait_run(http, dataset, source_id, timeout=180)
+    assert read_status(state_dir)["sources"]["restarts"] > restarts
+    assert resumed["id"] == run["id"], "the run resumed, not started over"
+    assert (resumed["status"], resumed["listed"], resumed["created"], resumed["updated"], resumed["unchanged"],
+            resumed["failed"]) == ("completed", len(items), len(items), 0, 0, 0)
+    # The same documents as an undisturbed sync: one per item, under the id its item names, once.
+    states = settled_documents(http, dataset, len(items))
+    assert {i: s["name"] for i, s in states.items()} == {
+        document_id_for(source_id, item): name for item, name in items.items()}
+    assert {s["status"] for s in states.values()} == {"completed"}
+    again = sync(http, dataset, source_id)
+    assert (again["created"], again["updated"], again["unchanged"], again["deleted"]) == (0, 0, len(items), 0)
+    return resumed
