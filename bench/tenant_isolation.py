@@ -187,14 +187,13 @@ def main() -> None:
             time.sleep(1)
 
         timed_listings(b, 20)  # warm
-        idle, idle_statuses = timed_listings(b, args.samples)
 
         def figures(seconds: list[float]) -> str:
             return (f"p50 {statistics.median(seconds) * 1000:7.1f} ms   p95 {percentile(seconds, 0.95) * 1000:7.1f} ms"
                     f"   max {max(seconds) * 1000:7.1f} ms")
 
         print(f"tenant B, GET /v1/datasets ({args.samples} each; 20 datasets); tenant A: {args.documents} documents")
-        print(f"  {'idle':34} {figures(idle)}   statuses {dict(idle_statuses)}")
+        print("each load's phase right after an idle one of its own: the ratio holds against what else the box does")
         processes = multiprocessing.get_context("spawn")
         phases = {
             "estimates": (f"A: {args.estimators} clients estimating", (args.estimators, 0, 0)),
@@ -203,6 +202,8 @@ def main() -> None:
             "all": ("A: all of these at once", (args.estimators, args.filters, args.streams)),
         }
         for phase, (estimators, filters, streams) in (phases[name] for name in args.phases.split(",")):
+            idle, idle_statuses = timed_listings(b, args.samples)
+            print(f"  {'idle':34} {figures(idle)}   statuses {dict(idle_statuses)}")
             stop, answers = processes.Event(), processes.Queue()
             load = processes.Process(target=tenant_a, args=(
                 settings.gateway_url, a_key, "a-docs", (estimators, filters, streams), stop, answers))
