@@ -106,3 +106,58 @@ def test_a_crawl_killed_midway_resumes_and_ends_with_the_same_documents(pipeline
         source = add_source(http, dataset, "web", {"url": site.url + "/", "max_depth": 1, "max_pages": 200})
         killed_and_resumed(http, dataset, source["id"], pipeline.state_dir,
                            {site.url + "/": "Marsh", **{site.url + path: title for path, title in pages.items()}})
+
+
+def test_a_page_whose_sitemap_lastmod_is_unchanged_is_not_asked_for_again(pipeline: Settings, http: httpx.Client):
+    with serve(Website()) as site:
+        site.html("/", "Harbour", "The harbour master logs every ship.", ("/quay", "/pier"))
+        site.html("/quay", "Quay", "Fishing boats unload at the quay.", ("/quay/crane",))
+        site.html("/quay/crane", "Crane", "A crane lifts the nets ashore.")
+        site.html("/pier", "Pier", "Anglers line the pier at dusk.")
+        lastmods = {"/": "2026-11-01", "/quay": "2026-11-02T08:00:00+00:00", "/pier": "2026-11-03"}
+        site.sitemap("/", "/quay", "/pier", lastmods=lastmods)
+        dataset = create_dataset(http, "web lastmod", indexing_technique="economy")
+        source = add_source(http, dataset, "web", {"url": site.url + "/", "max_depth": 2})
+        assert sync(http, dataset, source["id"])["created"] == 4
+
+        site.requests.clear()
+        site.html("/pier", "Pier", "Gulls steal bait on the pier.")
+        site.sitemap("/", "/quay", "/pier", lastmods={**lastmods, "/pier": "2026-12-01"})
+        run = sync(http, dataset, source["id"])
+        assert (run["created"], run["updated"], run["unchanged"], run["deleted"]) == (0, 1, 3, 0), run
+        # / and /quay not asked for; /quay/crane (no date in the sitemap) still found by /quay's links
+        # as kept, and asked for conditionally; /pier's date moved, so it is read.
+        assert sorted(site.requests) == [("/pier", 200), ("/quay/crane", 304), ("/robots.txt", 404),
+                                         ("/sitemap.xml", 200)]
+
+
+def test_a_robots_crawl_delay_makes_the_crawl_sequential_and_spaced(pipeline: Settings, http: httpx.Client):
+    with serve(Website()) as site:
+        site.put("/robots.txt", "User-agent: *\nCrawl-delay: 1\n", "none", "text/plain")
+        site.html("/", "Dunes", "Marram grass holds the dunes together.", ("/1", "/2", "/3"))
+        for i in range(1, 4):
+            site.html(f"/{i}", f"Dune {i}", f"Dune number {i} drifts inland each winter.")
+        dataset = create_dataset(http, "web crawl delay", indexing_technique="economy")
+        source = add_source(http, dataset, "web", {"url": site.url + "/", "concurrency": 4})
+        assert sync(http, dataset, source["id"])["created"] == 4
+        times = [at for path, at in site.arrivals if path not in ("/robots.txt", "/sitemap.xml")]
+        assert len(times) == 4, site.arrivals
+        assert min(b - a for a, b in zip(times, times[1:])) >= 0.95, site.arrivals
+        assert site.most_in_flight == 1
+
+
+def test_a_crawl_asks_for_pages_in_parallel_up_to_its_concurrency(pipeline: Settings, http: httpx.Client):
+    with serve(Website()) as site:
+        site.latency = 0.2  # so that requests sent together are in flight together
+        pages = tuple(f"/s/{i}" for i in range(12))
+        site.html("/", "Shells", "Shells of the shore.", pages)
+        for i, path in enumerate(pages):
+            site.html(path, f"Shell {i}", f"Shell {i} washed up after the storm.")
+        dataset = create_dataset(http, "web concurrency", indexing_technique="economy")
+        bounded = add_source(http, dataset, "web", {"url": site.url + "/", "concurrency": 3, "sitemap": False})
+        assert sync(http, dataset, bounded["id"])["created"] == 13
+        assert site.most_in_flight == 3
+        site.most_in_flight = 0
+        by_default = add_source(http, dataset, "web", {"url": site.url + "/", "sitemap": False})
+        assert sync(http, dataset, by_default["id"])["listed"] == 13
+        assert site.most_in_flight == 8  # INDEXFLOW_SOURCES_WEB_CONCURRENCY's default

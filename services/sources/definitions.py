@@ -55,8 +55,8 @@ class WebConfig(KindConfig):
     # Links followed from the start page (0: the start page alone), pages fetched at most.
     max_depth: int = Field(default=2, ge=0, le=20)
     max_pages: int = Field(default=100, ge=1, le=100_000)
-    # Requests in flight at once (a site's latency, not its bandwidth, bounds a crawl).
-    concurrency: int = Field(default=4, ge=1, le=16)
+    # Requests in flight at once; None: the service's INDEXFLOW_SOURCES_WEB_CONCURRENCY.
+    concurrency: int | None = Field(default=None, ge=1, le=16)
     # Regular expressions on a page's URL: with includes, only pages matching one (the start page
     # always); never a page matching an exclude.
     include: list[str] = Field(default_factory=list, max_length=MAX_PATTERNS)

@@ -1,5 +1,5 @@
 """What a crawler reads in a page and a sitemap: a page's links and title (stdlib's HTML parser),
-a sitemap's page and sitemap URLs."""
+a sitemap's pages with their last modification dates, and its sitemaps' URLs."""
 
 from __future__ import annotations
 
@@ -45,10 +45,16 @@ def read_page(url: str, html: str) -> tuple[str, list[str]]:
     return " ".join(parser.title.split()), [link for link in links if link.startswith(("http://", "https://"))]
 
 
-def read_sitemap(xml: bytes) -> tuple[list[str], list[str]]:
-    """A sitemap's page URLs and, for a sitemap index, its sitemaps' URLs (namespaces ignored)."""
+def _name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def read_sitemap(xml: bytes) -> tuple[dict[str, str | None], list[str]]:
+    """A sitemap's pages, each with its ``<lastmod>`` as written (None without one), and for a
+    sitemap index, its sitemaps' URLs (namespaces ignored; extensions' nested locations, an image's
+    say, are not pages)."""
     root = ElementTree.fromstring(xml)
-    locations = [e.text.strip() for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "loc" and e.text]
-    if root.tag.rsplit("}", 1)[-1] == "sitemapindex":
-        return [], locations
-    return locations, []
+    entries = [{_name(field.tag): (field.text or "").strip() for field in entry} for entry in root]
+    if _name(root.tag) == "sitemapindex":
+        return {}, [e["loc"] for e in entries if e.get("loc")]
+    return {e["loc"]: e.get("lastmod") or None for e in entries if e.get("loc")}, []

@@ -16,7 +16,8 @@ from services.sources.web import WebSource
 
 KINDS: dict[str, Callable[[Any, SourcesSettings, httpx.Client], SourceKind]] = {
     "folder": lambda config, s, _http: FolderSource(config, s.folder_roots, s.max_item_bytes),
-    "web": lambda config, s, http: WebSource(config, http, s.user_agent, s.max_item_bytes),
+    "web": lambda config, s, http: WebSource(config, http, s.user_agent, s.max_item_bytes, s.web_concurrency,
+                                             s.max_crawl_delay_seconds),
     "s3": lambda config, s, _http: S3Source(config, s.max_item_bytes, s.http_timeout_seconds),
     "notion": lambda config, _s, http: NotionSource(config, http),
 }

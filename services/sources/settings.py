@@ -34,6 +34,12 @@ class SourcesSettings(BaseSettings):
     # One HTTP request's time limit (web, S3, Notion), and the agent named to websites and robots.txt.
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     user_agent: str = "indexflow-sources/1"
+    # A web crawl's requests in flight at once to its site, unless the source's config names its own
+    # (a site's latency, not its bandwidth, bounds a crawl); a robots.txt Crawl-delay overrides it.
+    web_concurrency: int = Field(default=8, ge=1, le=16)
+    # The longest Crawl-delay obeyed; a longer one is cut to it. A sync renews its lease between
+    # items, so a wait must stay well inside lease_seconds.
+    max_crawl_delay_seconds: float = Field(default=5.0, ge=0)
 
     def allows_private_networks(self, auth: str | None) -> bool:
         return self.private_networks if self.private_networks is not None else auth == "open"

@@ -1,18 +1,23 @@
 """A website, crawled from its start URL within the same site (scheme, host and port): breadth
-first, up to ``max_depth`` links away and ``max_pages`` pages, ``concurrency`` requests at once,
-``include``/``exclude`` patterns on URLs, robots.txt's rules for our agent, and the pages of its
-sitemaps. Each request is conditional
-on what the last sync kept (If-None-Match, If-Modified-Since), so an unchanged page costs one 304;
-its links, kept from when it was read, are followed as before. Pages go out as they came (HTML, or
-whatever file a link led to) for the extractor to read like an upload."""
+first, up to ``max_depth`` links away and ``max_pages`` pages, ``include``/``exclude`` patterns on
+URLs, robots.txt's rules for our agent, and the pages of its sitemaps. Up to ``concurrency``
+requests are in flight at once, their answers taken in the order asked so the crawl finds the same
+pages as one request at a time would; a robots.txt ``Crawl-delay`` makes the page requests
+sequential, spaced by it. Each request is conditional on what the last sync kept (If-None-Match,
+If-Modified-Since), so an unchanged page costs one 304; a page whose sitemap ``<lastmod>`` is the
+one it had when last read costs nothing. Either way its links, kept from when it was read, are
+followed as before. Pages go out as they came (HTML, or whatever file a link led to) for the
+extractor to read like an upload."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urldefrag, urlsplit
 from urllib.robotparser import RobotFileParser
 from xml.etree.ElementTree import ParseError
@@ -32,12 +37,35 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+class _Pacing:
+    """Each request starts ``delay`` seconds after the one before (none: no waiting)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.delay:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                time.sleep(self._next - now)
+            self._next = max(now, self._next) + self.delay
+
+
 class WebSource:
-    def __init__(self, config: WebConfig, http: httpx.Client, user_agent: str, max_bytes: int):
+    def __init__(self, config: WebConfig, http: httpx.Client, user_agent: str, max_bytes: int, concurrency: int,
+                 max_crawl_delay: float):
+        """``concurrency``: requests in flight when the source's config names none;
+        ``max_crawl_delay``: the longest Crawl-delay obeyed (a longer one is cut to it)."""
         self.config = config
         self.http = http
         self.user_agent = user_agent
         self.max_bytes = max_bytes
+        self.concurrency = config.concurrency or concurrency
+        self.max_crawl_delay = max_crawl_delay
         self.start = urldefrag(config.url)[0]
         self.origin = _origin(self.start)
         self.include = [re.compile(p) for p in config.include]
@@ -45,33 +73,40 @@ class WebSource:
 
     def listing(self, known: Mapping[str, Known]) -> Iterator[Listed]:
         robots = self._robots()
+        delay = min(float(robots.crawl_delay(self.user_agent) or 0), self.max_crawl_delay)
+        pacing = _Pacing(delay)
+        lastmods = self._sitemap_pages(robots) if self.config.sitemap else {}
         queue: deque[tuple[str, int]] = deque([(self.start, 0)])
-        if self.config.sitemap:
-            queue += ((url, 1) for url in self._sitemap_pages(robots))
+        queue += ((url, 1) for url in lastmods if url != self.start)
         queued = {url for url, _ in queue}
-        fetched = 0
-        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="crawl") as pool:
-            while queue and fetched < self.config.max_pages:
-                batch: list[tuple[str, int]] = []
-                while queue and len(batch) < self.config.concurrency and fetched + len(batch) < self.config.max_pages:
+        workers = 1 if delay else self.concurrency
+        # Answers are taken oldest first: the queue grows as it would one request at a time.
+        in_flight: deque[tuple[int, Future]] = deque()
+        asked = 0
+        with ThreadPoolExecutor(workers, thread_name_prefix="crawl") as pool:
+            while queue or in_flight:
+                while queue and len(in_flight) < workers and asked < self.config.max_pages:
                     url, depth = queue.popleft()
                     if self._wanted(url, robots):
-                        batch.append((url, depth))
-                visits = pool.map(lambda entry: self._visit(entry[0], known.get(entry[0])), batch)
-                for (url, depth), (item, links) in zip(batch, visits):
-                    fetched += 1
-                    if item is not None:
-                        yield item
-                    if depth < self.config.max_depth:
-                        for link in links:
-                            if link not in queued:
-                                queued.add(link)
-                                queue.append((link, depth + 1))
+                        in_flight.append((depth, pool.submit(self._visit, url, known.get(url), lastmods.get(url),
+                                                             pacing)))
+                        asked += 1
+                if not in_flight:
+                    break
+                depth, visit = in_flight.popleft()
+                item, links = visit.result()
+                if item is not None:
+                    yield item
+                if depth < self.config.max_depth:
+                    for link in links:
+                        if link not in queued:
+                            queued.add(link)
+                            queue.append((link, depth + 1))
 
     def fetch(self, item: Listed) -> Content:
         """The page read again, unconditionally (a crawl lists every page it read with its content)."""
         try:
-            page, _ = self._visit(item.url, None)
+            page, _ = self._visit(item.url, None, None, _Pacing(0))
         except SourceUnavailable as exc:
             raise ItemUnavailable(str(exc)) from None
         if page is None or page.content is None:
@@ -87,18 +122,24 @@ class WebSource:
             return False
         return robots.can_fetch(self.user_agent, url)
 
-    def _visit(self, url: str, known: Known | None) -> tuple[Listed | None, list[str]]:
-        """The page as an item, and its links; None for a page that is not there (404, 410)."""
+    def _visit(self, url: str, known: Known | None, lastmod: str | None,
+               pacing: _Pacing) -> tuple[Listed | None, list[str]]:
+        """The page as an item, and its links; None for a page that is not there (404, 410).
+        ``lastmod``: the page's date in the sitemap, if it gives one."""
         memo = known.memo if known is not None else {}
+        if known is not None and known.fingerprint and lastmod is not None and memo.get("lastmod") == lastmod:
+            return self._as_kept(url, known, memo), memo.get("links", [])
         headers = {}
         if memo.get("etag"):
             headers["If-None-Match"] = memo["etag"]
         if memo.get("last_modified"):
             headers["If-Modified-Since"] = memo["last_modified"]
+        pacing.wait()
         try:
             with self.http.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304 and known is not None:
-                    return Listed(url, url, known.memo.get("title") or url, known.fingerprint, known.memo), \
+                    kept = {k: v for k, v in memo.items() if k != "lastmod"}
+                    return self._as_kept(url, known, {**kept, "lastmod": lastmod} if lastmod else kept), \
                         memo.get("links", [])
                 if response.status_code in (404, 410):
                     return None, []
@@ -120,7 +161,14 @@ class WebSource:
                        else "sha256:" + hashlib.sha256(body).hexdigest())
         name = (title or urlsplit(url).path.rsplit("/", 1)[-1] or url)[:512]
         memo = {"etag": etag, "last_modified": modified, "title": name, "links": links}
+        if lastmod:
+            memo["lastmod"] = lastmod
         return Listed(url, url, name, fingerprint, memo, Content(name=name, data=body, mime_type=mime)), links
+
+    @staticmethod
+    def _as_kept(url: str, known: Known, memo: dict) -> Listed:
+        """An unchanged page, as the last sync read it."""
+        return Listed(url, url, memo.get("title") or url, known.fingerprint, memo)
 
     def _failed(self, url: str, known: Known | None, problem: str) -> Listed:
         """A page that is there but could not be read this time: left as the last sync had it."""
@@ -148,9 +196,10 @@ class WebSource:
         robots.parse(response.text.splitlines() if response.status_code == 200 else [])
         return robots
 
-    def _sitemap_pages(self, robots: RobotFileParser) -> list[str]:
+    def _sitemap_pages(self, robots: RobotFileParser) -> dict[str, str | None]:
+        """The pages of the site's sitemaps, in their order, each with its ``<lastmod>`` if given."""
         sitemaps = deque(robots.site_maps() or [f"{self.origin}/sitemap.xml"])
-        pages: list[str] = []
+        pages: dict[str, str | None] = {}
         read = 0
         while sitemaps and read < _SITEMAPS_READ:
             url = sitemaps.popleft()
@@ -169,6 +218,7 @@ class WebSource:
                 found, nested = read_sitemap(response.content)
             except ParseError as exc:
                 raise SourceUnavailable(f"{url}: not a sitemap ({exc})") from None
-            pages += (urldefrag(p)[0] for p in found)
+            for page, lastmod in found.items():
+                pages.setdefault(urldefrag(page)[0], lastmod)
             sitemaps += nested
         return pages

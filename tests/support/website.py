@@ -1,11 +1,12 @@
 """A website a test serves itself on loopback: pages it can edit, add and remove while served,
 each with an ETag or a Last-Modified date (conditional requests answered 304), and a log of every
-request with the status answered."""
+request with the status answered, when it came and how many were in flight at most."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -24,6 +25,11 @@ class Website:
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
         self.requests: list[tuple[str, int]] = []  # (path, status)
+        self.arrivals: list[tuple[str, float]] = []  # (path, time.monotonic() when it came)
+        self.latency = 0.0  # seconds each answer waits, so concurrent requests overlap
+        self.most_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
         self._revision = 0
         self.url = ""
 
@@ -43,8 +49,11 @@ class Website:
         self.put(path, f"<html><head><title>{title}</title></head><body><p>{text}</p>{anchors}</body></html>",
                  validator)
 
-    def sitemap(self, *paths: str) -> None:
-        urls = "".join(f"<url><loc>{self.url}{p}</loc></url>" for p in paths)
+    def sitemap(self, *paths: str, lastmods: Mapping[str, str] | None = None) -> None:
+        """A sitemap of ``paths``, with a ``<lastmod>`` for those ``lastmods`` dates."""
+        lastmods = lastmods or {}
+        urls = "".join(f"<url><loc>{self.url}{p}</loc>"
+                       + (f"<lastmod>{lastmods[p]}</lastmod>" if p in lastmods else "") + "</url>" for p in paths)
         self.put("/sitemap.xml", '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns='
                  f'"http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>', "none", "application/xml")
 
@@ -65,6 +74,18 @@ class Website:
 def serve(site: Website) -> Iterator[Website]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            with site._lock:
+                site.arrivals.append((self.path, time.monotonic()))
+                site._in_flight += 1
+                site.most_in_flight = max(site.most_in_flight, site._in_flight)
+            try:
+                self._answer()
+            finally:
+                with site._lock:
+                    site._in_flight -= 1
+
+        def _answer(self) -> None:
+            time.sleep(site.latency)
             status, page = site.answer(self.path, self.headers)
             site.requests.append((self.path, status))
             self.send_response(status)
