@@ -1,10 +1,11 @@
 """Sources: the time of a first sync and of an unchanged re-sync, for a local website of 1,000
-pages served by Python's http.server in a process of its own (crawled from an index page, four
-requests at once; every re-sync request conditional, answered 304) and a bucket
-of 1,000 objects on localbucket (re-sync: the listing alone). The sync runs in process on a Kafka
-and a state Redis of its own, publishing through the gateway's write path as the sources service
-does; the pipeline's stages are not running, so the figures are the sync's own work (list, fetch,
-publish and checkpoint), not indexing.
+pages served by Python's http.server in a process of its own (crawled from an index page,
+INDEXFLOW_SOURCES_WEB_CONCURRENCY requests at once), twice: with its sitemap ignored (every re-sync
+request conditional, answered 304) and read (its <lastmod> dates unchanged, so no page is asked for
+again); and a bucket of 1,000 objects on localbucket (re-sync: the listing alone). The sync runs in
+process on a Kafka and a state Redis of its own, publishing through the gateway's write path as the
+sources service does; the pipeline's stages are not running, so the figures are the sync's own work
+(list, fetch, publish and checkpoint), not indexing.
 
     .venv/bin/python -m bench.sources [--items 1000]
 """
@@ -33,10 +34,27 @@ def page_text(i: int, words: int = 300) -> str:
     return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(words)) + f" page {i}."
 
 
+# http.server's files, as a web server serves them: connections kept alive (HTTP/1.1, without Nagle's
+# delay: headers and body go out as two writes) and a listen backlog of 128, not socketserver's 5,
+# whose dropped connections each cost a second's SYN retry once a crawler has more than a few
+# requests in flight.
+SITE_SERVER = """
+import functools, sys
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128
+class Handler(SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+Server(("127.0.0.1", int(sys.argv[2])), functools.partial(Handler, directory=sys.argv[1])).serve_forever()
+"""
+
+
 @contextmanager
 def static_site(root: Path, pages: int) -> Iterator[tuple[str, Path]]:
-    """``pages`` HTML pages and an index linking them, served by Python's own http.server in a
-    process of its own (Last-Modified, and 304 to If-Modified-Since); its URL and request log."""
+    """``pages`` HTML pages, an index linking them and a sitemap listing them all with a
+    ``<lastmod>``, served by Python's http.server in a process of its own (Last-Modified, and 304
+    to If-Modified-Since); its URL and request log."""
     (root / "p").mkdir(parents=True)
     for i in range(pages):
         (root / "p" / f"{i}.html").write_text(f"<html><head><title>Page {i}</title></head><body><p>{page_text(i)}"
@@ -44,10 +62,14 @@ def static_site(root: Path, pages: int) -> Iterator[tuple[str, Path]]:
     links = "".join(f'<a href="/p/{i}.html">{i}</a> ' for i in range(pages))
     (root / "index.html").write_text(f"<html><head><title>Index</title></head><body>{links}</body></html>")
     port = free_port()
+    entries = "".join(f"<url><loc>http://127.0.0.1:{port}{path}</loc><lastmod>2026-11-01</lastmod></url>"
+                      for path in ["/", *(f"/p/{i}.html" for i in range(pages))])
+    (root / "sitemap.xml").write_text('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns='
+                                      f'"http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>')
     log = root.parent / "site-requests.log"
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-                                   str(root), str(port)], stdout=subprocess.DEVNULL, stderr=out)
+        server = subprocess.Popen([sys.executable, "-c", SITE_SERVER, str(root), str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=out)
     try:
         deadline = time.monotonic() + 10
         while http_ready(f"http://127.0.0.1:{port}/") is not None:
@@ -79,7 +101,8 @@ def report(name: str, first: tuple[float, object], again: tuple[float, object], 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4, help="the crawl's requests at once")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="the crawl's requests at once (default: INDEXFLOW_SOURCES_WEB_CONCURRENCY)")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench-sources-"))
     os.environ.update({
@@ -118,16 +141,20 @@ def main() -> None:
         dataset = services.catalog.create("bench", name="sources", indexing_technique="economy").id
 
         with static_site(state / "site", args.items) as (url, requests), httpx.Client(timeout=30) as http:
-            config = WebConfig(url=url + "/", max_depth=1, max_pages=args.items + 1, concurrency=args.concurrency)
-            source = new_source("bench", dataset, "web", "site", config, None)
-            store.save(source, {})
-            crawler = WebSource(config, http, sources_settings.user_agent, sources_settings.max_item_bytes)
-            first = timed_run(store, publisher, source, crawler)
-            mark = len(requests.read_text().splitlines())
-            again = timed_run(store, publisher, source, crawler)
-            statuses = Counter(line.split('"')[2].split()[0] for line in requests.read_text().splitlines()[mark:]
-                               if line.count('"') >= 2)
-            report(f"web, {args.items + 1} pages", first, again, f"; re-sync answered {dict(statuses)}")
+            for name, sitemap in (("sitemap ignored", False), ("sitemap read", True)):
+                config = WebConfig(url=url + "/", max_depth=1, max_pages=args.items + 1,
+                                   concurrency=args.concurrency, sitemap=sitemap)
+                source = new_source("bench", dataset, "web", name, config, None)
+                store.save(source, {})
+                crawler = WebSource(config, http, sources_settings.user_agent, sources_settings.max_item_bytes,
+                                    sources_settings.web_concurrency, sources_settings.max_crawl_delay_seconds)
+                first = timed_run(store, publisher, source, crawler)
+                mark = len(requests.read_text().splitlines())
+                again = timed_run(store, publisher, source, crawler)
+                statuses = Counter(line.split('"')[2].split()[0]
+                                   for line in requests.read_text().splitlines()[mark:] if line.count('"') >= 2)
+                report(f"web, {args.items + 1} pages, {name}", first, again,
+                       f"; re-sync answered {dict(statuses)}")
 
         with local_bucket(state / "bucket", "bench") as (endpoint, s3):
             for i in range(args.items):
