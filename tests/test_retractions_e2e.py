@@ -107,7 +107,7 @@ def test_during_an_update_search_serves_the_old_revision_only(pipeline: Settings
     document_id = first["document_id"]
     gateway.wait(document_id, first["revision"])
     second = gateway.update_text(document_id, BETA)
-    while (state := gateway.state(document_id))["status"] not in ("completed", "error"):
+    while gateway.state(document_id)["status"] not in ("completed", "error"):
         hits = [h for h in gateway.search("aurora sourdough", mode="bm25") if h["document_id"] == document_id]
         assert all("aurora" in h["content"] for h in hits), "the new revision showed before it was complete"
         time.sleep(0.1)

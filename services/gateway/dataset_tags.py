@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterable
 
-import orjson
 import redis
 from pydantic import BaseModel, Field
 
