@@ -104,8 +104,9 @@ def test_another_tenants_estimate_takes_its_turn(queued: str):
 
 
 def test_estimates_past_a_tenants_limit_or_their_time_are_refused(pipeline: Settings):
+    # Half a second: the scan's OCR takes about 2 s on a quiet machine (a 3 s limit let it finish)
     with extra_gateway(INDEXFLOW_GATEWAY_MAX_ESTIMATES_PER_TENANT="1",
-                       INDEXFLOW_GATEWAY_ESTIMATE_SECONDS="3") as url:
+                       INDEXFLOW_GATEWAY_ESTIMATE_SECONDS="0.5") as url:
         async def run() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, headers={"X-Tenant-Id": "est-limited"}, timeout=60) as http:
                 pages = (SCANS.name, SCANS.read_bytes())

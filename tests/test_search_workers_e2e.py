@@ -72,6 +72,31 @@ def test_a_tenants_searches_cost_the_workers_cpu_not_the_gateways(pipeline: Sett
     assert gateway_spent < workers_spent, (gateway_spent, workers_spent)
 
 
+def stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()  # from field 3, state
+
+
+def test_workers_yield_the_cpu_to_the_gateway_from_a_session_of_their_own(pipeline: Settings,
+                                                                            gateway: tuple[str, int]):
+    url, pid = gateway
+    _, http = keyed_client(pipeline, "sessions", url)
+    assert http.post("/v1/retrieve", json={"query": "tides"}).status_code == 200  # the workers are up
+    workers = [child for child in children(pid)
+               if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()]
+    assert len(workers) == 2, workers
+    gateway_session = stat_fields(pid)[3]
+    autogroups = Path(f"/proc/{pid}/autogroup")
+    for worker in workers:
+        fields = stat_fields(worker)
+        assert fields[3] != gateway_session and fields[2] == str(worker)  # own session and group
+        assert int(fields[16]) == GatewaySettings().search_niceness
+        # With autogroup scheduling a niceness only weighs within a session; the session's own
+        # share is lowered too, or the workers would take as much CPU as the gateway's session.
+        if autogroups.exists():
+            assert Path(f"/proc/{worker}/autogroup").read_text() != autogroups.read_text()
+            assert Path(f"/proc/{worker}/autogroup").read_text().split()[-1] == str(GatewaySettings().search_niceness)
+
+
 def test_a_bad_body_or_dataset_is_answered_in_the_api_error_shape(pipeline: Settings, gateway: tuple[str, int]):
     url, _ = gateway
     _, http = keyed_client(pipeline, "work", url)

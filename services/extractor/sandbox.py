@@ -20,6 +20,7 @@ from pathlib import Path
 
 from services.extractor.options import ExtractionLimits, ExtractionOptions, Progress, no_progress
 from services.extractor.parsers import Extraction, UnextractableDocument, extract
+from services.runtime.priority import lower_priority
 
 
 class ExtractionStopped(Exception):
@@ -27,8 +28,7 @@ class ExtractionStopped(Exception):
 
 
 def _serve(conn: Connection, niceness: int) -> None:
-    os.setpgid(0, 0)  # a group of its own, which its OCR processes join
-    os.nice(niceness)  # inherited by its OCR processes too
+    lower_priority(niceness)  # a group of its own, which its OCR processes join at its priority
 
     def progress(done: int, total: int) -> None:
         conn.send(("progress", (done, total)))

@@ -36,6 +36,7 @@ from services.gateway.errors import ApiError
 from services.gateway.settings import GatewaySettings
 from services.runtime.logs import configure_logging
 from services.runtime.metrics import SEARCH_SECONDS, SERVER_WAIT
+from services.runtime.priority import lower_priority
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def _start_worker(settings: Settings, gateway: GatewaySettings, gateway_pid: int
     global _services
     from services.gateway.services import Services  # the worker's clients; the module is the gateway's too
 
-    os.nice(gateway.search_niceness)
+    lower_priority(gateway.search_niceness)
     configure_logging(settings, "gateway-search")
     threading.Thread(target=_end_with, args=(gateway_pid,), daemon=True).start()
     _services = Services(settings, gateway)
