@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,22 @@ def test_local_blobs_round_trip_and_stay_under_their_root(tmp_path: Path):
         store.get(uri + "-missing", "acme")
     with pytest.raises(PermanentError, match="unsupported blob URI scheme"):
         store.get("http://example.invalid/x", "acme")
+
+
+def test_the_same_blob_written_at_once_by_two_writers_is_whole_and_neither_fails(tmp_path: Path):
+    # The gateway registers an upsert's inline text as a blob after Kafka acknowledged it, and the
+    # extractor registers the same upsert as soon as it reads it: both write the same file.
+    store = BlobStore(Settings(state_dir=tmp_path))
+    data = bytes(range(256)) * 1024
+
+    def write(_: int) -> str:
+        return store.put("acme", "doc-1", 7, "inline.txt", data)
+
+    with ThreadPoolExecutor(4) as pool:
+        uris = set(pool.map(write, range(200)))
+    [uri] = uris
+    assert store.get(uri, "acme") == data
+    assert [p.name for p in (tmp_path / "blobs" / "acme" / "doc-1" / "7").iterdir()] == ["inline.txt"]
 
 
 def test_s3_blobs_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -4,6 +4,7 @@ the embedded default, ``s3://bucket/key`` on S3-compatible storage in production
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import tempfile
@@ -99,10 +100,17 @@ class BlobStore:
             return f"s3://{self.config.s3_bucket}/{relative}"
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".partial")
-        with open(partial, "wb") as out:
-            shutil.copyfileobj(data, out, COPY_CHUNK_BYTES)
-        partial.replace(path)
+        # A partial file of this writer's own: two processes may write the same blob at once (the
+        # gateway and the extractor both register an upsert), and the file's name is the blob's,
+        # so a rename is atomic and the last writer's whole file is what stays.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial",
+                                         delete=False) as out:
+            try:
+                shutil.copyfileobj(data, out, COPY_CHUNK_BYTES)
+            except BaseException:
+                Path(out.name).unlink(missing_ok=True)
+                raise
+        os.replace(out.name, path)
         return path.as_uri()
 
     def get(self, uri: str, tenant: str) -> bytes:
