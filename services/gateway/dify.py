@@ -10,6 +10,7 @@ from typing import Any
 from schemas import DocumentState, DocumentStatus, DocumentUpserted
 from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord
 from services.gateway.visibility import Visibility
+from services.projector.store import DatasetFigures
 
 # Dify's indexing_status for each of ours: Dify has no "cancelled" (a stopped document is an error
 # there) and answers 404 for a deleted one.
@@ -159,12 +160,11 @@ def retrieval_model(record: DatasetRecord) -> dict[str, Any]:
     return {**defaults, **(record.retrieval_model or {})}
 
 
-def dataset(record: DatasetRecord, states: list[DocumentState], model: str | None,
+def dataset(record: DatasetRecord, figures: DatasetFigures, model: str | None,
             tags: list[dict[str, Any]]) -> dict[str, Any]:
-    """Dify's dataset object; ``states`` are the dataset's documents, ``model`` what it embeds with,
-    ``tags`` Dify's tags bound to it."""
-    live = [s for s in states if s.status is not DocumentStatus.DELETED]
-    available = [s for s in live if s.status is DocumentStatus.COMPLETED]
+    """Dify's dataset object; ``figures`` count the dataset's documents, ``model`` is what it embeds
+    with, ``tags`` Dify's tags bound to it."""
+    live = figures.live
     return {
         "id": record.id,
         "name": record.name,
@@ -174,8 +174,8 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "data_source_type": "upload_file" if live else None,
         "indexing_technique": record.indexing_technique,
         "app_count": 0,
-        "document_count": len(live),
-        "word_count": sum(s.word_count for s in live),
+        "document_count": live,
+        "word_count": figures.words,
         "created_by": "api",
         "author_name": None,
         "created_at": record.created_at,
@@ -192,8 +192,8 @@ def dataset(record: DatasetRecord, states: list[DocumentState], model: str | Non
         "doc_metadata": [field.model_dump() for field in record.metadata_fields],
         "built_in_field_enabled": record.built_in_field_enabled,
         "ocr": record.ocr.model_dump() if record.ocr is not None else None,  # indexflow's
-        "total_documents": len(live),
-        "total_available_documents": len(available),
+        "total_documents": live,
+        "total_available_documents": figures.statuses[DocumentStatus.COMPLETED.value],
         "enable_api": True,
         "is_multimodal": False,
         # Dify's values for what indexflow does not have: no summary index, no knowledge pipeline

@@ -5,6 +5,8 @@ skips."""
 
 from __future__ import annotations
 
+import logging
+
 from confluent_kafka import Message
 
 from schemas import STATE, STATUS, Stage
@@ -14,6 +16,8 @@ from services.runtime.metrics import STATES_FOLDED
 from services.runtime.redis_client import redis_client
 from topics.catalog import STAGE_INPUTS
 from topics.catalog import STATE as STATE_TOPIC
+
+log = logging.getLogger(__name__)
 
 
 class Projector(Handler):
@@ -26,6 +30,8 @@ class Projector(Handler):
         super().__init__(context)
         self.store = StateStore(redis_client(context.settings), context.settings.keys)
         self.state_topic = context.settings.topic(STATE_TOPIC.name)
+        if counted := self.store.count_stored():  # states written before their datasets were counted
+            log.info("counted %d document states written before the dataset counts were kept", counted)
 
     def handle(self, message: Message) -> None:
         status = STATUS.decode(message.value())  # a malformed report is kept in the DLQ by the loop

@@ -1,7 +1,9 @@
 """Document states in the state Redis: one hash of states, one hash of the status-topic offset each
 was folded through (so the live projector and a rebuild never overwrite a newer state with an
 older one), and one set of document keys per dataset. Every state written is also published on
-its tenant's channel, for live dashboards."""
+its tenant's channel, for live dashboards, and counted: each dataset's documents by status and
+its words, kept in the same script as the state (what a document counted is stored beside it, so
+the counts stay exact whatever is written again, replayed or rebuilt)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 import redis
 
-from schemas import STATE, TERMINAL_STATUSES, DocumentState, Priority, StatusEvent
+from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Priority, StatusEvent
 from services.projector.state import apply
 from services.runtime.keys import RedisKeys
 
@@ -24,6 +26,7 @@ class StateStore:
         self.states = keys.states
         self.positions = keys.state_positions
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
+        self._count_stored = client.register_script(_COUNT_STORED)
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
@@ -83,15 +86,42 @@ class StateStore:
         keys = sorted(k.decode() for k in self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
         return [s for s in self.as_json(keys) if s.get("dataset_id") == dataset_id]
 
-    def dataset_statuses(self, tenant_id: str, dataset_id: str) -> Counter[str]:
-        """The dataset's documents by status: ``dataset`` without building each state (a dashboard
-        asks every few seconds)."""
-        keys = list(self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
-        counts: Counter[str] = Counter()
-        for raw in self._redis.hmget(self.states, keys) if keys else []:
-            if raw is not None and (state := orjson.loads(raw))["dataset_id"] == dataset_id:
-                counts[state["status"]] += 1
-        return counts
+    def dataset_figures(self, tenant_id: str, dataset_ids: Iterable[str]) -> dict[str, DatasetFigures]:
+        """Each dataset's documents by status and words, in one round trip whatever its size (from
+        the counts; by reading its states while a deployment's older states are being counted)."""
+        dataset_ids = list(dataset_ids)
+        if not self._redis.exists(self._keys.dataset_counts_complete):
+            return {dataset_id: DatasetFigures.of(states)
+                    for dataset_id, states in self.datasets(tenant_id, dataset_ids).items()}
+        fields = [f"{tenant_id}/{dataset_id}|{name}" for dataset_id in dataset_ids for name in _COUNTED]
+        values = iter(self._redis.hmget(self._keys.dataset_counts, fields) if fields else [])
+        figures = {}
+        for dataset_id in dataset_ids:
+            counted = {name: int(value or 0) for name, value in zip(_COUNTED, values)}
+            words = counted.pop("words")
+            figures[dataset_id] = DatasetFigures(Counter({k: n for k, n in counted.items() if n}), words)
+        return figures
+
+    def count_stored(self, page: int = 500) -> int:
+        """Count every state not counted yet (those written before the counts were kept), then mark
+        the counts complete; the states counted. Safe beside live writes: a state is counted once,
+        by whichever comes first."""
+        if self._redis.exists(self._keys.dataset_counts_complete):
+            return 0
+        counted, keys = 0, []
+        for key, _ in self._redis.hscan_iter(self.states, count=page):
+            keys.append(key)
+            if len(keys) == page:
+                counted += self._count_stored(keys=self._count_keys, args=keys)
+                keys = []
+        if keys:
+            counted += self._count_stored(keys=self._count_keys, args=keys)
+        self._redis.set(self._keys.dataset_counts_complete, 1)
+        return counted
+
+    @property
+    def _count_keys(self) -> list[str]:
+        return [self.states, self._keys.state_counted, self._keys.dataset_counts]
 
     def census(self) -> Census:
         """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
@@ -144,13 +174,38 @@ class StateStore:
 
     def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
         old_set = previous if previous is not None else state
+        words = state.word_count if state.status is not DocumentStatus.DELETED else 0
         return bool(self._compare_and_set(
             keys=[
                 self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
                 self._keys.dataset(old_set.tenant_id, old_set.dataset_id), self._keys.state_changes(state.tenant_id),
+                self._keys.state_counted, self._keys.dataset_counts,
             ],
-            args=[state.key, STATE.encode(state), position, expected],
+            args=[state.key, STATE.encode(state), position, expected,
+                  f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{words}"],
         ))
+
+
+_COUNTED = (*(status.value for status in DocumentStatus), "words")
+
+
+@dataclass
+class DatasetFigures:
+    statuses: Counter[str]  # its documents by status, deleted ones too
+    words: int  # of its documents not deleted
+
+    @property
+    def live(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != DocumentStatus.DELETED)
+
+    @classmethod
+    def of(cls, states: Iterable[DocumentState]) -> DatasetFigures:
+        statuses: Counter[str] = Counter()
+        words = 0
+        for state in states:
+            statuses[state.status.value] += 1
+            words += state.word_count if state.status is not DocumentStatus.DELETED else 0
+        return cls(statuses, words)
 
 
 @dataclass
@@ -174,14 +229,51 @@ class MergeReport:
     kept: list[str] = field(default_factory=list)  # the live projector had folded a later event
 
 
-# Write a state only if its document's position is still the one it was folded from; announce it.
-_COMPARE_AND_SET = """
+# What a state counts ("tenant/dataset|status|words", in state-counted) is taken away from the
+# dataset counts before what its new state counts is added.
+_RECOUNT = """
+local function count(counts, counted, sign)
+  local dataset, status, words = string.match(counted, '^(.+)|([^|]+)|(%d+)$')
+  redis.call('HINCRBY', counts, dataset .. '|' .. status, sign)
+  if words ~= '0' then redis.call('HINCRBY', counts, dataset .. '|words', sign * tonumber(words)) end
+end
+local function recount(counted_key, counts, key, counted)
+  local before = redis.call('HGET', counted_key, key)
+  if before == counted then return end
+  if before then count(counts, before, -1) end
+  count(counts, counted, 1)
+  redis.call('HSET', counted_key, key, counted)
+end
+"""
+
+# Write a state only if its document's position is still the one it was folded from; count it;
+# announce it.
+_COMPARE_AND_SET = _RECOUNT + """
 local stored = redis.call('HGET', KEYS[2], ARGV[1])
 if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
 redis.call('SADD', KEYS[3], ARGV[1])
+recount(KEYS[6], KEYS[7], ARGV[1], ARGV[5])
 redis.call('PUBLISH', KEYS[5], ARGV[2])
 return 1
+"""
+
+# Count the stored states of these document keys that nothing counted yet (written before the
+# counts were kept), as read now; returns how many.
+_COUNT_STORED = _RECOUNT + """
+local counted = 0
+for _, key in ipairs(ARGV) do
+  local raw = redis.call('HGET', KEYS[1], key)
+  if raw and redis.call('HEXISTS', KEYS[2], key) == 0 then
+    local state = cjson.decode(raw)
+    local words = state.word_count
+    if type(words) ~= 'number' or state.status == 'deleted' then words = 0 end
+    recount(KEYS[2], KEYS[3], key,
+            state.tenant_id .. '/' .. state.dataset_id .. '|' .. state.status .. '|' .. string.format('%d', words))
+    counted = counted + 1
+  end
+end
+return counted
 """

@@ -168,6 +168,25 @@ class RedisKeys:
     def dataset(self, tenant_id: str, dataset_id: str) -> str:
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
 
+    @property
+    def dataset_counts(self) -> str:
+        """Hash: "tenant/dataset|status" -> its documents in that status, "tenant/dataset|words" ->
+        the words of its documents not deleted. Kept with every state written, so reading a
+        dataset's figures never reads its documents."""
+        return self._k("dataset-counts")
+
+    @property
+    def state_counted(self) -> str:
+        """Hash: document key -> what ``dataset_counts`` counts of its state ("tenant/dataset|status|
+        words"), the side a write takes away before it adds the new state's."""
+        return self._k("state-counted")
+
+    @property
+    def dataset_counts_complete(self) -> str:
+        """Set once every state has been counted (a deployment's states before the counts were
+        kept are counted by the projector at its start); until then readers count states."""
+        return self._k("dataset-counts-complete")
+
     def state_changes(self, tenant_id: str) -> str:
         """Pub/sub channel: every state the projector writes of the tenant's documents, as it is
         written (the dashboard's live feed; Redis keeps none of it)."""

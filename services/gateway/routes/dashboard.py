@@ -90,15 +90,17 @@ def _limits(s: Services, tenant: str, datasets: int) -> dict[str, dict]:
 
 
 def _datasets(s: Services, tenant: str) -> list[dict]:
-    """The tenant's datasets with their documents by status, counted at most every few seconds
-    however many dashboards watch (it reads every state: ~17 ms per 1,000 documents)."""
+    """The tenant's datasets with their documents by status, read at most every few seconds
+    however many dashboards watch."""
     counted_at, datasets = s.dataset_counts.get(tenant, (0.0, []))
     if time.monotonic() - counted_at < OVERVIEW_EVERY_SECONDS:
         return datasets
     datasets = []
     sources = _sources(s, tenant)
-    for record in s.catalog.all(tenant):
-        statuses = s.states.dataset_statuses(tenant, record.id)
+    records = s.catalog.all(tenant)
+    figures = s.states.dataset_figures(tenant, [record.id for record in records])
+    for record in records:
+        statuses = figures[record.id].statuses
         datasets.append({"id": record.id, "name": record.name, "documents": sum(statuses.values()),
                          "statuses": dict(statuses), "sources": sources.get(record.id, [])})
     s.dataset_counts[tenant] = (time.monotonic(), datasets)

@@ -140,12 +140,12 @@ def shaped(s: Services, tenant: str, record: DatasetRecord) -> dict:
 def shaped_all(s: Services, tenant: str, records: list[DatasetRecord], tags: dict[str, list[dict]]) -> list[dict]:
     """Dify's dataset objects of ``records``; ``tags``: each dataset's bound tags. Read in a few
     round trips whatever their number (each is a wait on a busy machine)."""
-    states = s.states.datasets(tenant, [record.id for record in records])
+    figures = s.states.dataset_figures(tenant, [record.id for record in records])
     models = s.datasets.configured_many(tenant, [record.id for record in records])
     answers = []
     for record in records:
         model = models[record.id]
         if model is None and record.indexing_technique != "economy":
             model = s.embedding.default_model  # what its first document will take
-        answers.append(dify.dataset(record, states[record.id], model, tags.get(record.id, [])))
+        answers.append(dify.dataset(record, figures[record.id], model, tags.get(record.id, [])))
     return answers
