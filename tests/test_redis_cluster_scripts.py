@@ -86,6 +86,10 @@ def test_the_projector_folds_states_on_a_cluster(cluster: RedisCluster):
     # states, positions, the dataset's sets and the tenant's channel in one script; a MULTI read
     assert store.fold(event, position=0) is not None
     assert store.get("acme/d1").status is DocumentStatus.WAITING
+    # States from before the datasets' counts and orders are indexed by pipelined scripts
+    cluster.delete(KEYS.state_counted, KEYS.dataset_counts, KEYS.dataset_indexes_complete)
+    assert StateStore(cluster, KEYS).index_stored() == 1
+    assert store.newest_first("acme", "ds", 0, 10)[1] == 1 and store.dataset_figures("acme", ["ds"])["ds"].live == 1
 
 
 def test_keys_of_before_the_hash_tag_are_renamed_once(tmp_path: Path):

@@ -22,14 +22,17 @@ from services.runtime.keys import RedisKeys
 log = logging.getLogger(__name__)
 
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
-# the same dataset never hand out one position twice.
-# A document's position, and when it was first written, both given at its first write.
+# the same dataset never hand out one position twice. A document's position, and when it was first
+# written, are both given at its first write; if its state is already in the dataset's sorted sets
+# (the projector may fold its first report before), it moves to its position there.
 _POSITION = """
 local position = redis.call('HGET', KEYS[1], ARGV[1])
 if position then return tonumber(position) end
 position = redis.call('HINCRBY', KEYS[1], 'next', 1)
 redis.call('HSET', KEYS[1], ARGV[1], position)
 redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 'XX', position, ARGV[1])
+redis.call('ZADD', KEYS[4], 'XX', position, ARGV[1])
 return position
 """
 
@@ -183,12 +186,25 @@ class DatasetCatalog:
             pipe.delete(self._keys.document_positions(tenant_id, record.id))
             pipe.delete(self._keys.document_created(tenant_id, record.id))
             pipe.execute()
+        # Its documents have no positions now: in its sorted sets too (the same id may be used
+        # again, its old documents then listed with its new ones as they are without positions).
+        for ordered in (self._keys.dataset_documents(tenant_id, record.id),
+                        self._keys.dataset_live_documents(tenant_id, record.id)):
+            self._redis.zunionstore(ordered, {ordered: 0})  # every score times 0, in one command
 
     def position(self, tenant_id: str, dataset_id: str, document_id: str) -> int:
         """The document's 1-based position in its dataset, given at its first write."""
         keys = [self._keys.document_positions(tenant_id, dataset_id),
-                self._keys.document_created(tenant_id, dataset_id)]
+                self._keys.document_created(tenant_id, dataset_id),
+                self._keys.dataset_documents(tenant_id, dataset_id),
+                self._keys.dataset_live_documents(tenant_id, dataset_id)]
         return int(self._position(keys=keys, args=[document_id, int(time.time())]))
+
+    def positions_of(self, tenant_id: str, dataset_id: str, document_ids: list[str]) -> dict[str, int]:
+        """The positions of these documents (0: none given)."""
+        found = self._redis.hmget(self._keys.document_positions(tenant_id, dataset_id), document_ids) \
+            if document_ids else []
+        return {doc: int(position or 0) for doc, position in zip(document_ids, found)}
 
     def created(self, tenant_id: str, dataset_id: str, document_ids: list[str]) -> dict[str, int]:
         """When each document was first written (those given a position so far)."""

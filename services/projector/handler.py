@@ -30,8 +30,8 @@ class Projector(Handler):
         super().__init__(context)
         self.store = StateStore(redis_client(context.settings), context.settings.keys)
         self.state_topic = context.settings.topic(STATE_TOPIC.name)
-        if counted := self.store.count_stored():  # states written before their datasets were counted
-            log.info("counted %d document states written before the dataset counts were kept", counted)
+        if indexed := self.store.index_stored():  # states written before the datasets' counts and orders
+            log.info("counted and ordered %d document states written before their datasets were", indexed)
 
     def handle(self, message: Message) -> None:
         status = STATUS.decode(message.value())  # a malformed report is kept in the DLQ by the loop

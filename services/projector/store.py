@@ -26,7 +26,8 @@ class StateStore:
         self.states = keys.states
         self.positions = keys.state_positions
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
-        self._count_stored = client.register_script(_COUNT_STORED)
+        self._index_stored = client.register_script(_INDEX_STORED)
+        self._complete = False
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
@@ -86,11 +87,18 @@ class StateStore:
         keys = sorted(k.decode() for k in self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
         return [s for s in self.as_json(keys) if s.get("dataset_id") == dataset_id]
 
+    def indexes_complete(self) -> bool:
+        """Whether every state is counted and placed in its dataset's sorted sets (once true, for
+        good: kept by every write since)."""
+        if not self._complete:
+            self._complete = bool(self._redis.exists(self._keys.dataset_indexes_complete))
+        return self._complete
+
     def dataset_figures(self, tenant_id: str, dataset_ids: Iterable[str]) -> dict[str, DatasetFigures]:
         """Each dataset's documents by status and words, in one round trip whatever its size (from
         the counts; by reading its states while a deployment's older states are being counted)."""
         dataset_ids = list(dataset_ids)
-        if not self._redis.exists(self._keys.dataset_counts_complete):
+        if not self.indexes_complete():
             return {dataset_id: DatasetFigures.of(states)
                     for dataset_id, states in self.datasets(tenant_id, dataset_ids).items()}
         fields = [f"{tenant_id}/{dataset_id}|{name}" for dataset_id in dataset_ids for name in _COUNTED]
@@ -102,26 +110,42 @@ class StateStore:
             figures[dataset_id] = DatasetFigures(Counter({k: n for k, n in counted.items() if n}), words)
         return figures
 
-    def count_stored(self, page: int = 500) -> int:
-        """Count every state not counted yet (those written before the counts were kept), then mark
-        the counts complete; the states counted. Safe beside live writes: a state is counted once,
-        by whichever comes first."""
-        if self._redis.exists(self._keys.dataset_counts_complete):
-            return 0
-        counted, keys = 0, []
-        for key, _ in self._redis.hscan_iter(self.states, count=page):
-            keys.append(key)
-            if len(keys) == page:
-                counted += self._count_stored(keys=self._count_keys, args=keys)
-                keys = []
-        if keys:
-            counted += self._count_stored(keys=self._count_keys, args=keys)
-        self._redis.set(self._keys.dataset_counts_complete, 1)
-        return counted
+    def newest_first(self, tenant_id: str, dataset_id: str, offset: int, count: int,
+                     deleted: bool = False) -> tuple[list[DocumentState], int]:
+        """A page of the dataset's documents, newest first (by position, then id), and how many
+        there are: read from its sorted set, whatever the dataset's size. Once ``indexes_complete``."""
+        ordered = (self._keys.dataset_documents if deleted else self._keys.dataset_live_documents)(tenant_id, dataset_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrange(ordered, offset, offset + count - 1, desc=True)
+            pipe.zcard(ordered)
+            ids, total = pipe.execute()
+        return self.get_many(f"{tenant_id}/{document_id.decode()}" for document_id in ids), total
 
-    @property
-    def _count_keys(self) -> list[str]:
-        return [self.states, self._keys.state_counted, self._keys.dataset_counts]
+    def index_stored(self, page: int = 500) -> int:
+        """Count every state not counted yet and place it in its dataset's sorted sets (states
+        written before these were kept), then mark them complete; the states indexed. Safe beside
+        live writes: a state is indexed once, by whichever comes first."""
+        if self.indexes_complete():
+            return 0
+        indexed = 0
+        for raws in _batched(self._redis.hscan_iter(self.states, count=page), page):
+            pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws]
+            while pending:  # a state moved to another dataset meanwhile is looked at again
+                keys, args = [self.states, self._keys.state_counted, self._keys.dataset_counts], []
+                for key, state in pending:
+                    tenant_id, dataset_id = state["tenant_id"], state["dataset_id"]
+                    keys += [self._keys.document_positions(tenant_id, dataset_id),
+                             self._keys.dataset_documents(tenant_id, dataset_id),
+                             self._keys.dataset_live_documents(tenant_id, dataset_id)]
+                    args += [key, state["document_id"], f"{tenant_id}/{dataset_id}"]
+                outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
+                indexed += sum(outcome == 1 for outcome in outcomes)
+                moved = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
+                pending = [(key, orjson.loads(raw)) for key, raw in zip(moved, self._redis.hmget(self.states, moved))
+                           if raw is not None] if moved else []
+        self._redis.set(self._keys.dataset_indexes_complete, 1)
+        self._complete = True
+        return indexed
 
     def census(self) -> Census:
         """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
@@ -173,17 +197,34 @@ class StateStore:
         return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
 
     def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
-        old_set = previous if previous is not None else state
-        words = state.word_count if state.status is not DocumentStatus.DELETED else 0
+        old = previous if previous is not None else state
+        live = state.status is not DocumentStatus.DELETED
         return bool(self._compare_and_set(
             keys=[
                 self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
-                self._keys.dataset(old_set.tenant_id, old_set.dataset_id), self._keys.state_changes(state.tenant_id),
+                self._keys.dataset(old.tenant_id, old.dataset_id), self._keys.state_changes(state.tenant_id),
                 self._keys.state_counted, self._keys.dataset_counts,
+                self._keys.document_positions(state.tenant_id, state.dataset_id),
+                self._keys.dataset_documents(state.tenant_id, state.dataset_id),
+                self._keys.dataset_live_documents(state.tenant_id, state.dataset_id),
+                self._keys.dataset_documents(old.tenant_id, old.dataset_id),
+                self._keys.dataset_live_documents(old.tenant_id, old.dataset_id),
             ],
             args=[state.key, STATE.encode(state), position, expected,
-                  f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{words}"],
+                  f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
+                  state.document_id, int(live)],
         ))
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 _COUNTED = (*(status.value for status in DocumentStatus), "words")
@@ -230,8 +271,9 @@ class MergeReport:
 
 
 # What a state counts ("tenant/dataset|status|words", in state-counted) is taken away from the
-# dataset counts before what its new state counts is added.
-_RECOUNT = """
+# dataset counts before what its new state counts is added; a document's place in its dataset's
+# sorted sets is its position there (0 until the gateway gives it one, which moves it then).
+_INDEXES = """
 local function count(counts, counted, sign)
   local dataset, status, words = string.match(counted, '^(.+)|([^|]+)|(%d+)$')
   redis.call('HINCRBY', counts, dataset .. '|' .. status, sign)
@@ -244,11 +286,20 @@ local function recount(counted_key, counts, key, counted)
   count(counts, counted, 1)
   redis.call('HSET', counted_key, key, counted)
 end
+local function place(positions, every, live, old_every, old_live, document, is_live)
+  if old_every ~= every then
+    redis.call('ZREM', old_every, document)
+    redis.call('ZREM', old_live, document)
+  end
+  local position = tonumber(redis.call('HGET', positions, document) or '0')
+  redis.call('ZADD', every, position, document)
+  if is_live then redis.call('ZADD', live, position, document) else redis.call('ZREM', live, document) end
+end
 """
 
-# Write a state only if its document's position is still the one it was folded from; count it;
-# announce it.
-_COMPARE_AND_SET = _RECOUNT + """
+# Write a state only if its document's position is still the one it was folded from; count it and
+# place it; announce it.
+_COMPARE_AND_SET = _INDEXES + """
 local stored = redis.call('HGET', KEYS[2], ARGV[1])
 if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -256,24 +307,35 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
 redis.call('SADD', KEYS[3], ARGV[1])
 recount(KEYS[6], KEYS[7], ARGV[1], ARGV[5])
+place(KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], ARGV[6], ARGV[7] == '1')
 redis.call('PUBLISH', KEYS[5], ARGV[2])
 return 1
 """
 
-# Count the stored states of these document keys that nothing counted yet (written before the
-# counts were kept), as read now; returns how many.
-_COUNT_STORED = _RECOUNT + """
-local counted = 0
-for _, key in ipairs(ARGV) do
+# Count and place each stored state nothing has counted yet (written before the counts were kept),
+# as read now. Per document three keys (its dataset's positions and sorted sets) after the first
+# three, and three arguments (its key, id and "tenant/dataset"); per document 1, or 0 when there is
+# nothing to do, or -1 when it is no longer in the dataset whose keys were given.
+_INDEX_STORED = _INDEXES + """
+local outcomes = {}
+for i = 0, #ARGV / 3 - 1 do
+  local key, document, dataset = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+  local outcome = 0
   local raw = redis.call('HGET', KEYS[1], key)
   if raw and redis.call('HEXISTS', KEYS[2], key) == 0 then
     local state = cjson.decode(raw)
-    local words = state.word_count
-    if type(words) ~= 'number' or state.status == 'deleted' then words = 0 end
-    recount(KEYS[2], KEYS[3], key,
-            state.tenant_id .. '/' .. state.dataset_id .. '|' .. state.status .. '|' .. string.format('%d', words))
-    counted = counted + 1
+    if state.tenant_id .. '/' .. state.dataset_id ~= dataset then
+      outcome = -1
+    else
+      local words = state.word_count
+      if type(words) ~= 'number' or state.status == 'deleted' then words = 0 end
+      recount(KEYS[2], KEYS[3], key, dataset .. '|' .. state.status .. '|' .. string.format('%d', words))
+      place(KEYS[3 * i + 4], KEYS[3 * i + 5], KEYS[3 * i + 6], KEYS[3 * i + 5], KEYS[3 * i + 6], document,
+            state.status ~= 'deleted')
+      outcome = 1
+    end
   end
+  outcomes[i + 1] = outcome
 end
-return counted
+return outcomes
 """

@@ -181,11 +181,21 @@ class RedisKeys:
         words"), the side a write takes away before it adds the new state's."""
         return self._k("state-counted")
 
+    def dataset_documents(self, tenant_id: str, dataset_id: str) -> str:
+        """Sorted set: the dataset's document ids, deleted ones too, scored by their positions
+        (``document_positions``, 0 while a document has none): its documents newest first."""
+        return self._k(f"dataset-documents:{tenant_id}/{dataset_id}")
+
+    def dataset_live_documents(self, tenant_id: str, dataset_id: str) -> str:
+        """Sorted set: ``dataset_documents`` without the deleted ones."""
+        return self._k(f"dataset-live-documents:{tenant_id}/{dataset_id}")
+
     @property
-    def dataset_counts_complete(self) -> str:
-        """Set once every state has been counted (a deployment's states before the counts were
-        kept are counted by the projector at its start); until then readers count states."""
-        return self._k("dataset-counts-complete")
+    def dataset_indexes_complete(self) -> str:
+        """Set once every state is counted and placed in its dataset's sorted sets (a deployment's
+        states from before them are, by the projector at its start); until then readers read the
+        states."""
+        return self._k("dataset-indexes-complete")
 
     def state_changes(self, tenant_id: str) -> str:
         """Pub/sub channel: every state the projector writes of the tenant's documents, as it is

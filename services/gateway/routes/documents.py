@@ -11,7 +11,9 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
-from schemas import TERMINAL_STATUSES, DocumentStatus, DocumentUpserted, IndexingSpec, OcrSpec, Priority, document_key
+from schemas import (
+    TERMINAL_STATUSES, DocumentState, DocumentStatus, DocumentUpserted, IndexingSpec, OcrSpec, Priority, document_key,
+)
 from schemas.documents import Metadata
 from schemas.envelope import Id
 from services.embedder.models import check_model
@@ -26,7 +28,7 @@ from services.gateway.services import (
 )
 from services.gateway.tenant_limits import LimitReached
 from services.gateway.tenant_usage import UsageRefused
-from services.gateway.visibility import Action
+from services.gateway.visibility import Action, Visibility
 
 ACTIONS = get_args(Action)
 REVISION_HEADER = "X-Revision"
@@ -150,15 +152,12 @@ def list_documents(
     existing_dataset(s, tenant, dataset_id)
     if status is not None and status not in dify.DISPLAY_STATUSES:
         raise ApiError(400, f"status must be one of {sorted(dify.DISPLAY_STATUSES)}")
-    positions = s.catalog.positions(tenant, dataset_id)
-    states = [st for st in s.states.dataset(tenant, dataset_id) if deleted or st.status is not DocumentStatus.DELETED]
-    if keyword:
-        states = [st for st in states if keyword.lower() in (st.name or "").lower()]
-    visibility = s.visibility.of(tenant, [st.document_id for st in states])
-    if status is not None:
-        states = [st for st in states if dify.display_status(st.status, visibility[st.document_id]) == status]
-    states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
-    shown = states[(page - 1) * limit: page * limit]
+    if not keyword and status is None and s.states.indexes_complete():
+        shown, total = s.states.newest_first(tenant, dataset_id, (page - 1) * limit, limit, deleted=deleted)
+        positions = s.catalog.positions_of(tenant, dataset_id, [st.document_id for st in shown])
+        visibility = s.visibility.of(tenant, [st.document_id for st in shown])
+    else:  # a name or a display status to match: every document of the dataset is looked at
+        shown, total, positions, visibility = _matching(s, tenant, dataset_id, page, limit, keyword, status, deleted)
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
     data = [
         {**st.model_dump(mode="json"),
@@ -167,7 +166,22 @@ def list_documents(
          "updated_at": dify.epoch(st.updated_at)}
         for st in shown
     ]
-    return {"data": data, "has_more": page * limit < len(states), "limit": limit, "total": len(states), "page": page}
+    return {"data": data, "has_more": page * limit < total, "limit": limit, "total": total, "page": page}
+
+
+def _matching(s: Services, tenant: str, dataset_id: str, page: int, limit: int, keyword: str | None,
+              status: str | None, deleted: bool) -> tuple[list[DocumentState], int, dict[str, int], dict[str, Visibility]]:
+    """The page of the dataset's documents matching the name and display status, how many match,
+    and their positions and visibility."""
+    positions = s.catalog.positions(tenant, dataset_id)
+    states = [st for st in s.states.dataset(tenant, dataset_id) if deleted or st.status is not DocumentStatus.DELETED]
+    if keyword:
+        states = [st for st in states if keyword.lower() in (st.name or "").lower()]
+    visibility = s.visibility.of(tenant, [st.document_id for st in states])
+    if status is not None:
+        states = [st for st in states if dify.display_status(st.status, visibility[st.document_id]) == status]
+    states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
+    return states[(page - 1) * limit: page * limit], len(states), positions, visibility
 
 
 class DocumentIds(BaseModel):
