@@ -4,7 +4,8 @@ first undisturbed (control), then while a random service (replicas included) is 
 few seconds, Elasticsearch and the state Redis are each killed and restarted once, every consumer
 stage is scaled to two replicas and back to one, and then the Kafka broker (in memory: it comes
 back empty) is killed and restarted. Afterwards every document must be terminal, the chunk sets must be equal (0 missing, 0
-extra, 0 stale) and the reconciler must find the states agreeing with the index.
+extra, 0 stale), the reconciler must find the states agreeing with the index, and each dataset's
+counts and order (kept by the projector as it writes) must equal what its states say.
 
     .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4] [--rounds 15]
 
@@ -282,7 +283,7 @@ def main() -> None:
     })
     from deploy.stack import Stack
     from services.cli.pipeline import start_services, stop_services
-    from services.projector.store import StateStore
+    from services.projector.store import DatasetFigures, StateStore
     from services.runtime.elasticsearch_client import elasticsearch_client
     from services.runtime.kafka import admin_client
     from services.runtime.redis_client import redis_client
@@ -300,6 +301,7 @@ def main() -> None:
     try:
         results = {}
         redone: dict[str, Counter[str]] = {}
+        indexes_exact: dict[str, bool] = {}
         scale_steps: list[str] = []
         for tenant in ("control", "chaos"):
             client = Client(settings.gateway_url, tenant)
@@ -322,6 +324,11 @@ def main() -> None:
             store = StateStore(redis_client(settings), settings.keys)
             chunks, stale = chunk_set(es, settings.topic_prefix, tenant, store.searchable_revisions(keys))
             states = Counter(s.status.value for s in store.get_many(keys))
+            # What the projector counted and ordered as it went equals what its states say
+            every = store.dataset(tenant, "bench")
+            ordered, listed = store.newest_first(tenant, "bench", 0, len(every) + 1, deleted=True)
+            indexes_exact[tenant] = (store.dataset_figures(tenant, ["bench"])["bench"] == DatasetFigures.of(every)
+                                     and listed == len(every) and {s.key for s in ordered} == {s.key for s in every})
             results[tenant] = (chunks, stale, states, time.monotonic() - started, drain, chaos.kills if chaos else {})
             if chaos:
                 scale_steps = chaos.scale_steps
@@ -342,7 +349,8 @@ def main() -> None:
         print(f"missing in chaos run: {len(control[0] - chaos_run[0])}, extra: {len(chaos_run[0] - control[0])}, "
               f"stale: {chaos_run[1]}")
         print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")
-        identical = control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent
+        print(f"dataset counts and order equal to the states: {indexes_exact}")
+        identical = control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent and all(indexes_exact.values())
         print("IDENTICAL" if identical else "DIFFERENT")
         raise SystemExit(0 if identical else 1)
     finally:
