@@ -1,9 +1,10 @@
 """Document states in the state Redis: one hash of states, one hash of the status-topic offset each
 was folded through (so the live projector and a rebuild never overwrite a newer state with an
 older one), and one set of document keys per dataset. Every state written is also published on
-its tenant's channel, for live dashboards, and counted: each dataset's documents by status and
-its words, kept in the same script as the state (what a document counted is stored beside it, so
-the counts stay exact whatever is written again, replayed or rebuilt)."""
+its tenant's channel, for live dashboards, and indexed in the same script: each dataset's documents
+counted by status with their words (what a document counted is stored beside it, so the counts stay
+exact whatever is written again, replayed or rebuilt), and placed in its dataset's sorted sets by
+position, so a dataset's figures and a page of its documents are read without its states."""
 
 from __future__ import annotations
 
