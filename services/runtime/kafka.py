@@ -43,6 +43,9 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # A missing topic (lost with a broker, never applied) is never made with the broker's
+        # defaults by a send: librdkafka's producers would ask for it unless told not to.
+        "allow.auto.create.topics": False,
     }
 
 
