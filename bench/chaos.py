@@ -350,7 +350,8 @@ def main() -> None:
               f"stale: {chaos_run[1]}")
         print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")
         print(f"dataset counts and order equal to the states: {indexes_exact}")
-        identical = control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent and all(indexes_exact.values())
+        identical = (control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent
+                     and all(indexes_exact.values()))
         print("IDENTICAL" if identical else "DIFFERENT")
         raise SystemExit(0 if identical else 1)
     finally:

@@ -115,7 +115,8 @@ class StateStore:
                      deleted: bool = False) -> tuple[list[DocumentState], int]:
         """A page of the dataset's documents, newest first (by position, then id), and how many
         there are: read from its sorted set, whatever the dataset's size. Once ``indexes_complete``."""
-        ordered = (self._keys.dataset_documents if deleted else self._keys.dataset_live_documents)(tenant_id, dataset_id)
+        of_dataset = self._keys.dataset_documents if deleted else self._keys.dataset_live_documents
+        ordered = of_dataset(tenant_id, dataset_id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrange(ordered, offset, offset + count - 1, desc=True)
             pipe.zcard(ordered)

@@ -169,8 +169,10 @@ def list_documents(
     return {"data": data, "has_more": page * limit < total, "limit": limit, "total": total, "page": page}
 
 
-def _matching(s: Services, tenant: str, dataset_id: str, page: int, limit: int, keyword: str | None,
-              status: str | None, deleted: bool) -> tuple[list[DocumentState], int, dict[str, int], dict[str, Visibility]]:
+def _matching(
+    s: Services, tenant: str, dataset_id: str, page: int, limit: int, keyword: str | None, status: str | None,
+    deleted: bool,
+) -> tuple[list[DocumentState], int, dict[str, int], dict[str, Visibility]]:
     """The page of the dataset's documents matching the name and display status, how many match,
     and their positions and visibility."""
     positions = s.catalog.positions(tenant, dataset_id)
