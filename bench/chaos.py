@@ -19,8 +19,6 @@ import itertools
 import os
 import random
 import signal
-import socket
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,16 +26,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bench.stacks import own_environment
 from schemas import TERMINAL_STATUSES
 
 WORDS = ("tide estuary turbine harbour lattice quorum ledger orbit glacier canyon meadow quartz "
          "signal vector kernel beacon cipher delta ember fjord granite harvest island jetty").split()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def text_of(index: int, version: int) -> str:
@@ -271,16 +264,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
 
-    state_dir = tempfile.mkdtemp(prefix="indexflow-chaos-")
-    os.environ.update({
-        "INDEXFLOW_STATE_DIR": state_dir,
-        **{f"INDEXFLOW_{n}_PORT": str(free_port())
-           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
+    own_environment(
+        "chaos",
         # Heal quickly: chunks a killed Elasticsearch lost are found within a minute.
-        "INDEXFLOW_WATCHDOG_STALL_SECONDS": "600",
-        "INDEXFLOW_WATCHDOG_RECONCILE_INTERVAL_SECONDS": "60",
-        "INDEXFLOW_WATCHDOG_SWEEP_INTERVAL_SECONDS": "10",
-    })
+        INDEXFLOW_WATCHDOG_STALL_SECONDS="600",
+        INDEXFLOW_WATCHDOG_RECONCILE_INTERVAL_SECONDS="60",
+        INDEXFLOW_WATCHDOG_SWEEP_INTERVAL_SECONDS="10",
+    )
     from deploy.stack import Stack
     from services.cli.pipeline import start_services, stop_services
     from services.projector.store import DatasetFigures, StateStore

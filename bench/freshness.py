@@ -16,7 +16,6 @@ Every import is of files no earlier import had (no embedding is cached for them)
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.chaos import free_port
+from bench.stacks import own_pipeline
 from bench.throughput import generated_files
 from schemas import TERMINAL_STATUSES
 from schemas.envelope import utc_now
@@ -124,34 +123,12 @@ def fresh_pipeline(lanes: str) -> Iterator:
     """Every service on an embedded stack of its own, warmed up (models loaded, groups joined). The
     embedded Elasticsearch scans every index it holds on each refresh and search, so a scenario
     run after another on the same servers would be slower for that alone."""
-    from deploy.stack import Stack
-    from services.cli.pipeline import start_services, stop_services
-    from services.runtime.kafka import admin_client
-    from services.runtime.settings import Settings
-    from topics import TOPICS, apply_topics
-
-    os.environ.update({
-        "INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-freshness-{lanes}-"),
-        **{f"INDEXFLOW_{n}_PORT": str(free_port())
-           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
-        "INDEXFLOW_LANES": str(lanes == "on").lower(),
-    })
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up()
-    try:
-        apply_topics(admin_client(settings), TOPICS, settings)
-        start_services(settings, timeout=180)
-        try:
-            with tempfile.TemporaryDirectory() as scratch:
-                warm = Path(scratch) / "warm"
-                generated_files(warm, 5, uuid.uuid4().hex)
-                run_import(settings, warm, "warm", "warm")
-            yield settings
-        finally:
-            stop_services(settings)
-    finally:
-        stack.down()
+    with own_pipeline(f"freshness-{lanes}", INDEXFLOW_LANES=str(lanes == "on").lower()) as (settings, _):
+        with tempfile.TemporaryDirectory() as scratch:
+            warm = Path(scratch) / "warm"
+            generated_files(warm, 5, uuid.uuid4().hex)
+            run_import(settings, warm, "warm", "warm")
+        yield settings
 
 
 def measure(scratch: Path, files: int, small: int, lanes: str) -> Figures:

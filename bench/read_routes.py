@@ -13,10 +13,8 @@ state Redis's bytes per document. Figures, not a pass/fail test.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.chaos import free_port  # noqa: E402
+from bench.stacks import own_pipeline  # noqa: E402
 
 ROUTES = {
     "GET /v1/datasets": "/v1/datasets",
@@ -54,28 +52,12 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
-    os.environ.update({
-        "INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix="indexflow-reads-"), "INDEXFLOW_TOPIC_PREFIX": "reads.",
-        "INDEXFLOW_METRICS_PORT": "0",
-        **{f"INDEXFLOW_{n}_PORT": str(free_port())
-           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
-    })
-    from deploy.stack import Stack
-    from schemas import DocumentStatus, Stage, StatusEvent
-    from services.cli.pipeline import start_services, stop_services
-    from services.gateway.routes.dashboard import OVERVIEW_EVERY_SECONDS
-    from services.projector.store import StateStore
-    from services.runtime.kafka import admin_client
-    from services.runtime.redis_client import redis_client
-    from services.runtime.settings import Settings
-    from topics import TOPICS, apply_topics
+    with own_pipeline("reads", INDEXFLOW_TOPIC_PREFIX="reads.", INDEXFLOW_METRICS_PORT="0") as (settings, _):
+        from schemas import DocumentStatus, Stage, StatusEvent  # once the environment names the stack's
+        from services.gateway.routes.dashboard import OVERVIEW_EVERY_SECONDS
+        from services.projector.store import StateStore
+        from services.runtime.redis_client import redis_client
 
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up()
-    try:
-        apply_topics(admin_client(settings), TOPICS, settings)
-        start_services(settings, timeout=180)
         http = httpx.Client(base_url=settings.gateway_url, headers={"X-Tenant-Id": "reader"}, timeout=300)
         for n in range(9):
             assert http.post("/v1/datasets", json={"name": f"small-{n}"}).status_code == 200
@@ -103,9 +85,6 @@ def main() -> None:
                 figures.append(p50_ms(http, path.format(dataset=dataset), samples, spacing))
             per_document = (client.info("memory")["used_memory"] - memory_before) / written
             print(f"{size:>8,}  " + "  ".join(f"{ms:>27.1f} ms" for ms in figures) + f"  {per_document:>22,.0f}")
-    finally:
-        stop_services(settings)
-        stack.down()
 
 
 if __name__ == "__main__":

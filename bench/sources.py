@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.chaos import free_port
+from bench.stacks import free_port
 from deploy.probes import http_ready
 
 WORDS = ("harbour tide current anchor buoy channel keel rudder sail mast hull deck chart compass beacon "

@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -34,13 +32,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stacks import own_pipeline  # noqa: E402
+
 SCAN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "documents" / "img_DA-1p.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -144,27 +138,11 @@ def main() -> None:
                         help="which of A's loads to run, comma-separated")
     args = parser.parse_args()
 
-    state_dir = tempfile.mkdtemp(prefix="indexflow-isolation-")
-    os.environ.update({
-        "INDEXFLOW_STATE_DIR": state_dir, "INDEXFLOW_AUTH": "api_keys", "INDEXFLOW_TOPIC_PREFIX": "isolation.",
-        "INDEXFLOW_METRICS_PORT": "0",
-        **{f"INDEXFLOW_{n}_PORT": str(free_port())
-           for n in ("KAFKA", "ELASTICSEARCH", "REDIS", "CACHE_REDIS", "BUCKET", "GATEWAY")},
-    })
-    from deploy.stack import Stack
-    from services.cli.pipeline import start_services, stop_services
-    from services.gateway.api_keys import ApiKeys
-    from services.runtime.kafka import admin_client
-    from services.runtime.redis_client import redis_client
-    from services.runtime.settings import Settings
-    from topics import TOPICS, apply_topics
+    with own_pipeline("isolation", INDEXFLOW_AUTH="api_keys", INDEXFLOW_TOPIC_PREFIX="isolation.",
+                      INDEXFLOW_METRICS_PORT="0") as (settings, _):
+        from services.gateway.api_keys import ApiKeys  # once the environment names the stack's
+        from services.runtime.redis_client import redis_client
 
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up()
-    try:
-        apply_topics(admin_client(settings), TOPICS, settings)
-        start_services(settings, timeout=180)
         keys = ApiKeys(redis_client(settings), settings.keys)
         a_key, b_key = keys.create("tenant-a")[0], keys.create("tenant-b")[0]
         b = httpx.Client(base_url=settings.gateway_url, headers={"Authorization": f"Bearer {b_key}"}, timeout=120)
@@ -220,9 +198,6 @@ def main() -> None:
             print(f"  {'':34} A's answers: {got}")
             time.sleep(5)  # what A left running (abandoned estimates, closing streams) ends
         print("target: B's p95 under 2x its idle value")
-    finally:
-        stop_services(settings)
-        stack.down()
 
 
 if __name__ == "__main__":

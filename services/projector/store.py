@@ -129,9 +129,10 @@ class StateStore:
         live writes: a state is indexed once, by whichever comes first."""
         if self.indexes_complete():
             return 0
-        indexed = 0
-        for raws in _batched(self._redis.hscan_iter(self.states, count=page), page):
-            pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws]
+        indexed, cursor = 0, None
+        while cursor != 0:
+            cursor, raws = self._redis.hscan(self.states, cursor or 0, count=page)
+            pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws.items()]
             while pending:  # a state moved to another dataset meanwhile is looked at again
                 keys, args = [self.states, self._keys.state_counted, self._keys.dataset_counts], []
                 for key, state in pending:
@@ -216,17 +217,6 @@ class StateStore:
                   f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
                   state.document_id, int(live)],
         ))
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 _COUNTED = (*(status.value for status in DocumentStatus), "words")
