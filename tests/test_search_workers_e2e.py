@@ -66,9 +66,10 @@ def test_a_tenants_searches_cost_the_workers_cpu_not_the_gateways(pipeline: Sett
         assert response.json()["records"] == []
     gateway_spent = cpu_seconds(pid) - gateway_before
     workers_spent = sum(cpu_seconds(w) for w in workers) - workers_before
-    # Parsing and checking 30,000 values is the workers' (about 10 ms a search); the gateway reads
-    # the bytes and hands them over (about 4 ms, most of it the middlewares every request passes).
-    assert workers_spent > 0.2, (gateway_spent, workers_spent)
+    # Parsing and checking 30,000 values is the workers' (6 to 10 ms a search here); the gateway
+    # reads the bytes and hands them over (about 3 ms, most of it the middlewares every request
+    # passes). The first bound only says the workers did the searches.
+    assert workers_spent > 0.1, (gateway_spent, workers_spent)
     assert gateway_spent < workers_spent, (gateway_spent, workers_spent)
 
 
