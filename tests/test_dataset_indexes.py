@@ -2,8 +2,10 @@
 first, by position) are kept as states are written, in the same script, so reading them never
 reads the dataset's documents. Both must equal what the states say after anything the projector
 meets: events redelivered, a document's revisions, deletes, a move to another dataset, positions
-given before or after a document's first state, a rebuild writing states again, the dataset
-deleted, and states written before these were kept, indexed once while the live projector writes."""
+given before or after a document's first state, documents disabled, archived and enabled again, a
+rebuild writing states again, the dataset deleted, and states written before these were kept,
+indexed once while the live projector writes. A listing by Dify's display status is a page of its
+own sorted set too."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import threading
 
 from schemas import DocumentStatus, Stage, StatusEvent
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
+from services.gateway.dify import DISPLAY_STATUSES, display_status
+from services.gateway.visibility import DocumentVisibility
+from services.projector.listing import LISTED
 from services.projector.store import DatasetFigures, FoldedState, StateStore
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
@@ -26,21 +31,27 @@ def read_from_states(store: StateStore, *datasets: str) -> dict[str, DatasetFigu
     return {dataset: DatasetFigures.of(store.dataset("acme", dataset)) for dataset in datasets}
 
 
-def sorted_from_states(store: StateStore, catalog: DatasetCatalog, dataset: str, deleted: bool) -> list[str]:
-    """The listing's order as it is computed from every state: position, then id, newest first."""
+def sorted_from_states(store: StateStore, catalog: DatasetCatalog, dataset: str, deleted: bool,
+                       shown: str | None = None) -> list[str]:
+    """The listing's order as it is computed from every state: position, then id, newest first
+    (those Dify displays as ``shown``, when given)."""
     positions = catalog.positions("acme", dataset)
     states = [s for s in store.dataset("acme", dataset) if deleted or s.status is not DocumentStatus.DELETED]
+    if shown is not None:
+        visibility = DocumentVisibility(catalog._redis, catalog._keys, store).of("acme", [s.document_id for s in states])
+        states = [s for s in states if display_status(s.status, visibility[s.document_id]) == shown]
     return [s.document_id for s in sorted(states, key=lambda s: (positions.get(s.document_id, 0), s.document_id),
                                           reverse=True)]
 
 
 def assert_orders_match(store: StateStore, catalog: DatasetCatalog, dataset: str) -> None:
     for deleted in (False, True):
-        expected = sorted_from_states(store, catalog, dataset, deleted)
-        page, total = store.newest_first("acme", dataset, 0, 10_000, deleted=deleted)
-        assert ([s.document_id for s in page], total) == (expected, len(expected)), deleted
-        second, _ = store.newest_first("acme", dataset, 2, 2, deleted=deleted)
-        assert [s.document_id for s in second] == expected[2:4]
+        for shown in (None, *sorted(DISPLAY_STATUSES)):
+            expected = sorted_from_states(store, catalog, dataset, deleted, shown)
+            page, total = store.newest_first("acme", dataset, 0, 10_000, deleted=deleted, shown=shown)
+            assert ([s.document_id for s in page], total) == (expected, len(expected)), (deleted, shown)
+            second, _ = store.newest_first("acme", dataset, 2, 2, deleted=deleted, shown=shown)
+            assert [s.document_id for s in second] == expected[2:4], (deleted, shown)
 
 
 def test_figures_and_order_follow_the_states_through_redeliveries_revisions_deletes_and_moves(settings: Settings):
@@ -77,10 +88,30 @@ def test_figures_and_order_follow_the_states_through_redeliveries_revisions_dele
     assert [s.document_id for s in store.newest_first("acme", "ds", 0, 10)[0]] == ["b", "a", "g", "f", "e"]
     assert_orders_match(store, catalog, "other")
 
+    # Disabled, archived, enabled again; a disabled document indexed again is displayed disabled
+    # once completed, as before.
+    visibility = DocumentVisibility(client, settings.keys, store)
+    fold(event("h", DocumentStatus.COMPLETED, segment_count=1, word_count=3, progress=1.0))
+    fold(event("i", DocumentStatus.COMPLETED, segment_count=1, word_count=4, progress=1.0))
+    catalog.position("acme", "ds", "i")
+    visibility.apply("acme", "ds", "a", "disable")
+    visibility.apply("acme", "ds", "h", "archive")
+    visibility.apply("acme", "ds", "i", "disable")
+    visibility.apply("acme", "ds", "i", "archive")
+    assert_orders_match(store, catalog, "ds")
+    assert [s.document_id for s in store.newest_first("acme", "ds", 0, 10, shown="archived")[0]] == ["i", "h"]
+    fold(event("a", DocumentStatus.WAITING, revision=3, name="a.txt"))
+    assert_orders_match(store, catalog, "ds")
+    fold(event("a", DocumentStatus.COMPLETED, revision=3, segment_count=2, word_count=12, progress=1.0))
+    visibility.apply("acme", "ds", "i", "un_archive")
+    assert [s.document_id for s in store.newest_first("acme", "ds", 0, 10, shown="disabled")[0]] == ["i", "a"]
+    visibility.apply("acme", "ds", "i", "enable")
+    assert_orders_match(store, catalog, "ds")
+
     # A rebuild writes every state again, from later offsets: nothing is counted or placed twice.
-    keys = [f"acme/{name}" for name in "abcdefg"]
+    keys = [f"acme/{name}" for name in "abcdefghi"]
     report = store.merge(FoldedState(state, 10_000 + n) for n, state in enumerate(store.get_many(keys)))
-    assert report.written == 7
+    assert report.written == 9
     assert store.dataset_figures("acme", ["ds", "other"]) == read_from_states(store, "ds", "other")
     assert_orders_match(store, catalog, "ds")
 
@@ -96,9 +127,13 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
         if n % 2:
             catalog.position("acme", "ds", f"old-{n}")
         store.fold(event(f"old-{n}", DocumentStatus.COMPLETED, segment_count=1, word_count=n % 7, progress=1.0), n)
-    # As a deployment from before them has it: states only.
+        if n % 5 == 0:
+            DocumentVisibility(client, settings.keys, store).apply("acme", "ds", f"old-{n}", "disable")
+    # As a deployment from before them has it: states only (or counts without the display statuses'
+    # sorted sets, as one from before those had it: they are placed all the same).
     client.delete(settings.keys.dataset_counts, settings.keys.state_counted, settings.keys.dataset_indexes_complete,
-                  settings.keys.dataset_documents("acme", "ds"), settings.keys.dataset_live_documents("acme", "ds"))
+                  settings.keys.dataset_documents("acme", "ds"), settings.keys.dataset_live_documents("acme", "ds"),
+                  *(settings.keys.dataset_listed_documents("acme", "ds", listed) for listed in LISTED))
     store = StateStore(client, settings.keys)
     assert store.dataset_figures("acme", ["ds"]) == read_from_states(store, "ds")  # read from the states meanwhile
 
@@ -113,7 +148,7 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
     writer.start()
     indexed = StateStore(client, settings.keys).index_stored(page=100)
     writer.join()
-    assert 0 < indexed <= 1_200
+    assert 0 < indexed <= 1_600  # the 400 new ones too, if written before the scan reached them
     assert client.exists(settings.keys.dataset_indexes_complete)
     figures = store.dataset_figures("acme", ["ds", "other"])
     assert figures == read_from_states(store, "ds", "other")

@@ -113,8 +113,15 @@ def test_what_indexflow_cannot_do_is_refused_up_front(client: DifyDatasetClient)
     assert any(m["model"] == dataset.embedding_model for p in models for m in p["models"])
 
 
-def test_a_disabled_or_archived_document_is_listed_but_never_found(client: DifyDatasetClient):
+def test_a_disabled_or_archived_document_is_listed_but_never_found(client: DifyDatasetClient, pipeline: Settings,
+                                                                   tenant_key):
     dataset = client.datasets.create(name=f"Hidden {uuid.uuid4().hex[:6]}")
+
+    def listed_as(status: str) -> list[str]:
+        response = httpx.get(f"{pipeline.gateway_url}/v1/datasets/{dataset.id}/documents", params={"status": status},
+                             headers={"Authorization": f"Bearer {tenant_key[1]}"})
+        return [d["id"] for d in response.json()["data"]]
+
     created = client.documents.create_by_text(dataset.id, name="secret.txt", text="The lighthouse keeper hums.")
     completed(client, dataset.id, created.batch)
 
@@ -130,8 +137,10 @@ def test_a_disabled_or_archived_document_is_listed_but_never_found(client: DifyD
         assert found() == []
         shown = client.documents.get(dataset.id, created.document.id)
         assert shown.display_status == word and (shown.enabled is False or shown.archived is True)
+        assert (listed_as(word), listed_as("available")) == ([created.document.id], [])
         client.documents.batch_update_status(dataset.id, show, [created.document.id])
         assert found() == [created.document.id]
+        assert (listed_as(word), listed_as("available")) == ([], [created.document.id])
         assert client.documents.get(dataset.id, created.document.id).display_status == "available"
 
 

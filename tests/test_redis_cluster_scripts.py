@@ -13,6 +13,7 @@ from redis.cluster import RedisCluster
 
 from schemas import DocumentStatus, DocumentUpserted, InlineSource, Stage, StatusEvent
 from services.gateway.datasets import DatasetCatalog
+from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
 from services.runtime.key_migration import tag_keys
 from services.runtime.keys import RedisKeys
@@ -90,6 +91,9 @@ def test_the_projector_folds_states_on_a_cluster(cluster: RedisCluster):
     cluster.delete(KEYS.state_counted, KEYS.dataset_counts, KEYS.dataset_indexes_complete)
     assert StateStore(cluster, KEYS).index_stored() == 1
     assert store.newest_first("acme", "ds", 0, 10)[1] == 1 and store.dataset_figures("acme", ["ds"])["ds"].live == 1
+    assert store.fold(event.model_copy(update={"status": DocumentStatus.COMPLETED, "stage": Stage.INDEXER}), 1)
+    DocumentVisibility(cluster, KEYS, store).apply("acme", "ds", "d1", "disable")  # moved to the disabled ones
+    assert store.newest_first("acme", "ds", 0, 10, shown="disabled")[1] == 1
 
 
 def test_keys_of_before_the_hash_tag_are_renamed_once(tmp_path: Path):

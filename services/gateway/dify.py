@@ -10,6 +10,7 @@ from typing import Any
 from schemas import DocumentState, DocumentStatus, DocumentUpserted
 from services.gateway.datasets import BUILT_IN_FIELDS, DatasetRecord
 from services.gateway.visibility import Visibility
+from services.projector.listing import DISPLAY_STATUS
 from services.projector.store import DatasetFigures
 
 # Dify's indexing_status for each of ours: Dify has no "cancelled" (a stopped document is an error
@@ -20,18 +21,6 @@ INDEXING_STATUS = {
     DocumentStatus.SPLITTING: "splitting",
     DocumentStatus.INDEXING: "indexing",
     DocumentStatus.COMPLETED: "completed",
-    DocumentStatus.ERROR: "error",
-    DocumentStatus.PAUSED: "paused",
-    DocumentStatus.CANCELLED: "error",
-    DocumentStatus.DELETED: "error",
-}
-# Dify's display_status: what the document is to someone looking at the dataset.
-DISPLAY_STATUS = {
-    DocumentStatus.WAITING: "queuing",
-    DocumentStatus.PARSING: "indexing",
-    DocumentStatus.SPLITTING: "indexing",
-    DocumentStatus.INDEXING: "indexing",
-    DocumentStatus.COMPLETED: "available",
     DocumentStatus.ERROR: "error",
     DocumentStatus.PAUSED: "paused",
     DocumentStatus.CANCELLED: "error",

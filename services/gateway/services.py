@@ -132,7 +132,7 @@ class Services:
 
     @cached_property
     def visibility(self) -> DocumentVisibility:
-        return DocumentVisibility(redis_client(self.settings), self.settings.keys)
+        return DocumentVisibility(redis_client(self.settings), self.settings.keys, self.states)
 
     def provider(self, model: str) -> EmbeddingProvider:
         """A model to embed queries with, loaded once (422 for a name nobody knows)."""

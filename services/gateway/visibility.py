@@ -10,6 +10,7 @@ from typing import Literal
 import redis
 from pydantic import BaseModel
 
+from services.projector.store import StateStore
 from services.runtime.keys import RedisKeys
 
 Action = Literal["enable", "disable", "archive", "un_archive"]
@@ -37,9 +38,10 @@ class Visibility(BaseModel):
 
 
 class DocumentVisibility:
-    def __init__(self, client: redis.Redis, keys: RedisKeys):
+    def __init__(self, client: redis.Redis, keys: RedisKeys, states: StateStore):
         self._redis = client
         self._keys = keys
+        self._states = states
 
     def of(self, tenant_id: str, document_ids: Iterable[str]) -> dict[str, Visibility]:
         """Every document's visibility (the default, visible, for those never changed)."""
@@ -47,13 +49,16 @@ class DocumentVisibility:
         stored = self._redis.hmget(self._keys.document_visibility(tenant_id), ids) if ids else []
         return {i: Visibility.model_validate_json(raw) if raw else Visibility() for i, raw in zip(ids, stored)}
 
-    def apply(self, tenant_id: str, document_id: str, action: Action) -> None:
+    def apply(self, tenant_id: str, dataset_id: str, document_id: str, action: Action) -> None:
         changed = self.of(tenant_id, [document_id])[document_id].after(action)
         key = self._keys.document_visibility(tenant_id)
         if changed == Visibility():
             self._redis.hdel(key, document_id)  # visible again: nothing to keep
         else:
             self._redis.hset(key, document_id, changed.model_dump_json())
+        # Displayed as disabled, archived or available now. The projector lists a document by
+        # the visibility it reads as it writes, so whichever of the two comes last lists it right.
+        self._states.relist(tenant_id, dataset_id, document_id)
 
     def hidden(self, tenant_id: str) -> list[str]:
         """The tenant's documents search must leave out."""

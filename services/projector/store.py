@@ -4,7 +4,8 @@ older one), and one set of document keys per dataset. Every state written is als
 its tenant's channel, for live dashboards, and indexed in the same script: each dataset's documents
 counted by status with their words (what a document counted is stored beside it, so the counts stay
 exact whatever is written again, replayed or rebuilt), and placed in its dataset's sorted sets by
-position, so a dataset's figures and a page of its documents are read without its states."""
+position, all of them and by display status (listing.py), so a dataset's figures and a page of its
+documents, of any status, are read without its states."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import orjson
 import redis
 
 from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Priority, StatusEvent
+from services.projector import listing
 from services.projector.state import apply
 from services.runtime.keys import RedisKeys
 
@@ -28,6 +30,7 @@ class StateStore:
         self.positions = keys.state_positions
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._index_stored = client.register_script(_INDEX_STORED)
+        self._relist = client.register_script(_RELIST)
         self._complete = False
 
     def ping(self) -> bool:
@@ -111,22 +114,52 @@ class StateStore:
             figures[dataset_id] = DatasetFigures(Counter({k: n for k, n in counted.items() if n}), words)
         return figures
 
-    def newest_first(self, tenant_id: str, dataset_id: str, offset: int, count: int,
-                     deleted: bool = False) -> tuple[list[DocumentState], int]:
+    def newest_first(self, tenant_id: str, dataset_id: str, offset: int, count: int, deleted: bool = False,
+                     shown: str | None = None) -> tuple[list[DocumentState], int]:
         """A page of the dataset's documents, newest first (by position, then id), and how many
-        there are: read from its sorted set, whatever the dataset's size. Once ``indexes_complete``."""
-        of_dataset = self._keys.dataset_documents if deleted else self._keys.dataset_live_documents
-        ordered = of_dataset(tenant_id, dataset_id)
+        there are (those Dify displays as ``shown``, when given): read from its sorted sets,
+        whatever the dataset's size. Once ``indexes_complete``."""
+        if shown is None:
+            of_dataset = self._keys.dataset_documents if deleted else self._keys.dataset_live_documents
+            sets = [of_dataset(tenant_id, dataset_id)]
+        else:
+            sets = [self._keys.dataset_listed_documents(tenant_id, dataset_id, listed)
+                    for listed in listing.listed_under(shown, deleted)]
+        # Two sets (errors and deleted ones) are merged from their heads: their first offset + count
+        # are enough, as a listing's later pages are rarely read.
+        start = 0 if len(sets) > 1 else offset
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrange(ordered, offset, offset + count - 1, desc=True)
-            pipe.zcard(ordered)
-            ids, total = pipe.execute()
+            for ordered in sets:
+                pipe.zrange(ordered, start, offset + count - 1, desc=True, withscores=True)
+            for ordered in sets:
+                pipe.zcard(ordered)
+            found = pipe.execute()
+        heads, total = found[:len(sets)], sum(found[len(sets):])
+        ids = [member for member, _ in sorted((pair for head in heads for pair in head),
+                                              key=lambda pair: (pair[1], pair[0]), reverse=True)]
+        ids = ids[offset - start:offset - start + count]
         return self.get_many(f"{tenant_id}/{document_id.decode()}" for document_id in ids), total
 
+    def relist(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
+        """List the document again under what it is displayed as now (its visibility changed)."""
+        self._relist(keys=[self._keys.state_counted, self._keys.document_visibility(tenant_id),
+                           self._keys.document_positions(tenant_id, dataset_id),
+                           *self._listed_keys(tenant_id, dataset_id)],
+                     args=[f"{tenant_id}/{document_id}", document_id, f"{tenant_id}/{dataset_id}"])
+
+    def _listed_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
+        return [self._keys.dataset_listed_documents(tenant_id, dataset_id, listed) for listed in listing.LISTED]
+
+    def _placement_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
+        """What ``place`` (the Lua below) keeps of a document in this dataset, in its order."""
+        return [self._keys.document_positions(tenant_id, dataset_id), self._keys.dataset_documents(tenant_id, dataset_id),
+                self._keys.dataset_live_documents(tenant_id, dataset_id), self._keys.document_visibility(tenant_id),
+                *self._listed_keys(tenant_id, dataset_id)]
+
     def index_stored(self, page: int = 500) -> int:
-        """Count every state not counted yet and place it in its dataset's sorted sets (states
-        written before these were kept), then mark them complete; the states indexed. Safe beside
-        live writes: a state is indexed once, by whichever comes first."""
+        """Count every state and place it in its dataset's sorted sets, as it is now (states written
+        before these were kept, or some of them), then mark them complete; the states indexed. Safe
+        beside live writes: what a state counted is taken away before it is counted again."""
         if self.indexes_complete():
             return 0
         indexed, cursor = 0, None
@@ -137,9 +170,7 @@ class StateStore:
                 keys, args = [self.states, self._keys.state_counted, self._keys.dataset_counts], []
                 for key, state in pending:
                     tenant_id, dataset_id = state["tenant_id"], state["dataset_id"]
-                    keys += [self._keys.document_positions(tenant_id, dataset_id),
-                             self._keys.dataset_documents(tenant_id, dataset_id),
-                             self._keys.dataset_live_documents(tenant_id, dataset_id)]
+                    keys += self._placement_keys(tenant_id, dataset_id)
                     args += [key, state["document_id"], f"{tenant_id}/{dataset_id}"]
                 outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
                 indexed += sum(outcome == 1 for outcome in outcomes)
@@ -207,15 +238,12 @@ class StateStore:
                 self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
                 self._keys.dataset(old.tenant_id, old.dataset_id), self._keys.state_changes(state.tenant_id),
                 self._keys.state_counted, self._keys.dataset_counts,
-                self._keys.document_positions(state.tenant_id, state.dataset_id),
-                self._keys.dataset_documents(state.tenant_id, state.dataset_id),
-                self._keys.dataset_live_documents(state.tenant_id, state.dataset_id),
-                self._keys.dataset_documents(old.tenant_id, old.dataset_id),
-                self._keys.dataset_live_documents(old.tenant_id, old.dataset_id),
+                *self._placement_keys(state.tenant_id, state.dataset_id),
+                *self._placement_keys(old.tenant_id, old.dataset_id),
             ],
             args=[state.key, STATE.encode(state), position, expected,
                   f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
-                  state.document_id, int(live)],
+                  state.document_id, state.status.value],
         ))
 
 
@@ -265,7 +293,7 @@ class MergeReport:
 # What a state counts ("tenant/dataset|status|words", in state-counted) is taken away from the
 # dataset counts before what its new state counts is added; a document's place in its dataset's
 # sorted sets is its position there (0 until the gateway gives it one, which moves it then).
-_INDEXES = """
+_INDEXES = listing.LUA + """
 local function count(counts, counted, sign)
   local dataset, status, words = string.match(counted, '^(.+)|([^|]+)|(%d+)$')
   redis.call('HINCRBY', counts, dataset .. '|' .. status, sign)
@@ -278,19 +306,29 @@ local function recount(counted_key, counts, key, counted)
   count(counts, counted, 1)
   redis.call('HSET', counted_key, key, counted)
 end
-local function place(positions, every, live, old_every, old_live, document, is_live)
-  if old_every ~= every then
-    redis.call('ZREM', old_every, document)
-    redis.call('ZREM', old_live, document)
+-- KEYS from `first`: the dataset's positions, its sorted sets of every and of live documents, the
+-- tenant's visibility, its sorted sets by display status; from `old_first`, the sets of its dataset
+-- before (the same, unless it moved).
+local function place(first, old_first, document, status)
+  if KEYS[old_first + 1] ~= KEYS[first + 1] then
+    redis.call('ZREM', KEYS[old_first + 1], document)
+    redis.call('ZREM', KEYS[old_first + 2], document)
   end
-  local position = tonumber(redis.call('HGET', positions, document) or '0')
-  redis.call('ZADD', every, position, document)
-  if is_live then redis.call('ZADD', live, position, document) else redis.call('ZREM', live, document) end
+  local position = tonumber(redis.call('HGET', KEYS[first], document) or '0')
+  redis.call('ZADD', KEYS[first + 1], position, document)
+  if status ~= 'deleted' then
+    redis.call('ZADD', KEYS[first + 2], position, document)
+  else
+    redis.call('ZREM', KEYS[first + 2], document)
+  end
+  list_shown(first + 4, old_first + 4, document, status, redis.call('HGET', KEYS[first + 3], document), position)
 end
 """
 
 # Write a state only if its document's position is still the one it was folded from; count it and
-# place it; announce it.
+# place it; announce it. KEYS: states, their positions, the dataset's set, the set of the document's
+# dataset before, the tenant's channel, state-counted, the counts; then ``place``'s for the dataset
+# (from 8) and, from 20, for its dataset before (the same keys, if it did not move).
 _COMPARE_AND_SET = _INDEXES + """
 local stored = redis.call('HGET', KEYS[2], ARGV[1])
 if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
@@ -299,22 +337,22 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
 redis.call('SADD', KEYS[3], ARGV[1])
 recount(KEYS[6], KEYS[7], ARGV[1], ARGV[5])
-place(KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], ARGV[6], ARGV[7] == '1')
+place(8, 20, ARGV[6], ARGV[7])
 redis.call('PUBLISH', KEYS[5], ARGV[2])
 return 1
 """
 
-# Count and place each stored state nothing has counted yet (written before the counts were kept),
-# as read now. Per document three keys (its dataset's positions and sorted sets) after the first
-# three, and three arguments (its key, id and "tenant/dataset"); per document 1, or 0 when there is
-# nothing to do, or -1 when it is no longer in the dataset whose keys were given.
+# Count and place each stored state as read now (those written before the counts or some of the
+# sets were kept). Per document ``place``'s twelve keys after the first three, and three arguments
+# (its key, id and "tenant/dataset"); per document 1, or 0 when it is gone, or -1 when it is no
+# longer in the dataset whose keys were given.
 _INDEX_STORED = _INDEXES + """
 local outcomes = {}
 for i = 0, #ARGV / 3 - 1 do
   local key, document, dataset = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
   local outcome = 0
   local raw = redis.call('HGET', KEYS[1], key)
-  if raw and redis.call('HEXISTS', KEYS[2], key) == 0 then
+  if raw then
     local state = cjson.decode(raw)
     if state.tenant_id .. '/' .. state.dataset_id ~= dataset then
       outcome = -1
@@ -322,12 +360,24 @@ for i = 0, #ARGV / 3 - 1 do
       local words = state.word_count
       if type(words) ~= 'number' or state.status == 'deleted' then words = 0 end
       recount(KEYS[2], KEYS[3], key, dataset .. '|' .. state.status .. '|' .. string.format('%d', words))
-      place(KEYS[3 * i + 4], KEYS[3 * i + 5], KEYS[3 * i + 6], KEYS[3 * i + 5], KEYS[3 * i + 6], document,
-            state.status ~= 'deleted')
+      place(12 * i + 4, 12 * i + 4, document, state.status)
       outcome = 1
     end
   end
   outcomes[i + 1] = outcome
 end
 return outcomes
+"""
+
+# List a document again under what it is displayed as, if its state (as counted) is in the dataset
+# given. KEYS: state-counted, the tenant's visibility, the dataset's positions, its sets by display
+# status. ARGV: the document's key, its id, "tenant/dataset".
+_RELIST = listing.LUA + """
+local counted = redis.call('HGET', KEYS[1], ARGV[1])
+if not counted then return 0 end
+local dataset, status = string.match(counted, '^(.+)|([^|]+)|%d+$')
+if dataset ~= ARGV[3] then return 0 end
+local position = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+list_shown(4, 4, ARGV[2], status, redis.call('HGET', KEYS[2], ARGV[2]), position)
+return 1
 """

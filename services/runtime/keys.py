@@ -190,12 +190,16 @@ class RedisKeys:
         """Sorted set: ``dataset_documents`` without the deleted ones."""
         return self._k(f"dataset-live-documents:{tenant_id}/{dataset_id}")
 
+    def dataset_listed_documents(self, tenant_id: str, dataset_id: str, listed: str) -> str:
+        """Sorted set: ``dataset_documents`` displayed as ``listed`` (services/projector/listing.py)."""
+        return self._k(f"dataset-listed:{tenant_id}/{dataset_id}|{listed}")
+
     @property
     def dataset_indexes_complete(self) -> str:
         """Set once every state is counted and placed in its dataset's sorted sets (a deployment's
         states from before them are, by the projector at its start); until then readers read the
-        states."""
-        return self._k("dataset-indexes-complete")
+        states. Versioned: sets added later are filled by placing every state again."""
+        return self._k("dataset-indexes-complete:2")
 
     def state_changes(self, tenant_id: str) -> str:
         """Pub/sub channel: every state the projector writes of the tenant's documents, as it is

@@ -152,11 +152,12 @@ def list_documents(
     existing_dataset(s, tenant, dataset_id)
     if status is not None and status not in dify.DISPLAY_STATUSES:
         raise ApiError(400, f"status must be one of {sorted(dify.DISPLAY_STATUSES)}")
-    if not keyword and status is None and s.states.indexes_complete():
-        shown, total = s.states.newest_first(tenant, dataset_id, (page - 1) * limit, limit, deleted=deleted)
+    if not keyword and s.states.indexes_complete():
+        shown, total = s.states.newest_first(tenant, dataset_id, (page - 1) * limit, limit, deleted=deleted,
+                                             shown=status)
         positions = s.catalog.positions_of(tenant, dataset_id, [st.document_id for st in shown])
         visibility = s.visibility.of(tenant, [st.document_id for st in shown])
-    else:  # a name or a display status to match: every document of the dataset is looked at
+    else:  # a name to match: every document of the dataset is looked at
         shown, total, positions, visibility = _matching(s, tenant, dataset_id, page, limit, keyword, status, deleted)
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
     data = [
@@ -206,7 +207,7 @@ def document_status(dataset_id: Id, action: str, body: DocumentIds, tenant: Tena
         if busy:
             raise ApiError(400, f"Document: {busy[0]} is being indexed, please try again later", code="invalid_action")
     for document_id in known:
-        s.visibility.apply(tenant, document_id, action)
+        s.visibility.apply(tenant, dataset_id, document_id, action)
     return {"result": "success"}
 
 
