@@ -67,7 +67,7 @@ def main() -> None:
         print(f"one dataset of N documents (each a completed state of 60 words) among 10 of tenant 'reader'; "
               f"p50 of {args.samples} requests")
         print(f"{'N':>8}  " + "  ".join(f"{name:>30}" for name in ROUTES) + f"  {'state Redis bytes/doc':>22}")
-        print("  (a status or a keyword to match still reads every state of the dataset)")
+        print("  (a keyword to match still reads every state of the dataset)")
         written, memory_before = 0, client.info("memory")["used_memory"]
         for size in sizes:
             started = time.monotonic()
