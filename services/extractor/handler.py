@@ -57,7 +57,7 @@ class Extractor(Handler):
     stage = Stage.EXTRACTOR
     inputs = (STAGE_INPUTS[stage],)
     retractions_to = EXTRACTED
-    batch_size = 4  # an extraction may take seconds: keep batches short
+    batch_size = 100  # tiny texts by the hundred; long extractions end a batch by time (the loop)
 
     def __init__(self, context: Context, settings: ExtractorSettings | None = None):
         super().__init__(context)

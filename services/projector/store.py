@@ -208,6 +208,43 @@ class StateStore:
             if self._save(state, previous, max(stored_position, position), expected=stored_position):
                 return state
 
+    def fold_many(self, events: Iterable[tuple[StatusEvent, int]]) -> dict[tuple[str, int], DocumentState | None]:
+        """``fold`` of a batch's events (each with its offset), each document's written once: its
+        states read in one round trip, its events folded in order in memory, its last state written
+        in one script for the batch. Per (document key, offset): what ``fold`` would answer for
+        that event, except that a state a later event of the batch folded over is None (only the
+        last is announced). A document whose state moved meanwhile is folded again event by event."""
+        by_key: dict[str, list[tuple[StatusEvent, int]]] = {}
+        for event, position in events:
+            by_key.setdefault(event.key, []).append((event, position))
+        keys = list(by_key)
+        with self._redis.pipeline() as pipe:  # MULTI: the states and their positions as one
+            pipe.hmget(self.states, keys)
+            pipe.hmget(self.positions, keys)
+            raws, stored_positions = pipe.execute()
+        answers: dict[tuple[str, int], DocumentState | None] = {}
+        saves = []
+        for key, raw, stored in zip(keys, raws, stored_positions):
+            previous = STATE.decode(raw) if raw is not None else None
+            stored_position = int(stored) if stored is not None else -1
+            state, position, last = previous, stored_position, None
+            for event, offset in by_key[key]:
+                folded = apply(state, event)
+                if folded is None:
+                    answers[(key, offset)] = state if position == offset else None
+                    continue
+                if last is not None:
+                    answers[last] = None  # folded over: the later state is announced instead
+                state, position, last = folded, max(position, offset), (key, offset)
+                answers[last] = folded
+            if last is not None:
+                saves.append((state, previous, position, stored_position))
+        for (state, _, _, _), written in zip(saves, self._save_many(saves)):
+            if not written:  # a rebuild or another projector wrote it meanwhile
+                for event, offset in by_key[state.key]:
+                    answers[(state.key, offset)] = self.fold(event, offset)
+        return answers
+
     def merge(self, folded: Iterable[FoldedState]) -> MergeReport:
         """Write rebuilt states, except where the stored state was folded from a later event (the
         live projector got there first). States the rebuild did not see are left alone."""
@@ -231,22 +268,30 @@ class StateStore:
         return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
 
     def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
-        old = previous if previous is not None else state
-        live = state.status is not DocumentStatus.DELETED
-        return bool(self._compare_and_set(
-            keys=[
-                self.states, self.positions, self._keys.dataset(state.tenant_id, state.dataset_id),
-                self._keys.dataset(old.tenant_id, old.dataset_id), self._keys.state_changes(state.tenant_id),
-                self._keys.state_counted, self._keys.dataset_counts,
-                *self._placement_keys(state.tenant_id, state.dataset_id),
-                *self._placement_keys(old.tenant_id, old.dataset_id),
-            ],
-            args=[state.key, STATE.encode(state), position, expected,
-                  f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
-                  state.document_id, state.status.value],
-        ))
+        return self._save_many([(state, previous, position, expected)])[0]
+
+    def _save_many(self, saves: list[tuple[DocumentState, DocumentState | None, int, int]]) -> list[bool]:
+        """Write each (state, the state it was folded from, its position, the position expected
+        stored): whether it was written, per state."""
+        written: list[bool] = []
+        for start in range(0, len(saves), _SAVED_AT_ONCE):
+            keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts]
+            args: list[str | int] = []
+            for state, previous, position, expected in saves[start:start + _SAVED_AT_ONCE]:
+                old = previous if previous is not None else state
+                live = state.status is not DocumentStatus.DELETED
+                keys += [self._keys.dataset(state.tenant_id, state.dataset_id),
+                         self._keys.dataset(old.tenant_id, old.dataset_id), self._keys.state_changes(state.tenant_id),
+                         *self._placement_keys(state.tenant_id, state.dataset_id),
+                         *self._placement_keys(old.tenant_id, old.dataset_id)]
+                args += [state.key, STATE.encode(state), position, expected,
+                         f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
+                         state.document_id, state.status.value]
+            written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
+        return written
 
 
+_SAVED_AT_ONCE = 100  # states per script: a batch's are written in a few short scripts, not one long
 _COUNTED = (*(status.value for status in DocumentStatus), "words")
 
 
@@ -325,21 +370,32 @@ local function place(first, old_first, document, status)
 end
 """
 
-# Write a state only if its document's position is still the one it was folded from; count it and
-# place it; announce it. KEYS: states, their positions, the dataset's set, the set of the document's
-# dataset before, the tenant's channel, state-counted, the counts; then ``place``'s for the dataset
-# (from 8) and, from 20, for its dataset before (the same keys, if it did not move).
+# Write each state only if its document's position is still the one it was folded from; count it
+# and place it; announce it. KEYS: states, their positions, state-counted, the counts; then per
+# state 27: its dataset's set, the set of its dataset before, the tenant's channel, ``place``'s
+# keys for the dataset and for its dataset before (the same, if it did not move). ARGV per state
+# 7: its key, the state, its position, the position expected, what it counts, its id, its status.
+# Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + """
-local stored = redis.call('HGET', KEYS[2], ARGV[1])
-if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[1]) end
-redis.call('SADD', KEYS[3], ARGV[1])
-recount(KEYS[6], KEYS[7], ARGV[1], ARGV[5])
-place(8, 20, ARGV[6], ARGV[7])
-redis.call('PUBLISH', KEYS[5], ARGV[2])
-return 1
+local written = {}
+for i = 0, #ARGV / 7 - 1 do
+  local a, k = 7 * i, 4 + 27 * i
+  local key = ARGV[a + 1]
+  local stored = redis.call('HGET', KEYS[2], key)
+  if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
+    written[i + 1] = 0
+  else
+    redis.call('HSET', KEYS[1], key, ARGV[a + 2])
+    redis.call('HSET', KEYS[2], key, ARGV[a + 3])
+    if KEYS[k + 2] ~= KEYS[k + 1] then redis.call('SREM', KEYS[k + 2], key) end
+    redis.call('SADD', KEYS[k + 1], key)
+    recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
+    place(k + 4, k + 16, ARGV[a + 6], ARGV[a + 7])
+    redis.call('PUBLISH', KEYS[k + 3], ARGV[a + 2])
+    written[i + 1] = 1
+  end
+end
+return written
 """
 
 # Count and place each stored state as read now (those written before the counts or some of the

@@ -47,11 +47,15 @@ class BlobStore:
     def __init__(self, settings: Settings, blob_settings: BlobSettings | None = None):
         self.config = blob_settings or BlobSettings()
         self.root = (self.config.root or settings.state_dir / "blobs").resolve()
+        self._s3_client = None
 
     def _s3(self):
-        import boto3
+        """One S3 client per store (thread-safe): building one costs far more than a small PUT."""
+        if self._s3_client is None:
+            import boto3
 
-        return boto3.client("s3", endpoint_url=self.config.s3_endpoint_url)
+            self._s3_client = boto3.client("s3", endpoint_url=self.config.s3_endpoint_url)
+        return self._s3_client
 
     def put(self, tenant: str, document: str, revision: int, filename: str, data: bytes | BinaryIO) -> str:
         """Store a document's file; a stream is copied a chunk at a time (never whole in memory)."""

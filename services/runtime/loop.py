@@ -56,6 +56,9 @@ _IDLE_WAIT_SECONDS = 0.25
 # How long a batch runs before it gives way to a tenant that arrived after it was taken: about
 # what a newcomer waits, while batches that finish sooner are never cut short.
 _TURN_SECONDS = 1.0
+# How long a batch runs at most before what it finished is committed: batches are sized for
+# small records, and a crash should redo seconds of work, not a batch of long extractions.
+_BATCH_SECONDS = 5.0
 
 
 class ConsumerLoop:
@@ -181,11 +184,15 @@ class ConsumerLoop:
 
     def _gives_way(self, lane: Lane, started: float) -> bool:
         """Between records: whether the batch stops here, for an interactive record (a bulk batch)
-        or, once it has run for ``_TURN_SECONDS``, for a newcomer tenant of its own lane."""
+        or, once it has run for ``_TURN_SECONDS``, for a newcomer tenant of its own lane, or once
+        it has run for ``_BATCH_SECONDS``."""
         if lane is self.bulk and self._interactive_waiting():
             return True
-        if time.monotonic() - started < _TURN_SECONDS:
+        elapsed = time.monotonic() - started
+        if elapsed < _TURN_SECONDS:
             return False
+        if elapsed >= _BATCH_SECONDS:
+            return True
         lane.read()
         return lane.queue.newcomer_waiting()
 

@@ -1,6 +1,6 @@
 """The document registry: each document's newest upsert, the record to re-drive it from (retry,
-watchdog, reconciler). Kept in the state Redis; an inline text is spilled to the blob store first,
-so Redis holds small records only."""
+watchdog, reconciler). Kept in the state Redis; an inline text longer than ``INLINE_KEPT_BYTES`` is
+spilled to the blob store first, so Redis holds small records only."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ return 1
 
 log = logging.getLogger(__name__)
 
+# An inline text up to this long stays in its registered upsert: a blob's URI would take a good
+# part of its room, and a write to the blob store (a PUT, on S3) for every small document would
+# cost more than the rest of its registration.
+INLINE_KEPT_BYTES = 1024
+
 # A writer that died frees the document this long after; a live one renews it while it works.
 WRITER_LOCK_SECONDS = 60
 
@@ -86,8 +91,8 @@ class DocumentRegistry:
 
     def remember(self, upsert: DocumentUpserted) -> None:
         self.fence(upsert.key)
-        if isinstance(upsert.source, InlineSource):
-            data = upsert.source.text.encode()
+        data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
+        if len(data) > INLINE_KEPT_BYTES:
             uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
             upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
         self._remember(keys=[self._keys.documents], args=[upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)])

@@ -30,6 +30,20 @@ if seen > current then redis.call('HSET', KEYS[1], ARGV[1], seen); return seen e
 return current
 """
 
+# A record's verdict in one round trip: its revision observed (as _OBSERVE) unless only looked at
+# (ARGV[3] = '0'); then "stale", "closed", "paused" or "current".
+_VERDICT = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+local revision = tonumber(ARGV[2])
+if ARGV[3] == '1' and revision > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if revision < current then return 'stale' end
+local closed = redis.call('HGET', KEYS[2], ARGV[1])
+if closed and tonumber(closed) >= revision then return 'closed' end
+local paused = redis.call('HGET', KEYS[3], ARGV[1])
+if paused and tonumber(paused) >= revision then return 'paused' end
+return 'current'
+"""
+
 # The next revision: above what was handed out, what any producer published, and the clock; -1,
 # with nothing handed out, when that passes the contract's largest revision (ARGV[3]).
 _NEXT = """
@@ -76,6 +90,7 @@ class Revisions:
         self._redis = client
         self._keys = keys
         self._observe = client.register_script(_OBSERVE)
+        self._verdict = client.register_script(_VERDICT)
         self._next = client.register_script(_NEXT)
         self._park = client.register_script(_PARK)
         self._resume = client.register_script(_RESUME)
@@ -104,21 +119,8 @@ class Revisions:
         return self.verdict(event.key, event.revision, observe=True)
 
     def verdict(self, key: str, revision: int, observe: bool = False) -> Verdict:
-        if observe:
-            latest = int(self._observe(keys=[self._keys.revisions_latest], args=[key, revision]))
-        else:
-            latest = int(self._redis.hget(self._keys.revisions_latest, key) or -1)
-        if revision < latest:
-            return Verdict.STALE
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._keys.revisions_closed, key)
-            pipe.hget(self._keys.revisions_paused, key)
-            closed, paused = pipe.execute()
-        if closed is not None and int(closed) >= revision:
-            return Verdict.CLOSED
-        if paused is not None and int(paused) >= revision:
-            return Verdict.PAUSED
-        return Verdict.CURRENT
+        keys = [self._keys.revisions_latest, self._keys.revisions_closed, self._keys.revisions_paused]
+        return Verdict(self._verdict(keys=keys, args=[key, revision, int(observe)]).decode())
 
     def close(self, event: Envelope) -> None:
         """No more work on this revision or any older one (cancelled, or failed at some stage). Only

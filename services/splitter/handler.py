@@ -66,7 +66,7 @@ class Splitter(Handler):
     stage = Stage.SPLITTER
     inputs = (STAGE_INPUTS[stage],)
     retractions_to = SEGMENTS
-    batch_size = 20
+    batch_size = 100
 
     def __init__(self, context: Context, embedding: EmbeddingSettings | None = None):
         super().__init__(context)
