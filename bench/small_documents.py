@@ -5,7 +5,7 @@ N tiny documents (about 60 words: one chunk each, `economy`, so no model call) a
 straight onto the documents topic's bulk lane, as an upstream producer does, into one dataset.
 It prints documents per second (published; completed, from the first publish to the last
 terminal state), the CPU seconds per document of every service and embedded server over that
-run, the state Redis's bytes per terminal document, and the read routes' p50 on the dataset
+run, each stage's work, busy seconds and waits on each server, the state Redis's bytes per terminal document, and the read routes' p50 on the dataset
 those documents make.
 
     .venv/bin/python -m bench.small_documents [--documents 20000] [--samples 20]
@@ -24,7 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.read_routes import ROUTES, p50_ms  # noqa: E402
-from bench.stacks import own_pipeline  # noqa: E402
+from bench.stacks import free_port, own_pipeline  # noqa: E402
 
 TENANT, DATASET = "small", "tickets"
 SERVICES_FIRST = ("gateway", "extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "sources")
@@ -44,8 +44,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3_600, help="seconds to wait for the last terminal state")
     args = parser.parse_args()
 
-    with own_pipeline("small", INDEXFLOW_TOPIC_PREFIX="small.", INDEXFLOW_METRICS_PORT="0") as (settings, _):
-        from bench.throughput import cpu_seconds, processes
+    # Every service's /metrics, on consecutive ports from a free one, for the stage figures.
+    with own_pipeline("small", INDEXFLOW_TOPIC_PREFIX="small.", INDEXFLOW_METRICS_PORT=str(free_port())) as (
+            settings, _):
+        from bench.throughput import cpu_seconds, print_stage_figures, processes, scrape_services
         from schemas import TERMINAL_STATUSES, DocumentUpserted, IndexingSpec, InlineSource, Priority
         from services.projector.store import StateStore
         from services.runtime.producer import Producer
@@ -59,7 +61,7 @@ def main() -> None:
         store = StateStore(state, settings.keys)
         memory_before = state.info("memory")["used_memory"]
         pids = processes(settings)
-        cpu_before = cpu_seconds(pids)
+        cpu_before, stages_before = cpu_seconds(pids), scrape_services(settings)
         rng = random.Random(7)
         indexing = IndexingSpec(indexing_technique="economy")
         producer = Producer(settings)
@@ -80,7 +82,7 @@ def main() -> None:
             statuses = store.dataset_figures(TENANT, [dataset])[dataset].statuses
             terminal = sum(n for status, n in statuses.items() if status in TERMINAL_STATUSES)
         completed = time.monotonic() - started
-        cpu_after = cpu_seconds(pids)
+        cpu_after, stages_after = cpu_seconds(pids), scrape_services(settings)
         per_document = (state.info("memory")["used_memory"] - memory_before) / args.documents
 
         print(f"{args.documents:,} tiny documents (about 60 words, one chunk, economy) published on the bulk lane")
@@ -94,6 +96,14 @@ def main() -> None:
         for name, seconds in sorted(spent.items(), key=lambda item: -item[1]):
             print(f"    {name:14} {seconds * 1000 / args.documents:7.2f}")
         print(f"    {'our services':14} {sum(ours.values()) * 1000 / args.documents:7.2f}")
+        print_stage_figures(stages_before, stages_after, completed)
+
+        def grew(stage: str, name: str) -> float:
+            return stages_after[stage].get(name, 0.0) - stages_before.get(stage, {}).get(name, 0.0)
+
+        print("  records per batch: " + ", ".join(
+            f"{stage} {grew(stage, 'indexflow_batch_records_sum') / batches:.1f}" for stage in stages_after
+            if (batches := grew(stage, "indexflow_batch_records_count"))))
         print(f"  read routes on the dataset of {args.documents:,} (p50 of {args.samples}):")
         for name, path in ROUTES.items():
             if "overview" not in name:

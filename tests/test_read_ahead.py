@@ -37,6 +37,13 @@ def test_each_batch_starts_with_the_tenant_the_last_one_left_out():
     assert names(queue.take(2)) == ["c2", "a3"]
 
 
+def test_a_batch_sized_in_bytes_stops_once_its_records_reach_them_with_one_record_at_least():
+    queue = filled(*[record("a", i) for i in range(10)])  # 10 bytes each
+    assert names(queue.take(100, max_bytes=25)) == ["a0", "a1", "a2"]
+    assert names(queue.take(100, max_bytes=1)) == ["a3"]  # one larger than the budget still goes
+    assert len(queue.take(100)) == 6
+
+
 def test_the_commit_stops_at_the_first_record_not_finished():
     queue = filled(*[record("a", i) for i in range(5)], *[record("b", 5 + i) for i in range(2)])
     batch = queue.take(4)  # a0 b5 a1 b6

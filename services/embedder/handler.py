@@ -20,7 +20,7 @@ from services.runtime.handler import Context, Handler
 from services.runtime.metrics import EMBEDDING_CACHE, EMBEDDING_CALL_SECONDS, EMBEDDING_CALL_TEXTS, EMBEDDING_TEXTS
 from services.runtime.redis_client import cache_redis_client, redis_client
 from services.runtime.revisions import Verdict
-from topics.catalog import EMBEDDED, SEGMENTS, STAGE_INPUTS
+from topics.catalog import EMBEDDED, STAGE_INPUTS
 
 
 class Embedder(Handler):
@@ -53,7 +53,7 @@ class Embedder(Handler):
         return self._providers[name]
 
     def handle(self, message: Message) -> None:
-        batch = SEGMENTS.codec.decode(message.value())
+        batch = self.decode(message)
         if isinstance(batch, DocumentRetracted):
             self.context.producer.publish(EMBEDDED, batch)  # on to the indexer, in order
             return
@@ -85,13 +85,13 @@ class Embedder(Handler):
             if tokens >= self.prepare_tokens:
                 break
             try:
-                batch = SEGMENTS.codec.decode(message.value())
+                batch = self.decode(message, keep=True)
                 if isinstance(batch, DocumentRetracted) or batch.indexing.indexing_technique == "economy":
                     continue
                 model = self.provider(batch.indexing.embedding_model)
             except (MalformedRecord, PermanentError):
                 continue  # handle() dead-letters it
-            if self.context.revisions.check(batch) is Verdict.CURRENT:
+            if self.judge(batch) is Verdict.CURRENT:
                 segments = _embeddable(batch)
                 missing.setdefault(model.name, {}).update(segments)
                 tokens += sum(s.tokens for s in segments.values())

@@ -35,7 +35,7 @@ from services.runtime.metrics import OCR_SECONDS, PAGES
 from services.runtime.redis_client import redis_client
 from services.runtime.registry import DocumentRegistry, redrive
 from services.runtime.revisions import Verdict
-from topics.catalog import DOCUMENTS, EXTRACTED, STAGE_INPUTS
+from topics.catalog import EXTRACTED, STAGE_INPUTS
 
 
 def merged_metadata(given: Metadata, extracted: dict[str, str]) -> Metadata:
@@ -67,7 +67,7 @@ class Extractor(Handler):
         self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
 
     def handle(self, message: Message) -> None:
-        event = DOCUMENTS.codec.decode(message.value())
+        event = self.decode(message)
         if isinstance(event, DocumentUpserted):
             admitted = self.admit(message, event)
             if admitted or self.context.revisions.verdict(event.key, event.revision) is Verdict.PAUSED:

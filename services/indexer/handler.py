@@ -21,7 +21,7 @@ from elasticsearch import ApiError, helpers
 
 from schemas import DocumentRetracted, DocumentStatus, EmbeddedBatch, Priority, Stage
 from schemas.envelope import utc_now
-from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts
+from services.indexer.chunk_registry import RegisteredPart, parts_registered, registered_parts_of
 from services.indexer.dataset_removal import DatasetRemoval
 from services.indexer.legacy_aliases import alias_unaliased_indices
 from services.indexer.mapping import ensure_index, index_name, tenant_alias
@@ -53,7 +53,11 @@ class Indexer(Handler):
     stage = Stage.INDEXER
     inputs = (STAGE_INPUTS[stage],)
     retractions_to = EMBEDDED  # a part the index rejects retracts its revision through here
-    batch_size = 50
+    # A batch is written in one bulk and made searchable by one refresh, at most about one a
+    # second (refresh.py): what completes meanwhile comes as the next batch, so a batch holds
+    # as many small documents as arrive, and its chunks and vectors in memory only to 16 MiB.
+    batch_size = 2_000
+    batch_bytes = 16 * 2**20
 
     def __init__(self, context: Context):
         super().__init__(context)
@@ -76,7 +80,7 @@ class Indexer(Handler):
     # -- per record ---------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
-        event = EMBEDDED.codec.decode(message.value())
+        event = self.decode(message)
         if isinstance(event, DocumentRetracted):
             self.context.revisions.check(event)
             self._pending.retractions.append(event)
@@ -163,9 +167,9 @@ class Indexer(Handler):
             if reasons:
                 self.context.dead_letters.send(message, RuntimeError(f"Elasticsearch rejected: {reasons[0]}"), 1)
         self._remove_overtaken_writes(pending)
-        for batch, parts in {(b.key, b.revision): (b, p) for b, p in whole}.values():
-            if self.context.revisions.verdict(batch.key, batch.revision) is Verdict.CURRENT:
-                self._complete(batch, parts)
+        completing = list({(b.key, b.revision): (b, p) for b, p in whole}.values())
+        verdicts = self.context.revisions.verdicts([(batch.key, batch.revision) for batch, _ in completing])
+        self._complete([done for done, verdict in zip(completing, verdicts) if verdict is Verdict.CURRENT])
         for retraction in pending.retractions:
             self._retract(retraction)
 
@@ -187,8 +191,9 @@ class Indexer(Handler):
         cleaner on another indexer may have removed the revision and dropped its entry before these
         chunks landed. Only that revision: an older one may still be what search serves, until the
         newer revision completes (which removes all older ones) or a retraction removes it."""
-        written = {(batch.key, batch.revision) for _, batch, _ in pending.parts}
-        overtaken = {w for w in written if self.context.revisions.verdict(*w) in (Verdict.STALE, Verdict.CLOSED)}
+        written = list({(batch.key, batch.revision) for _, batch, _ in pending.parts})
+        overtaken = {w for w, verdict in zip(written, self.context.revisions.verdicts(written))
+                     if verdict in (Verdict.STALE, Verdict.CLOSED)}
         if not overtaken:
             return
         self._bulk([{"_op_type": "delete", "_index": action["_index"], "_id": action["_id"]}
@@ -200,42 +205,46 @@ class Indexer(Handler):
                     pipe.hdel(self.keys.chunks(batch.key), registered.field)
             pipe.execute()
 
-    def _complete(self, batch: EmbeddedBatch, parts: list[RegisteredPart]) -> None:
-        segment_count = sum(p.segments for p in parts)
-        if segment_count == 0:
-            self.context.dead_letters.fail(batch.identity(), "no text left after cleaning: nothing to index")
-            return
+    def _complete(self, completing: list[tuple[EmbeddedBatch, list[RegisteredPart]]]) -> None:
+        """Complete each revision whose parts are all written, in a few round trips for all."""
+        for batch, parts in completing:
+            if sum(p.segments for p in parts) == 0:
+                self.context.dead_letters.fail(batch.identity(), "no text left after cleaning: nothing to index")
+        completing = [(batch, parts) for batch, parts in completing if sum(p.segments for p in parts)]
         # Named servable before the older chunks go: search always has one whole revision to serve.
-        self.serving.publish(batch.key, batch.revision)
-        self._remove(batch.key, lambda r: r < batch.revision)
-        self.context.status.emit(
-            batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=segment_count,
-            token_count=sum(p.tokens for p in parts), word_count=sum(p.words for p in parts),
-        )
-        DOCUMENTS_COMPLETED.inc()
+        self.serving.publish_many([(batch.key, batch.revision) for batch, _ in completing])
+        self._remove({batch.key: (lambda r, newest=batch.revision: r < newest) for batch, _ in completing})
+        for batch, parts in completing:
+            self.context.status.emit(
+                batch, DocumentStatus.COMPLETED, progress=1.0, segment_count=sum(p.segments for p in parts),
+                token_count=sum(p.tokens for p in parts), word_count=sum(p.words for p in parts),
+            )
+        DOCUMENTS_COMPLETED.inc(len(completing))
 
     def _progress(self, batch: EmbeddedBatch, parts: float) -> None:
         self.context.status.emit(batch, DocumentStatus.INDEXING, progress=round(parts / batch.parts, 4))
 
     def _retract(self, retraction: DocumentRetracted) -> None:
         self.serving.withdraw(retraction.key, retraction.revision)
-        self._remove(retraction.key, lambda r: r <= retraction.revision)
+        self._remove({retraction.key: lambda r: r <= retraction.revision})
         if retraction.reason == "deleted":
             self.context.status.emit(retraction, DocumentStatus.DELETED)
             self.removals.document_deleted(retraction.tenant_id, retraction.dataset_id, retraction.document_id)
 
-    def _remove(self, key: str, revisions: Callable[[int], bool]) -> None:
-        """Delete, by id, every registered chunk of ``key`` whose revision matches; then forget them."""
-        doomed = [p for p in registered_parts(self.redis, self.keys, key) if revisions(p.revision)]
+    def _remove(self, doomed_revisions: dict[str, Callable[[int], bool]]) -> None:
+        """Delete, by id, every registered chunk of each document whose revision matches; then
+        forget them. One registry read, one bulk and one write for all the documents."""
+        registries = registered_parts_of(self.redis, self.keys, list(doomed_revisions))
+        doomed = {key: [p for p in registries[key] if matches(p.revision)] for key, matches in doomed_revisions.items()}
+        doomed = {key: parts for key, parts in doomed.items() if parts}
         if not doomed:
             return
-        actions = [
-            {"_op_type": "delete", "_index": p.index, "_id": chunk_id}
-            for p in doomed
-            for chunk_id in p.chunk_ids(key)
-        ]
-        self._bulk(actions)
-        self.redis.hdel(self.keys.chunks(key), *(p.field for p in doomed))
+        self._bulk([{"_op_type": "delete", "_index": p.index, "_id": chunk_id}
+                    for key, parts in doomed.items() for p in parts for chunk_id in p.chunk_ids(key)])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key, parts in doomed.items():
+                pipe.hdel(self.keys.chunks(key), *(p.field for p in parts))
+            pipe.execute()
 
     def _refresh(self, indices: list[str]) -> None:
         try:

@@ -9,7 +9,7 @@ import logging
 
 from confluent_kafka import Message
 
-from schemas import STATE, STATUS, DocumentState, MalformedRecord, Stage
+from schemas import STATE, DocumentState, MalformedRecord, Stage
 from services.projector.store import StateStore
 from services.runtime.handler import Context, Handler
 from services.runtime.metrics import STATES_FOLDED
@@ -27,6 +27,7 @@ class Projector(Handler):
     inputs = (STAGE_INPUTS[stage],)
     batch_size = 500  # folded together (prepare): large batches keep round trips and commits rare
     fails_documents = False
+    checks_revisions = False
 
     def __init__(self, context: Context):
         super().__init__(context)
@@ -44,13 +45,13 @@ class Projector(Handler):
         events = []
         for message in messages:
             try:
-                events.append((STATUS.decode(message.value()), message.offset()))
+                events.append((self.decode(message, keep=True), message.offset()))
             except MalformedRecord:
                 continue
         self._folded = self.store.fold_many(events)
 
     def handle(self, message: Message) -> None:
-        status = STATUS.decode(message.value())  # a malformed report is kept in the DLQ by the loop
+        status = self.decode(message)  # a malformed report is kept in the DLQ by the loop
         folded = self._folded.pop((status.key, message.offset()), _NOT_FOLDED)
         state = self.store.fold(status, message.offset()) if folded is _NOT_FOLDED else folded
         if state is not None:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from confluent_kafka import Message
 
-from schemas import Envelope, Stage
+from schemas import DocumentCommand, DocumentDeleted, DocumentRetracted, Envelope, MalformedRecord, Stage
 from services.runtime.dead_letters import DeadLetters
 from services.runtime.logs import add_log_fields
 from services.runtime.producer import Producer
@@ -20,6 +20,13 @@ from services.runtime.status import StatusEmitter
 from topics import TopicSpec
 
 log = logging.getLogger(__name__)
+
+# Records no stage hands to ``admit``: they are carried out or passed on whatever their revision.
+_NOT_ADMITTED = (DocumentCommand, DocumentDeleted, DocumentRetracted)
+
+
+def _place(message: Message) -> tuple[str, int, int]:
+    return message.topic(), message.partition(), message.offset()
 
 
 @dataclass(frozen=True)
@@ -55,9 +62,44 @@ class Handler(ABC):
     # document's failure).
     fails_documents: ClassVar[bool] = True
     batch_size: ClassVar[int] = 100
+    # Whether the stage asks ``admit`` about its records (the projector folds every report).
+    checks_revisions: ClassVar[bool] = True
+    # What a batch's records may add up to (their values, past the first): a stage holding a
+    # batch's output until its flush sizes its batches in bytes as well as records.
+    batch_bytes: ClassVar[int | None] = None
 
     def __init__(self, context: Context):
         self.context = context
+        self._decoded: dict[tuple[str, int, int], Envelope] = {}  # by look_ahead, for decode
+        self._verdicts: dict[tuple[str, int], Verdict] = {}  # by look_ahead, for admit
+
+    def look_ahead(self, messages: list[Message]) -> None:
+        """Decode the batch's records once (``decode`` hands them out) and judge the revisions
+        ``admit`` will be asked about, all in one round trip. A verdict is then what checking the
+        record as it is handled would say, but for what other processes change meanwhile, which
+        the stages downstream (and the indexer, after writing) check again."""
+        decoded: dict[tuple[str, int, int], Envelope] = {}
+        judged: list[tuple[str, int]] = []
+        for message in messages:
+            try:
+                event = self.inputs[0].codec.decode(message.value())
+            except MalformedRecord:
+                continue  # handle decodes it again and fails, and the loop keeps it in the DLQ
+            decoded[_place(message)] = event
+            if self.checks_revisions and not isinstance(event, _NOT_ADMITTED):
+                judged.append((event.key, event.revision))
+        verdicts = self.context.revisions.verdicts(judged, observe=True)
+        self._decoded, self._verdicts = decoded, dict(zip(judged, verdicts))
+
+    def decode(self, message: Message, keep: bool = False) -> Envelope:
+        """The record's event: as ``look_ahead`` decoded it (forgotten then, unless ``keep``: for
+        ``prepare``, ahead of ``handle``), or decoded now."""
+        event = self._decoded.get(_place(message)) if keep else self._decoded.pop(_place(message), None)
+        return event if event is not None else self.inputs[0].codec.decode(message.value())
+
+    def judge(self, event: Envelope) -> Verdict:
+        """Whether the event's revision is worth working on: as ``look_ahead`` found, or checked now."""
+        return self._verdicts.get((event.key, event.revision)) or self.context.revisions.check(event)
 
     def prepare(self, messages: list[Message]) -> None:
         """Work the batch's records share, done once before each is handled (one model call for
@@ -70,7 +112,7 @@ class Handler(ABC):
         """True if ``event`` should be processed; otherwise it is dropped (stale, closed) or
         parked until its document is resumed (paused)."""
         add_log_fields(revision=event.revision)
-        verdict = self.context.revisions.check(event)
+        verdict = self.judge(event)
         if verdict is Verdict.PAUSED and not self.context.revisions.park(
             event.key, event.revision, message.topic(), message.key(), message.value()
         ):

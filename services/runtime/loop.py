@@ -79,7 +79,7 @@ class ConsumerLoop:
         self.context = Context(settings, self.producer, status, revisions, self.dead_letters)
         self._give_up = self.dead_letters.send if handler_class.fails_documents else self.dead_letters.keep
         self.handler = handler_class(self.context)
-        self.batch_size = handler_class.batch_size
+        self.batch_size, self.batch_bytes = handler_class.batch_size, handler_class.batch_bytes
         self.stage = stage = handler_class.stage.value
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
@@ -140,9 +140,9 @@ class ConsumerLoop:
             lane.read()
         for lane in self.lanes:
             if lane.queue:
-                return lane, lane.queue.take(self.batch_size)
+                return lane, lane.queue.take(self.batch_size, self.batch_bytes)
         self.interactive.read(timeout=_IDLE_WAIT_SECONDS)
-        return self.interactive, self.interactive.queue.take(self.batch_size)
+        return self.interactive, self.interactive.queue.take(self.batch_size, self.batch_bytes)
 
     def _process(self, lane: Lane, records: list[Message]) -> None:
         self._serving = lane
@@ -202,7 +202,7 @@ class ConsumerLoop:
 
     def _prepare(self, records: list[Message]) -> None:
         try:
-            self._while_polling(lambda: self.handler.prepare(records))
+            self._while_polling(lambda: (self.handler.look_ahead(records), self.handler.prepare(records)))
         except Exception:  # noqa: BLE001 - each record is still handled, and fails there if it must
             log.warning("preparing the batch failed; its records are handled one by one", exc_info=True)
 

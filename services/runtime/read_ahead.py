@@ -71,19 +71,23 @@ class ReadAhead:
         """The offset after the last record read from ``partition`` (None: none read since assigned)."""
         return self._next.get(partition)
 
-    def take(self, limit: int) -> list[Message]:
-        """Up to ``limit`` records, one of each tenant in turn; the tenant served last goes to the
-        back of the turn order, so the next batch starts with another."""
+    def take(self, limit: int, max_bytes: int | None = None) -> list[Message]:
+        """Up to ``limit`` records (and, past the first, ``max_bytes`` of values), one of each
+        tenant in turn; the tenant served last goes to the back of the turn order, so the next
+        batch starts with another."""
         batch: list[Message] = []
         self._dropped = set()
         self._in_turn = set(self._queues)  # the batch's tenants and those its limit leaves out
-        while len(batch) < limit and self._queues:
+        room = max_bytes if max_bytes is not None else float("inf")
+        while len(batch) < limit and room > 0 and self._queues:
             for tenant in list(self._queues):
                 queue = self._queues.pop(tenant)
-                batch.append(queue.popleft())
+                message = queue.popleft()
+                batch.append(message)
+                room -= len(message.value() or b"")
                 if queue:
                     self._queues[tenant] = queue  # re-inserted: to the back of the turn order
-                if len(batch) == limit:
+                if len(batch) == limit or room <= 0:
                     break
         for message in batch:
             self._counted(message, -1)

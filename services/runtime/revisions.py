@@ -30,18 +30,30 @@ if seen > current then redis.call('HSET', KEYS[1], ARGV[1], seen); return seen e
 return current
 """
 
-# A record's verdict in one round trip: its revision observed (as _OBSERVE) unless only looked at
-# (ARGV[3] = '0'); then "stale", "closed", "paused" or "current".
-_VERDICT = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-local revision = tonumber(ARGV[2])
-if ARGV[3] == '1' and revision > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-if revision < current then return 'stale' end
-local closed = redis.call('HGET', KEYS[2], ARGV[1])
-if closed and tonumber(closed) >= revision then return 'closed' end
-local paused = redis.call('HGET', KEYS[3], ARGV[1])
-if paused and tonumber(paused) >= revision then return 'paused' end
-return 'current'
+# Records' verdicts in one round trip, per (document key, revision) in ARGV from 2: each revision
+# observed (as _OBSERVE) unless only looked at (ARGV[1] = '0'); then "stale", "closed", "paused" or
+# "current".
+_VERDICTS = """
+local verdicts = {}
+for i = 2, #ARGV, 2 do
+  local key, revision = ARGV[i], tonumber(ARGV[i + 1])
+  local current = tonumber(redis.call('HGET', KEYS[1], key) or '-1')
+  if ARGV[1] == '1' and revision > current then redis.call('HSET', KEYS[1], key, ARGV[i + 1]) end
+  local verdict = 'current'
+  if revision < current then
+    verdict = 'stale'
+  else
+    local closed = redis.call('HGET', KEYS[2], key)
+    local paused = redis.call('HGET', KEYS[3], key)
+    if closed and tonumber(closed) >= revision then
+      verdict = 'closed'
+    elseif paused and tonumber(paused) >= revision then
+      verdict = 'paused'
+    end
+  end
+  verdicts[#verdicts + 1] = verdict
+end
+return verdicts
 """
 
 # The next revision: above what was handed out, what any producer published, and the clock; -1,
@@ -90,7 +102,7 @@ class Revisions:
         self._redis = client
         self._keys = keys
         self._observe = client.register_script(_OBSERVE)
-        self._verdict = client.register_script(_VERDICT)
+        self._verdicts = client.register_script(_VERDICTS)
         self._next = client.register_script(_NEXT)
         self._park = client.register_script(_PARK)
         self._resume = client.register_script(_RESUME)
@@ -119,8 +131,15 @@ class Revisions:
         return self.verdict(event.key, event.revision, observe=True)
 
     def verdict(self, key: str, revision: int, observe: bool = False) -> Verdict:
+        return self.verdicts([(key, revision)], observe)[0]
+
+    def verdicts(self, records: list[tuple[str, int]], observe: bool = False) -> list[Verdict]:
+        """``verdict`` of each (document key, revision), in one round trip."""
+        if not records:
+            return []
         keys = [self._keys.revisions_latest, self._keys.revisions_closed, self._keys.revisions_paused]
-        return Verdict(self._verdict(keys=keys, args=[key, revision, int(observe)]).decode())
+        args = [int(observe), *(value for record in records for value in record)]
+        return [Verdict(verdict.decode()) for verdict in self._verdicts(keys=keys, args=args)]
 
     def close(self, event: Envelope) -> None:
         """No more work on this revision or any older one (cancelled, or failed at some stage). Only

@@ -12,9 +12,12 @@ import redis
 
 from services.runtime.keys import RedisKeys
 
+# Per (document key, revision) in ARGV: serve the revision unless a newer one is served.
 _PUBLISH = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > current then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 """
 # Withdrawn is 0 (no revision is 0), not absent: absent means "indexed before this record
 # existed", for which search asks the projected state, and that may still name the revision
@@ -35,7 +38,12 @@ class ServingRevisions:
 
     def publish(self, document_key: str, revision: int) -> None:
         """Serve ``revision`` (never going back to an older one)."""
-        self._publish(keys=[self._key], args=[document_key, revision])
+        self.publish_many([(document_key, revision)])
+
+    def publish_many(self, revisions: list[tuple[str, int]]) -> None:
+        """``publish`` of each (document key, revision), in one round trip."""
+        if revisions:
+            self._publish(keys=[self._key], args=[value for pair in revisions for value in pair])
 
     def withdraw(self, document_key: str, revision: int) -> None:
         """Serve nothing of the document, if what it served is ``revision`` or older."""

@@ -13,7 +13,7 @@ from services.runtime.metrics import SEGMENTS_MADE
 from services.runtime.tokens import count_tokens
 from services.splitter.cleaning import clean
 from services.splitter.splitting import split
-from topics.catalog import EXTRACTED, SEGMENTS, STAGE_INPUTS
+from topics.catalog import SEGMENTS, STAGE_INPUTS
 
 
 def make_segments(content: ExtractedContent, embedding: EmbeddingSettings) -> list[Segment]:
@@ -73,7 +73,7 @@ class Splitter(Handler):
         self.embedding = embedding or EmbeddingSettings()  # the default model sizes automatic chunks
 
     def handle(self, message: Message) -> None:
-        content = EXTRACTED.codec.decode(message.value())
+        content = self.decode(message)
         if isinstance(content, DocumentRetracted):
             self.context.producer.publish(SEGMENTS, content)  # on to the indexer, in order
             return
