@@ -65,21 +65,29 @@ class Extractor(Handler):
         self.sandbox = self.config.sandbox()
         self.blobs = BlobStore(context.settings)
         self.registry = DocumentRegistry(redis_client(context.settings), context.settings.keys, self.blobs)
+        self._to_register: list[DocumentUpserted] = []  # the batch's upserts, registered at its flush
 
     def handle(self, message: Message) -> None:
         event = self.decode(message)
         if isinstance(event, DocumentUpserted):
             admitted = self.admit(message, event)
             if admitted or self.context.revisions.verdict(event.key, event.revision) is Verdict.PAUSED:
-                self.registry.remember(event)  # what retry, resume commands and the watchdog go by
+                self._to_register.append(event)  # what retry, resume commands and the watchdog go by
             if admitted:
                 self._extract(event)
-        elif isinstance(event, DocumentDeleted):
+            return
+        self.flush()  # a delete or a command goes by the registry as the records before it left it
+        if isinstance(event, DocumentDeleted):
             self.context.revisions.check(event)  # makes in-flight records of older revisions stale
             self.registry.forget(event)
             self._retract(event, "deleted")
         else:
             self._command(event)
+
+    def flush(self) -> None:
+        """Register the upserts handled since the last flush together, before offsets are committed."""
+        upserts, self._to_register = self._to_register, []
+        self.registry.remember_many(upserts)
 
     def _retract(self, event: DocumentDeleted | DocumentCommand, reason: str) -> None:
         """Follow the document's content downstream, in order, to the indexer."""

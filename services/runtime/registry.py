@@ -27,12 +27,15 @@ from services.runtime.status import StatusEmitter
 from topics.catalog import DOCUMENTS
 
 
-# Store the upsert unless a newer revision is registered already (a late stage must not put an
-# old text back over the gateway's newer one).
+# Store each upsert (document key, revision, record in ARGV) unless a newer revision is registered
+# already (a late stage must not put an old text back over the gateway's newer one).
 _REMEMBER = """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+for i = 1, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if not (old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[i + 1])) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
 return 1
 """
 # Drop the entry only if the delete is newer than it (the document may be created again already).
@@ -90,12 +93,20 @@ class DocumentRegistry:
             raise WriterLockLost(f"{lock.name} was lost before the revision was published; try again")
 
     def remember(self, upsert: DocumentUpserted) -> None:
-        self.fence(upsert.key)
-        data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
-        if len(data) > INLINE_KEPT_BYTES:
-            uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
-            upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
-        self._remember(keys=[self._keys.documents], args=[upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)])
+        self.remember_many([upsert])
+
+    def remember_many(self, upserts: list[DocumentUpserted]) -> None:
+        """Register each upsert, in one round trip for all."""
+        args: list[str | int] = []
+        for upsert in upserts:
+            self.fence(upsert.key)
+            data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
+            if len(data) > INLINE_KEPT_BYTES:
+                uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
+                upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
+            args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)]
+        if args:
+            self._remember(keys=[self._keys.documents], args=args)
 
     def writing(self, key: str, wait_seconds: float = 30.0, lease_seconds: float = WRITER_LOCK_SECONDS) -> Lock:
         """Held while a revision is made from the document's current one (an edit, a re-drive, an
