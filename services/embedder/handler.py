@@ -27,7 +27,7 @@ class Embedder(Handler):
     stage = Stage.EMBEDDER
     inputs = (STAGE_INPUTS[stage],)
     retractions_to = EMBEDDED
-    batch_size = 32
+    batch_size = 100  # prepare embeds ahead at most prepare_tokens of them: the rest as they come
     # What prepare() embeds ahead for a batch at most: past it, records embed their own texts as
     # they are handled, so the batch's first documents are not held back behind a long one.
     prepare_tokens = 16_384

@@ -272,21 +272,28 @@ class StateStore:
 
     def _save_many(self, saves: list[tuple[DocumentState, DocumentState | None, int, int]]) -> list[bool]:
         """Write each (state, the state it was folded from, its position, the position expected
-        stored): whether it was written, per state."""
+        stored): whether it was written, per state. Each dataset's keys are named once per script,
+        however many of its documents it writes."""
         written: list[bool] = []
         for start in range(0, len(saves), _SAVED_AT_ONCE):
             keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts]
+            blocks: dict[tuple[str, str], int] = {}  # (tenant, dataset) -> where its keys start
+
+            def block(tenant_id: str, dataset_id: str) -> int:
+                if (tenant_id, dataset_id) not in blocks:
+                    blocks[(tenant_id, dataset_id)] = len(keys) + 1
+                    keys.extend([self._keys.dataset(tenant_id, dataset_id), self._keys.state_changes(tenant_id),
+                                 *self._placement_keys(tenant_id, dataset_id)])
+                return blocks[(tenant_id, dataset_id)]
+
             args: list[str | int] = []
             for state, previous, position, expected in saves[start:start + _SAVED_AT_ONCE]:
                 old = previous if previous is not None else state
                 live = state.status is not DocumentStatus.DELETED
-                keys += [self._keys.dataset(state.tenant_id, state.dataset_id),
-                         self._keys.dataset(old.tenant_id, old.dataset_id), self._keys.state_changes(state.tenant_id),
-                         *self._placement_keys(state.tenant_id, state.dataset_id),
-                         *self._placement_keys(old.tenant_id, old.dataset_id)]
                 args += [state.key, STATE.encode(state), position, expected,
                          f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
-                         state.document_id, state.status.value]
+                         state.document_id, state.status.value, block(state.tenant_id, state.dataset_id),
+                         block(old.tenant_id, old.dataset_id)]
             written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
         return written
 
@@ -372,26 +379,26 @@ end
 
 # Write each state only if its document's position is still the one it was folded from; count it
 # and place it; announce it. KEYS: states, their positions, state-counted, the counts; then per
-# state 27: its dataset's set, the set of its dataset before, the tenant's channel, ``place``'s
-# keys for the dataset and for its dataset before (the same, if it did not move). ARGV per state
-# 7: its key, the state, its position, the position expected, what it counts, its id, its status.
-# Per state 1 if written, 0 if not.
+# dataset 14: its set of documents, its tenant's channel, and ``place``'s keys. ARGV per state 9:
+# its key, the state, its position, the position expected, what it counts, its id, its status,
+# where its dataset's keys start, and where those of its dataset before start (the same, unless
+# it moved). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + """
 local written = {}
-for i = 0, #ARGV / 7 - 1 do
-  local a, k = 7 * i, 4 + 27 * i
-  local key = ARGV[a + 1]
+for i = 0, #ARGV / 9 - 1 do
+  local a = 9 * i
+  local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
   local stored = redis.call('HGET', KEYS[2], key)
   if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
     written[i + 1] = 0
   else
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
     redis.call('HSET', KEYS[2], key, ARGV[a + 3])
-    if KEYS[k + 2] ~= KEYS[k + 1] then redis.call('SREM', KEYS[k + 2], key) end
-    redis.call('SADD', KEYS[k + 1], key)
+    if old ~= k then redis.call('SREM', KEYS[old], key) end
+    redis.call('SADD', KEYS[k], key)
     recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
-    place(k + 4, k + 16, ARGV[a + 6], ARGV[a + 7])
-    redis.call('PUBLISH', KEYS[k + 3], ARGV[a + 2])
+    place(k + 2, old + 2, ARGV[a + 6], ARGV[a + 7])
+    redis.call('PUBLISH', KEYS[k + 1], ARGV[a + 2])
     written[i + 1] = 1
   end
 end
