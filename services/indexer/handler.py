@@ -25,7 +25,7 @@ from services.indexer.chunk_registry import RegisteredPart, parts_registered, re
 from services.indexer.dataset_removal import DatasetRemoval
 from services.indexer.legacy_aliases import alias_unaliased_indices
 from services.indexer.mapping import ensure_index, index_name, tenant_alias
-from services.indexer.placement import IndexPlacements
+from services.indexer.placement import IndexPlacements, Placement
 from services.indexer.refresh import RefreshPacer
 from services.runtime.datasets import DatasetModels
 from services.runtime.elasticsearch_client import elasticsearch_client
@@ -72,6 +72,7 @@ class Indexer(Handler):
         self.removals = DatasetRemoval(self.es, self.redis, self.keys, self.prefix, self.placements, self.datasets)
         self._indices: set[tuple[str, str]] = set()  # (index, placement token) ensured by this process
         self._pending = _Pending()
+        self._placed: dict[tuple[str, str], Placement] = {}  # (tenant, dataset) -> its placement, this batch
         self.refreshes = RefreshPacer(
             self._refresh, settings.refresh_interval_seconds, settings.refresh_budget,
             settings.refresh_urgent_interval_seconds, wait=context.give_way.wait,
@@ -88,8 +89,11 @@ class Indexer(Handler):
         if not self.admit(message, event):
             return
         own_index = index_name(self.prefix, event.model, (event.tenant_id, event.dataset_id))
-        placement = self.placements.place(event.tenant_id, event.dataset_id,
-                                          lambda: self.es.indices.exists(index=own_index))
+        placed = (event.tenant_id, event.dataset_id)
+        if placed not in self._placed:  # read once per batch: a batch's records share few datasets
+            self._placed[placed] = self.placements.place(event.tenant_id, event.dataset_id,
+                                                         lambda: self.es.indices.exists(index=own_index))
+        placement = self._placed[placed]
         index = placement.index(self.prefix, event.model, event.tenant_id, event.dataset_id)
         if (index, placement.token) not in self._indices:
             if not self._indices:  # this process's first write: indices of before get their tenant's alias
@@ -149,6 +153,7 @@ class Indexer(Handler):
     def flush(self) -> None:
         # Failing anywhere below makes the loop redo the whole batch: every step is idempotent.
         pending, self._pending = self._pending, _Pending()
+        self._placed = {}
         registries = self._register(pending.parts)
         whole = []
         for _, batch, _ in pending.parts:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -149,17 +150,16 @@ class ConsumerLoop:
         self.context.give_way.clear()
         started = time.monotonic()
         self._prepare(records)
-        handled = 0
-        try:
-            for message in records:
-                if self._gives_way(lane, started):
-                    break
-                self._handle(lane, message)
-                handled += 1
-        except DependencyUnavailable as exc:
-            # Keep what finished before the outage, so it isn't redone.
-            self._recover(lane, records, handled, exc)
-            return
+        run = _RecordRun(records)
+        if not self._gives_way(lane, started):
+            try:
+                self._while_polling(lambda: self._handle_run(lane, run),
+                                    watch=lambda: self._gives_way(lane, started) and run.stop.set())
+            except DependencyUnavailable as exc:
+                # Keep what finished before the outage, so it isn't redone.
+                self._recover(lane, records, run.handled, exc)
+                return
+        handled = run.handled
         try:
             self._settle(lane, records[:handled])
         except DependencyUnavailable as exc:
@@ -168,6 +168,15 @@ class ConsumerLoop:
         self._outage_backoff = self.retry_backoff
         lane.queue.put_back(records[handled:])  # gave way: served in a later batch
         self._measure(lane, records[:handled], started)
+
+    def _handle_run(self, lane: Lane, run: _RecordRun) -> None:
+        """Handle the batch's records in order on the helper thread, one work item for them all (a
+        hand-over per record costs more than a small record's work), until told to stop."""
+        for message in run.records:
+            if run.stop.is_set():
+                return
+            self._handle(lane, message)
+            run.handled += 1
 
     def _measure(self, lane: Lane, committed: list[Message], started: float) -> None:
         if not committed:
@@ -249,11 +258,11 @@ class ConsumerLoop:
                 raise
             raise outage from exc
 
-    def _while_polling(self, work: Callable[[], T]) -> T:
+    def _while_polling(self, work: Callable[[], T], watch: Callable[[], object] = lambda: None) -> T:
         """Run ``work`` on the helper thread. If it takes long, pause the partitions and keep
         polling meanwhile: the group keeps this consumer, and no record is fetched. While a bulk
         batch runs, the interactive lane is watched throughout; a record arriving there raises
-        ``give_way`` for the handler (see Context)."""
+        ``give_way`` for the handler (see Context). ``watch`` is called on this thread as often."""
         future = self._worker.submit(contextvars.copy_context().run, work)  # the record's log fields
         started = time.monotonic()
         paused = False
@@ -265,6 +274,7 @@ class ConsumerLoop:
                     pass
                 if self._serving is self.bulk and self._interactive_waiting():
                     self.context.give_way.set()
+                watch()
                 if not paused and time.monotonic() - started >= _FAST_WORK_SECONDS:
                     self._pause_all(watching=self._serving is self.bulk)
                     paused = True
@@ -302,7 +312,7 @@ class ConsumerLoop:
         while True:
             attempt += 1
             try:
-                self._while_polling(lambda: self.handler.handle(message))
+                self.handler.handle(message)
                 return "handled"
             except DependencyUnavailable:
                 raise
@@ -357,6 +367,16 @@ class ConsumerLoop:
                     "their documents will be re-driven by the watchdog",
                     tp.topic, tp.partition, lost[0], lost[1], lane.group_id,
                 )
+
+
+class _RecordRun:
+    """A batch's records as the helper thread handles them: how many it finished, and the flag the
+    polling thread raises when the batch should give way after the record in hand."""
+
+    def __init__(self, records: list[Message]):
+        self.records = records
+        self.handled = 0
+        self.stop = threading.Event()
 
 
 def skipped_by_retention(committed: int, first_available: int) -> tuple[int, int] | None:

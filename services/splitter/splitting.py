@@ -5,6 +5,7 @@ Lengths are tiktoken tokens; the recursive separator fallback is langchain's spl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -33,7 +34,9 @@ def _recursive(segmentation: Segmentation, separators: list[str]) -> RecursiveCh
         separators=list(dict.fromkeys(separators)),
         chunk_size=segmentation.max_tokens,
         chunk_overlap=segmentation.chunk_overlap,
-        length_function=count_tokens,
+        # The splitter measures each piece more than once (splitting, then merging): counted once
+        # per splitter, which lives for one text.
+        length_function=lru_cache(maxsize=None)(count_tokens),
         keep_separator=False,
     )
 
