@@ -37,6 +37,15 @@ def ticket(rng: random.Random, n: int) -> str:
     return f"Ticket {n}: " + " ".join(rng.choice(WORDS) for _ in range(58)) + "."
 
 
+def key_families(client, tag: str) -> dict[str, int]:
+    """Bytes held by each family of the deployment's keys (a key's name up to its first ":")."""
+    families: dict[str, int] = {}
+    for key in client.scan_iter(match=f"{tag}*", count=1000):
+        family = key.decode()[len(tag):].split(":", 1)[0]
+        families[family] = families.get(family, 0) + (client.memory_usage(key, samples=0) or 0)
+    return families
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=20_000, help="tiny documents published")
@@ -89,7 +98,10 @@ def main() -> None:
         print(f"  published:  {args.documents / published:8.0f} documents/s ({published:.1f} s)")
         print(f"  completed:  {args.documents / completed:8.0f} documents/s (first publish to last terminal, "
               f"{completed:.1f} s): {dict(statuses)}")
-        print(f"  state Redis: {per_document:,.0f} bytes per terminal document")
+        print(f"  state Redis: {per_document:,.0f} bytes per terminal document; by key (bytes per document):")
+        for family, size in sorted(key_families(state, settings.keys.tag).items(), key=lambda item: -item[1]):
+            if size >= args.documents:  # a byte per document or more
+                print(f"    {family:34} {size / args.documents:7.0f}")
         print("  CPU per document (ms), by process:")
         spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in pids}
         ours = {name: seconds for name, seconds in spent.items() if name.split("-")[0] in SERVICES_FIRST}

@@ -175,16 +175,19 @@ def _matching(
     deleted: bool,
 ) -> tuple[list[DocumentState], int, dict[str, int], dict[str, Visibility]]:
     """The page of the dataset's documents matching the name and display status, how many match,
-    and their positions and visibility."""
+    and their positions and visibility. Every state is read, as stored (only the page's are built
+    into models): a name may match anywhere in it."""
     positions = s.catalog.positions(tenant, dataset_id)
-    states = [st for st in s.states.dataset(tenant, dataset_id) if deleted or st.status is not DocumentStatus.DELETED]
-    if keyword:
-        states = [st for st in states if keyword.lower() in (st.name or "").lower()]
-    visibility = s.visibility.of(tenant, [st.document_id for st in states])
+    word = (keyword or "").lower()
+    found = [st for st in s.states.dataset_json(tenant, dataset_id)
+             if (deleted or st["status"] != DocumentStatus.DELETED) and word in (st.get("name") or "").lower()]
     if status is not None:
-        states = [st for st in states if dify.display_status(st.status, visibility[st.document_id]) == status]
-    states.sort(key=lambda st: (positions.get(st.document_id, 0), st.document_id), reverse=True)
-    return states[(page - 1) * limit: page * limit], len(states), positions, visibility
+        visibility = s.visibility.of(tenant, [st["document_id"] for st in found])
+        found = [st for st in found
+                 if dify.display_status(DocumentStatus(st["status"]), visibility[st["document_id"]]) == status]
+    found.sort(key=lambda st: (positions.get(st["document_id"], 0), st["document_id"]), reverse=True)
+    shown = [DocumentState.model_validate(st) for st in found[(page - 1) * limit: page * limit]]
+    return shown, len(found), positions, s.visibility.of(tenant, [st.document_id for st in shown])
 
 
 class DocumentIds(BaseModel):
