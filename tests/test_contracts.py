@@ -122,6 +122,13 @@ def test_round_trip(codec, event):
     assert orjson.loads(raw)["schema_version"] == 1
 
 
+@pytest.mark.parametrize(("codec", "event"), SAMPLES, ids=[type(e).__name__ for _, e in SAMPLES])
+def test_the_compact_encoding_leaves_defaults_out_and_decodes_to_the_same_event(codec, event):
+    raw = codec.encode_compact(event)
+    assert codec.decode(raw) == event
+    assert len(raw) <= len(codec.encode(event))
+
+
 def test_key_is_tenant_qualified():
     event = DocumentDeleted(**IDENTITY)
     assert event.key == "acme/doc-1"

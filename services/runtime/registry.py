@@ -104,7 +104,7 @@ class DocumentRegistry:
             if len(data) > INLINE_KEPT_BYTES:
                 uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
                 upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
-            args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode(upsert)]
+            args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode_compact(upsert)]
         if args:
             self._remember(keys=[self._keys.documents], args=args)
 
