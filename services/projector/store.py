@@ -114,6 +114,18 @@ class StateStore:
             figures[dataset_id] = DatasetFigures(Counter({k: n for k, n in counted.items() if n}), words)
         return figures
 
+    def status_totals(self) -> Counter[str]:
+        """Every document by its status, from the datasets' counts (or read from every state while
+        a deployment's older states are being counted)."""
+        if not self.indexes_complete():
+            return self.census().statuses
+        totals: Counter[str] = Counter()
+        for field_name, value in self._redis.hgetall(self._keys.dataset_counts).items():
+            status = field_name.decode().rpartition("|")[2]
+            if status != "words":
+                totals[status] += int(value)
+        return totals
+
     def newest_first(self, tenant_id: str, dataset_id: str, offset: int, count: int, deleted: bool = False,
                      shown: str | None = None) -> tuple[list[DocumentState], int]:
         """A page of the dataset's documents, newest first (by position, then id), and how many

@@ -53,6 +53,19 @@ class RedisKeys:
         return self._k("documents")
 
     @property
+    def unfinished(self) -> str:
+        """Sorted set: the registered documents the stall sweep has not seen finished at their
+        registered revision yet, scored by when registered (ms): what it judges, however many
+        documents have finished."""
+        return self._k("unfinished")
+
+    @property
+    def unfinished_complete(self) -> str:
+        """Set once ``unfinished`` holds every registered document (a deployment's registry from
+        before it is read into it once, by the watchdog at its start)."""
+        return self._k("unfinished-complete")
+
+    @property
     def pending_deletes(self) -> str:
         """Hash: document key -> the delete acknowledged to its client and not yet carried out (the
         record to re-drive it from, should the record be lost)."""

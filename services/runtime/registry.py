@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,13 +28,15 @@ from services.runtime.status import StatusEmitter
 from topics.catalog import DOCUMENTS
 
 
-# Store each upsert (document key, revision, record in ARGV) unless a newer revision is registered
-# already (a late stage must not put an old text back over the gateway's newer one).
+# Store each upsert (document key, revision, record in ARGV, after the time in ms in ARGV[1]) unless
+# a newer revision is registered already (a late stage must not put an old text back over the
+# gateway's newer one); it is unfinished until the stall sweep sees it finished.
 _REMEMBER = """
-for i = 1, #ARGV, 3 do
+for i = 2, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[i])
   if not (old and tonumber(cjson.decode(old)['revision']) > tonumber(ARGV[i + 1])) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
   end
 end
 return 1
@@ -43,6 +46,18 @@ _FORGET = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and tonumber(cjson.decode(old)['revision']) < tonumber(ARGV[2]) then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1
+"""
+# Each document (key, revision in ARGV) is finished at that revision: no longer unfinished, unless
+# a newer revision was registered meanwhile.
+_FINISHED = """
+for i = 1, #ARGV, 2 do
+  local registered = redis.call('HGET', KEYS[1], ARGV[i])
+  if registered and tonumber(cjson.decode(registered)['revision']) <= tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  end
 end
 return 1
 """
@@ -83,6 +98,7 @@ class DocumentRegistry:
         self._remember = client.register_script(_REMEMBER)
         self._forget = client.register_script(_FORGET)
         self._settle_delete = client.register_script(_SETTLE_DELETE)
+        self._finished = client.register_script(_FINISHED)
         self._held = threading.local()  # document key -> the writer lock this thread holds
 
     def fence(self, key: str) -> None:
@@ -97,7 +113,7 @@ class DocumentRegistry:
 
     def remember_many(self, upserts: list[DocumentUpserted]) -> None:
         """Register each upsert, in one round trip for all."""
-        args: list[str | int] = []
+        args: list[str | int] = [int(time.time() * 1000)]
         for upsert in upserts:
             self.fence(upsert.key)
             data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
@@ -105,8 +121,8 @@ class DocumentRegistry:
                 uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
                 upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
             args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode_compact(upsert)]
-        if args:
-            self._remember(keys=[self._keys.documents], args=args)
+        if len(args) > 1:
+            self._remember(keys=[self._keys.documents, self._keys.unfinished], args=args)
 
     def writing(self, key: str, wait_seconds: float = 30.0, lease_seconds: float = WRITER_LOCK_SECONDS) -> Lock:
         """Held while a revision is made from the document's current one (an edit, a re-drive, an
@@ -139,6 +155,34 @@ class DocumentRegistry:
         if page:
             yield page
 
+    def unfinished_pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
+        """The newest upsert of each document not seen finished yet, a page at a time (a live scan:
+        entries may come and go meanwhile; one there throughout is seen at least once)."""
+        if not self._redis.exists(self._keys.unfinished_complete):
+            self._index_unfinished(size)
+        keys: list[str] = []
+        for member, _ in self._redis.zscan_iter(self._keys.unfinished, count=size):
+            keys.append(member.decode())
+            if len(keys) == size:
+                yield list(self.newest_upserts(keys).values())
+                keys = []
+        if keys:
+            yield list(self.newest_upserts(keys).values())
+
+    def finished(self, documents: list[tuple[str, int]]) -> None:
+        """Each (document key, revision) reached a final state at that revision: not unfinished any
+        more, unless a newer revision was registered meanwhile."""
+        if documents:
+            self._finished(keys=[self._keys.documents, self._keys.unfinished],
+                           args=[value for document in documents for value in document])
+
+    def _index_unfinished(self, size: int) -> None:
+        """Every registered document, unfinished until the sweep sees it finished (a registry from
+        before the set was kept); the set is complete from then on."""
+        for keys in _chunks((key for key, _ in self._redis.hscan_iter(self._keys.documents, count=size)), size):
+            self._redis.zadd(self._keys.unfinished, dict.fromkeys(keys, 0), nx=True)
+        self._redis.set(self._keys.unfinished_complete, 1)
+
     def remember_delete(self, deleted: DocumentDeleted) -> None:
         """A delete acknowledged to its client: kept until its document's state says it is done (the
         watchdog looks), so a delete whose records a broker lost at any stage is published again
@@ -155,8 +199,19 @@ class DocumentRegistry:
 
     def forget(self, deleted: DocumentDeleted) -> None:
         """The document is deleted: drop its record and the blobs of every older revision."""
-        self._forget(keys=[self._keys.documents], args=[deleted.key, deleted.revision])
+        self._forget(keys=[self._keys.documents, self._keys.unfinished], args=[deleted.key, deleted.revision])
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
+
+
+def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class _WriterLock(Lock):

@@ -3,9 +3,11 @@ re-driven from its newest upsert as a new revision; once it has used ``max_attem
 in ``error`` with the reason instead. Paused documents wait for their resume, not for us.
 
 What gets stuck this way: a record lost to topic retention during a long outage, a stage that
-crashed between two effects, a status lost on the way. The registry (every live document's newest
-upsert) is walked rather than the states, so a document whose state never got written is seen too.
-A document waiting its turn behind a backlog that keeps moving is not stuck (see backlog.py).
+crashed between two effects, a status lost on the way. The registry's documents not seen finished
+yet (``unfinished``: each registered upsert enters it) are walked rather than the states, so a
+document whose state never got written is seen too; one found finished leaves it, so a sweep costs
+the documents in flight, not every document there is. A document waiting its turn behind a backlog
+that keeps moving is not stuck (see backlog.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class SweepReport:
     queued: list[str] = field(default_factory=list)  # idle, but waiting behind a moving backlog
     redriven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    statuses: Counter[str] = field(default_factory=Counter)  # live documents by their state's status
+    statuses: Counter[str] = field(default_factory=Counter)  # documents by their state's status
 
 
 class StallSweep:
@@ -55,23 +57,29 @@ class StallSweep:
 
     def sweep(self, now: datetime, beat: Callable[[], None] = lambda: None,
               lost_before: datetime | None = None) -> SweepReport:
-        """Judge every live document (``beat``: a sign of life per page). With ``lost_before`` (a
-        broker restart that lost its records), one that has not moved since then is stuck now."""
-        report = SweepReport()
+        """Judge every live document not seen finished yet (``beat``: a sign of life per page). With
+        ``lost_before`` (a broker restart that lost its records), one that has not moved since then
+        is stuck now. ``statuses``: every live document's, from the datasets' counts."""
+        report = SweepReport(statuses=self.states.status_totals())
+        report.statuses.pop(DocumentStatus.DELETED.value, None)
         self.backlog.new_sweep()
         waiting: set[tuple[str, int]] = set()
         deletes = self.registry.pending_deletes()
-        for page in self.registry.pages():
+        for page in self.registry.unfinished_pages():
             beat()
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
+            finished = []
             for upsert in page:
                 if (delete := deletes.get(upsert.key)) is not None and delete.revision > upsert.revision:
                     continue  # deleted since: judged by its delete (a re-drive would bring it back)
-                report.checked += 1
                 state = states.get(upsert.key)
-                report.statuses[state.status.value if state is not None else DocumentStatus.WAITING.value] += 1
+                if state is not None and state.revision >= upsert.revision and state.status in TERMINAL_STATUSES:
+                    finished.append((upsert.key, upsert.revision))
+                    continue
+                report.checked += 1
                 if self._check(upsert, state, now, report, lost_before):
                     waiting.add((upsert.key, upsert.revision))
+            self.registry.finished(finished)
         for delete in deletes.values():
             report.checked += 1
             self._check_delete(delete, now, report, lost_before)
@@ -102,7 +110,7 @@ class StallSweep:
         """Judge one document; True while it waits behind a backlog."""
         current = state is not None and state.revision >= upsert.revision
         if current:
-            if state.status in TERMINAL_STATUSES or state.status is DocumentStatus.PAUSED:
+            if state.status is DocumentStatus.PAUSED:
                 return False
             last_move, where = state.updated_at, f"{state.status.value} at {state.stage.value}"
         else:

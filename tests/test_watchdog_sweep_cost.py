@@ -1,0 +1,49 @@
+"""The stall sweep judges the documents in flight, not every document there is: a document seen
+finished at its registered revision leaves the sweep's set, one registered again (an update, a
+re-drive) enters it again, and a deployment's registry from before the set is read into it once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from schemas import DocumentStatus, DocumentUpserted, InlineSource, Stage, StatusEvent
+from services.runtime.redis_client import redis_client
+from services.runtime.settings import Settings
+from services.watchdog.service import build
+from services.watchdog.settings import WatchdogSettings
+
+
+def upsert(document: str, revision: int = 1) -> DocumentUpserted:
+    return DocumentUpserted(tenant_id="sweep", dataset_id="ds", document_id=document, revision=revision,
+                            name=f"{document}.txt", source=InlineSource(text="text"))
+
+
+def state(document: str, status: DocumentStatus, revision: int = 1) -> StatusEvent:
+    return StatusEvent(tenant_id="sweep", dataset_id="ds", document_id=document, revision=revision, status=status,
+                       stage=Stage.INDEXER, segment_count=1, word_count=3, progress=1.0)
+
+
+def test_a_sweep_reads_only_documents_not_seen_finished(pipeline_topics: Settings):
+    watchdog = build(pipeline_topics, WatchdogSettings(stall_seconds=3_600))
+    sweep, store = watchdog.sweep, watchdog.sweep.states
+    documents = [upsert(f"doc-{n}") for n in range(120)]
+    sweep.registry.remember_many(documents)
+    for offset, document in enumerate(documents):
+        status = DocumentStatus.PARSING if document.document_id == "doc-7" else DocumentStatus.COMPLETED
+        store.fold(state(document.document_id, status), offset)
+    now = documents[0].produced_at + timedelta(seconds=5)
+
+    first = sweep.sweep(now)
+    assert first.checked == 1 and first.statuses == {"completed": 119, "parsing": 1}
+    assert sweep.sweep(now).checked == 1  # the 119 finished ones are not read again
+
+    sweep.registry.remember(upsert("doc-3", revision=2))  # updated: in flight again
+    assert sweep.sweep(now).checked == 2
+    store.fold(state("doc-3", DocumentStatus.COMPLETED, revision=2), 500)
+    assert sweep.sweep(now).checked == 1
+
+    # A registry from before the set: every document is judged once more, then only those in flight.
+    redis_client(pipeline_topics).delete(pipeline_topics.keys.unfinished, pipeline_topics.keys.unfinished_complete)
+    assert sweep.sweep(now).checked == 1
+    assert redis_client(pipeline_topics).zcard(pipeline_topics.keys.unfinished) == 1
+    watchdog.close()
