@@ -5,8 +5,9 @@ N tiny documents (about 60 words: one chunk each, `economy`, so no model call) a
 straight onto the documents topic's bulk lane, as an upstream producer does, into one dataset.
 It prints documents per second (published; completed, from the first publish to the last
 terminal state), the CPU seconds per document of every service and embedded server over that
-run, each stage's work, busy seconds and waits on each server, the state Redis's bytes per terminal document, and the read routes' p50 on the dataset
-those documents make.
+run, each stage's work, busy seconds and waits on each server, the indexer's time in
+Elasticsearch, the state Redis's bytes per terminal document (by key), and the read routes' p50
+on the dataset those documents make.
 
     .venv/bin/python -m bench.small_documents [--documents 20000] [--samples 20]
 """
@@ -113,6 +114,13 @@ def main() -> None:
         def grew(stage: str, name: str) -> float:
             return stages_after[stage].get(name, 0.0) - stages_before.get(stage, {}).get(name, 0.0)
 
+        if "indexer" in stages_after:
+            refreshes = grew("indexer", "indexflow_refresh_seconds_count")
+            bulks = grew("indexer", "indexflow_bulk_seconds_count")
+            print(f"  indexer in Elasticsearch: {refreshes:,.0f} refreshes took "
+                  f"{grew('indexer', 'indexflow_refresh_seconds_sum'):.1f} s, {bulks:,.0f} bulks "
+                  f"{grew('indexer', 'indexflow_bulk_seconds_sum'):.1f} s (refreshes are spaced by ten times the "
+                  "last one's time, so a slower refresh holds completions back longer)")
         print("  records per batch: " + ", ".join(
             f"{stage} {grew(stage, 'indexflow_batch_records_sum') / batches:.1f}" for stage in stages_after
             if (batches := grew(stage, "indexflow_batch_records_count"))))

@@ -38,7 +38,8 @@ def sorted_from_states(store: StateStore, catalog: DatasetCatalog, dataset: str,
     positions = catalog.positions("acme", dataset)
     states = [s for s in store.dataset("acme", dataset) if deleted or s.status is not DocumentStatus.DELETED]
     if shown is not None:
-        visibility = DocumentVisibility(catalog._redis, catalog._keys, store).of("acme", [s.document_id for s in states])
+        visibility = DocumentVisibility(catalog._redis, catalog._keys, store).of(
+            "acme", [s.document_id for s in states])
         states = [s for s in states if display_status(s.status, visibility[s.document_id]) == shown]
     return [s.document_id for s in sorted(states, key=lambda s: (positions.get(s.document_id, 0), s.document_id),
                                           reverse=True)]

@@ -54,10 +54,11 @@ class Indexer(Handler):
     inputs = (STAGE_INPUTS[stage],)
     retractions_to = EMBEDDED  # a part the index rejects retracts its revision through here
     # A batch is written in one bulk and made searchable by one refresh, at most about one a
-    # second (refresh.py): what completes meanwhile comes as the next batch, so a batch holds
-    # as many small documents as arrive, and its chunks and vectors in memory only to 16 MiB.
+    # second (refresh.py): what completes meanwhile comes as the next batch, so a batch holds as
+    # many small documents as arrive; sized in bytes (vectors) too, so its bulk stays short and an
+    # interactive record waiting behind it is not held for long.
     batch_size = 2_000
-    batch_bytes = 16 * 2**20
+    batch_bytes = 4 * 2**20
 
     def __init__(self, context: Context):
         super().__init__(context)

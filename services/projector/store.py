@@ -164,7 +164,8 @@ class StateStore:
 
     def _placement_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
         """What ``place`` (the Lua below) keeps of a document in this dataset, in its order."""
-        return [self._keys.document_positions(tenant_id, dataset_id), self._keys.dataset_documents(tenant_id, dataset_id),
+        return [self._keys.document_positions(tenant_id, dataset_id),
+                self._keys.dataset_documents(tenant_id, dataset_id),
                 self._keys.dataset_live_documents(tenant_id, dataset_id), self._keys.document_visibility(tenant_id),
                 *self._listed_keys(tenant_id, dataset_id)]
 

@@ -109,7 +109,8 @@ LIVE_PROCESSES = Gauge(
     "indexflow_live_processes",
     "Processes of a service whose newest heartbeat is recent (0: the service is stopped or hung)", ["service"],
 )
-DOCUMENTS = Gauge("indexflow_documents", "Live documents by the status of their state, at the last stall sweep",
+DOCUMENTS = Gauge("indexflow_documents",
+                  "Live documents by the status of their state (the datasets' counts), at the last stall sweep",
                   ["status"])
 DOCUMENTS_STALLED = Gauge(
     "indexflow_documents_stalled",

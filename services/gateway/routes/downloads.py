@@ -9,7 +9,7 @@ import mimetypes
 import os
 import tempfile
 import zipfile
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from schemas import DocumentStatus, DocumentUpserted, document_key
+from schemas import DocumentStatus, DocumentUpserted, InlineSource, document_key
 from schemas.edited import SEGMENT_LIST_MIME
 from schemas.envelope import Id
 from services.gateway.download_links import Grant, InvalidLink
@@ -54,13 +54,12 @@ def download(token: str, s: Clients) -> Response:
     if upsert is None or (upsert.content_hash or "") != grant.content_hash:
         raise ApiError(404, "The document has changed or is gone since the link was made.")
     upsert = original(s, grant.tenant_id, upsert.dataset_id, grant.document_id)
-    path = s.publisher.blobs.local_path(upsert.source.uri, upsert.tenant_id)
     # A document written as text has no type of its own: its name says (notes.txt is text/plain).
     media_type = upsert.mime_type or mimetypes.guess_type(upsert.name)[0] or "application/octet-stream"
+    path = _local_path(s, upsert)
     if path is not None:
         return FileResponse(path, media_type=media_type, headers=_attachment(upsert.name))
-    return Response(s.publisher.blobs.get(upsert.source.uri, upsert.tenant_id), media_type=media_type,
-                    headers=_attachment(upsert.name))
+    return Response(s.publisher.blobs.source_of(upsert), media_type=media_type, headers=_attachment(upsert.name))
 
 
 @router.post("/download-zip")
@@ -69,7 +68,7 @@ def download_zip(dataset_id: Id, body: ZipRequest, tenant: Tenant, s: Clients) -
     unique), built on disk and bounded by INDEXFLOW_GATEWAY_MAX_ZIP_BYTES."""
     record = existing_dataset(s, tenant, dataset_id)
     upserts = [original(s, tenant, dataset_id, document_id) for document_id in dict.fromkeys(body.document_ids)]
-    total = sum(u.source.size or 0 for u in upserts)
+    total = sum(_size(u) for u in upserts)
     if total > s.gateway.max_zip_bytes:
         raise ApiError(413, f"the documents hold {total:,} bytes, over the {s.gateway.max_zip_bytes:,} byte "
                             "limit of one zip (INDEXFLOW_GATEWAY_MAX_ZIP_BYTES): ask for fewer")
@@ -87,8 +86,8 @@ def download_zip(dataset_id: Id, body: ZipRequest, tenant: Tenant, s: Clients) -
 
 
 def original(s: Services, tenant: str, dataset_id: str, document_id: str) -> DocumentUpserted:
-    """The document's newest upsert, whose source is its original (the registry keeps a text as a
-    blob too); 404 for none."""
+    """The document's newest upsert, whose source is its original (a short text kept inline, a
+    longer one as a blob); 404 for none."""
     require_document(s, tenant, dataset_id, document_id, live=True)
     state = s.states.get(document_key(tenant, document_id))
     upsert = s.publisher.registry.newest_upsert(document_key(tenant, document_id))
@@ -101,11 +100,23 @@ def original(s: Services, tenant: str, dataset_id: str, document_id: str) -> Doc
 
 
 def _add(s: Services, archive: zipfile.ZipFile, upsert: DocumentUpserted, member: str) -> None:
-    path = s.publisher.blobs.local_path(upsert.source.uri, upsert.tenant_id)
+    path = _local_path(s, upsert)
     if path is not None:
         archive.write(path, member)  # streamed from the file, never whole in memory
     else:
-        archive.writestr(member, s.publisher.blobs.get(upsert.source.uri, upsert.tenant_id))
+        archive.writestr(member, s.publisher.blobs.source_of(upsert))
+
+
+def _local_path(s: Services, upsert: DocumentUpserted) -> Path | None:
+    """The original's file, for a blob on local disk; None for a text or an S3 blob."""
+    if isinstance(upsert.source, InlineSource):
+        return None
+    return s.publisher.blobs.local_path(upsert.source.uri, upsert.tenant_id)
+
+
+def _size(upsert: DocumentUpserted) -> int:
+    source = upsert.source
+    return len(source.text.encode()) if isinstance(source, InlineSource) else source.size or 0
 
 
 def _unique(names: list[str]) -> list[str]:
