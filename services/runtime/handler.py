@@ -80,13 +80,16 @@ class Handler(ABC):
         the stages downstream (and the indexer, after writing) check again."""
         decoded: dict[tuple[str, int, int], Envelope] = {}
         judged: list[tuple[str, int]] = []
+        gated: set[str] = set()  # documents whose gate a record of the batch moves (a pause, a delete)
         for message in messages:
             try:
                 event = self.inputs[0].codec.decode(message.value())
             except MalformedRecord:
                 continue  # handle decodes it again and fails, and the loop keeps it in the DLQ
             decoded[_place(message)] = event
-            if self.checks_revisions and not isinstance(event, _NOT_ADMITTED):
+            if isinstance(event, _NOT_ADMITTED):
+                gated.add(event.key)  # the document's records after it are checked as they come
+            elif self.checks_revisions and event.key not in gated:
                 judged.append((event.key, event.revision))
         verdicts = self.context.revisions.verdicts(judged, observe=True)
         self._decoded, self._verdicts = decoded, dict(zip(judged, verdicts))
