@@ -130,8 +130,9 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
         store.fold(event(f"old-{n}", DocumentStatus.COMPLETED, segment_count=1, word_count=n % 7, progress=1.0), n)
         if n % 5 == 0:
             DocumentVisibility(client, settings.keys, store).apply("acme", "ds", f"old-{n}", "disable")
-    # As a deployment from before them has it: states only (or counts without the display statuses'
-    # sorted sets, as one from before those had it: they are placed all the same).
+    # As a deployment from before them has it: states and a set of keys per dataset (or counts
+    # without the display statuses' sorted sets, as one from before those had it: placed all the same).
+    client.sadd(settings.keys.dataset_keys_before("acme", "ds"), *(f"acme/old-{n}" for n in range(1_200)))
     client.delete(settings.keys.dataset_counts, settings.keys.state_counted, settings.keys.dataset_indexes_complete,
                   settings.keys.dataset_documents("acme", "ds"), settings.keys.dataset_live_documents("acme", "ds"),
                   *(settings.keys.dataset_listed_documents("acme", "ds", listed) for listed in LISTED))
@@ -151,6 +152,7 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
     writer.join()
     assert 0 < indexed <= 1_600  # the 400 new ones too, if written before the scan reached them
     assert client.exists(settings.keys.dataset_indexes_complete)
+    assert not client.exists(settings.keys.dataset_keys_before("acme", "ds"))  # read no more: gone
     figures = store.dataset_figures("acme", ["ds", "other"])
     assert figures == read_from_states(store, "ds", "other")
     # 400 deleted, of which 8 then moved on; 400 new; 24 moved to the other dataset

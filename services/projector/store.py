@@ -1,6 +1,6 @@
 """Document states in the state Redis: one hash of states, one hash of the status-topic offset each
 was folded through (so the live projector and a rebuild never overwrite a newer state with an
-older one), and one set of document keys per dataset. Every state written is also published on
+older one). Every state written is also published on
 its tenant's channel, for live dashboards, and indexed in the same script: each dataset's documents
 counted by status with their words (what a document counted is stored beside it, so the counts stay
 exact whatever is written again, replayed or rebuilt), and placed in its dataset's sorted sets by
@@ -67,18 +67,14 @@ class StateStore:
         return {s.key: s.searchable_revision for s in self.get_many(keys) if s.searchable_revision is not None}
 
     def dataset(self, tenant_id: str, dataset_id: str) -> list[DocumentState]:
-        keys = sorted(k.decode() for k in self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
-        return [s for s in self.get_many(keys) if s.dataset_id == dataset_id]
+        """Every state of the dataset's documents, deleted ones too."""
+        return [s for s in self.get_many(self._document_keys(tenant_id, [dataset_id])) if s.dataset_id == dataset_id]
 
     def datasets(self, tenant_id: str, dataset_ids: Iterable[str]) -> dict[str, list[DocumentState]]:
         """``dataset`` of each of several datasets, in two round trips whatever their number (a
         page of a tenant's dataset list)."""
         dataset_ids = list(dataset_ids)
-        with self._redis.pipeline(transaction=False) as pipe:
-            for dataset_id in dataset_ids:
-                pipe.smembers(self._keys.dataset(tenant_id, dataset_id))
-            members = pipe.execute()
-        keys = sorted({k.decode() for found in members for k in found})
+        keys = self._document_keys(tenant_id, dataset_ids)
         by_dataset: dict[str, list[DocumentState]] = {dataset_id: [] for dataset_id in dataset_ids}
         for state in self.get_many(keys):
             if state.dataset_id in by_dataset:
@@ -88,8 +84,24 @@ class StateStore:
     def dataset_json(self, tenant_id: str, dataset_id: str) -> list[dict]:
         """``dataset`` as the JSON objects stored, not built into models: for a caller that reads
         a field or two of every document of a dataset (a metadata filter) on every request."""
-        keys = sorted(k.decode() for k in self._redis.smembers(self._keys.dataset(tenant_id, dataset_id)))
+        keys = self._document_keys(tenant_id, [dataset_id])
         return [s for s in self.as_json(keys) if s.get("dataset_id") == dataset_id]
+
+    def _document_keys(self, tenant_id: str, dataset_ids: list[str]) -> list[str]:
+        """The keys of the datasets' documents, deleted ones too, sorted: from their sorted sets
+        (while a deployment's older states are being indexed, from the sets of keys its versions
+        before kept per dataset)."""
+        complete = self.indexes_complete()
+        with self._redis.pipeline(transaction=False) as pipe:
+            for dataset_id in dataset_ids:
+                if complete:
+                    pipe.zrange(self._keys.dataset_documents(tenant_id, dataset_id), 0, -1)
+                else:
+                    pipe.smembers(self._keys.dataset_keys_before(tenant_id, dataset_id))
+            found = pipe.execute()
+        if complete:
+            return sorted({f"{tenant_id}/{member.decode()}" for members in found for member in members})
+        return sorted({key.decode() for keys in found for key in keys})
 
     def indexes_complete(self) -> bool:
         """Whether every state is counted and placed in its dataset's sorted sets (once true, for
@@ -192,6 +204,8 @@ class StateStore:
                            if raw is not None] if moved else []
         self._redis.set(self._keys.dataset_indexes_complete, 1)
         self._complete = True
+        for key in self._redis.scan_iter(match=self._keys.dataset_keys_before("*", "*"), count=page):
+            self._redis.delete(key)  # read only until now
         return indexed
 
     def census(self) -> Census:
@@ -295,8 +309,7 @@ class StateStore:
             def block(tenant_id: str, dataset_id: str) -> int:
                 if (tenant_id, dataset_id) not in blocks:
                     blocks[(tenant_id, dataset_id)] = len(keys) + 1
-                    keys.extend([self._keys.dataset(tenant_id, dataset_id), self._keys.state_changes(tenant_id),
-                                 *self._placement_keys(tenant_id, dataset_id)])
+                    keys.extend([self._keys.state_changes(tenant_id), *self._placement_keys(tenant_id, dataset_id)])
                 return blocks[(tenant_id, dataset_id)]
 
             args: list[str | int] = []
@@ -392,7 +405,7 @@ end
 
 # Write each state only if its document's position is still the one it was folded from; count it
 # and place it; announce it. KEYS: states, their positions, state-counted, the counts; then per
-# dataset 14: its set of documents, its tenant's channel, and ``place``'s keys. ARGV per state 9:
+# dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 9:
 # its key, the state, its position, the position expected, what it counts, its id, its status,
 # where its dataset's keys start, and where those of its dataset before start (the same, unless
 # it moved). Per state 1 if written, 0 if not.
@@ -407,11 +420,9 @@ for i = 0, #ARGV / 9 - 1 do
   else
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
     redis.call('HSET', KEYS[2], key, ARGV[a + 3])
-    if old ~= k then redis.call('SREM', KEYS[old], key) end
-    redis.call('SADD', KEYS[k], key)
     recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
-    place(k + 2, old + 2, ARGV[a + 6], ARGV[a + 7])
-    redis.call('PUBLISH', KEYS[k + 1], ARGV[a + 2])
+    place(k + 1, old + 1, ARGV[a + 6], ARGV[a + 7])
+    redis.call('PUBLISH', KEYS[k], ARGV[a + 2])
     written[i + 1] = 1
   end
 end

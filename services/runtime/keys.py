@@ -178,7 +178,9 @@ class RedisKeys:
         """Hash: document key -> offset in the status topic of the last event its state folds in."""
         return self._k("state-position")
 
-    def dataset(self, tenant_id: str, dataset_id: str) -> str:
+    def dataset_keys_before(self, tenant_id: str, dataset_id: str) -> str:
+        """Set: the dataset's document keys, as versions before its sorted sets kept them; read
+        only until ``dataset_indexes_complete``, then deleted."""
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
 
     @property
