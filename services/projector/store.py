@@ -89,19 +89,17 @@ class StateStore:
 
     def _document_keys(self, tenant_id: str, dataset_ids: list[str]) -> list[str]:
         """The keys of the datasets' documents, deleted ones too, sorted: from their sorted sets
-        (while a deployment's older states are being indexed, from the sets of keys its versions
-        before kept per dataset)."""
-        complete = self.indexes_complete()
+        (until they are complete, as while a deployment's older states are being indexed, from
+        every state there is)."""
+        if not self.indexes_complete():
+            wanted = {(tenant_id, dataset_id) for dataset_id in dataset_ids}
+            return sorted(key.decode() for key, raw in self._redis.hscan_iter(self.states, count=1000)
+                          if _tenant_and_dataset(raw) in wanted)
         with self._redis.pipeline(transaction=False) as pipe:
             for dataset_id in dataset_ids:
-                if complete:
-                    pipe.zrange(self._keys.dataset_documents(tenant_id, dataset_id), 0, -1)
-                else:
-                    pipe.smembers(self._keys.dataset_keys_before(tenant_id, dataset_id))
+                pipe.zrange(self._keys.dataset_documents(tenant_id, dataset_id), 0, -1)
             found = pipe.execute()
-        if complete:
-            return sorted({f"{tenant_id}/{member.decode()}" for members in found for member in members})
-        return sorted({key.decode() for keys in found for key in keys})
+        return sorted({f"{tenant_id}/{member.decode()}" for members in found for member in members})
 
     def indexes_complete(self) -> bool:
         """Whether every state is counted and placed in its dataset's sorted sets (once true, for
@@ -322,6 +320,11 @@ class StateStore:
                          block(old.tenant_id, old.dataset_id)]
             written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
         return written
+
+
+def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
+    state = orjson.loads(raw)
+    return state["tenant_id"], state["dataset_id"]
 
 
 _SAVED_AT_ONCE = 100  # states per script: a batch's are written in a few short scripts, not one long

@@ -179,8 +179,8 @@ class RedisKeys:
         return self._k("state-position")
 
     def dataset_keys_before(self, tenant_id: str, dataset_id: str) -> str:
-        """Set: the dataset's document keys, as versions before its sorted sets kept them; read
-        only until ``dataset_indexes_complete``, then deleted."""
+        """Set: the dataset's document keys, as versions before its sorted sets kept them; deleted
+        once ``dataset_indexes_complete``."""
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
 
     @property
