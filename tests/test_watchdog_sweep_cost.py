@@ -1,6 +1,7 @@
-"""The stall sweep judges the documents in flight, not every document there is: a document seen
-finished at its registered revision leaves the sweep's set, one registered again (an update, a
-re-drive) enters it again, and a deployment's registry from before the set is read into it once."""
+"""The stall sweep judges the documents in flight for longer than the stall time, not every
+document there is: a document seen finished at its registered revision leaves the sweep's set, one
+registered again (an update, a re-drive) enters it again, one registered within the stall time is
+not read yet, and a deployment's registry from before the set is read into it once."""
 
 from __future__ import annotations
 
@@ -23,27 +24,31 @@ def state(document: str, status: DocumentStatus, revision: int = 1) -> StatusEve
                        stage=Stage.INDEXER, segment_count=1, word_count=3, progress=1.0)
 
 
-def test_a_sweep_reads_only_documents_not_seen_finished(pipeline_topics: Settings):
+def test_a_sweep_reads_only_documents_in_flight_for_longer_than_the_stall_time(pipeline_topics: Settings):
     watchdog = build(pipeline_topics, WatchdogSettings(stall_seconds=3_600))
     sweep, store = watchdog.sweep, watchdog.sweep.states
+    store.index_stored()
     documents = [upsert(f"doc-{n}") for n in range(120)]
     sweep.registry.remember_many(documents)
-    for offset, document in enumerate(documents):
-        status = DocumentStatus.PARSING if document.document_id == "doc-7" else DocumentStatus.COMPLETED
+    for offset, document in enumerate(documents):  # doc-7 paused: in flight, never judged stuck
+        status = DocumentStatus.PAUSED if document.document_id == "doc-7" else DocumentStatus.COMPLETED
         store.fold(state(document.document_id, status), offset)
-    now = documents[0].produced_at + timedelta(seconds=5)
+    soon, later = documents[0].produced_at + timedelta(seconds=5), documents[0].produced_at + timedelta(hours=2)
 
-    first = sweep.sweep(now)
-    assert first.checked == 1 and first.statuses == {"completed": 119, "parsing": 1}
-    assert sweep.sweep(now).checked == 1  # the 119 finished ones are not read again
+    assert sweep.sweep(soon).checked == 0  # registered within the stall time: not read yet
+    first = sweep.sweep(later)
+    assert first.checked == 1 and first.statuses == {"completed": 119, "paused": 1}
+    assert sweep.sweep(later).checked == 1  # the 119 finished ones are not read again
 
-    sweep.registry.remember(upsert("doc-3", revision=2))  # updated: in flight again
-    assert sweep.sweep(now).checked == 2
+    sweep.registry.remember(upsert("doc-3", revision=2))  # updated: in flight again, until seen finished
+    unfinished = pipeline_topics.keys.unfinished
+    assert redis_client(pipeline_topics).zscore(unfinished, "sweep/doc-3") is not None
     store.fold(state("doc-3", DocumentStatus.COMPLETED, revision=2), 500)
-    assert sweep.sweep(now).checked == 1
+    assert sweep.sweep(later).checked == 1
+    assert redis_client(pipeline_topics).zrange(unfinished, 0, -1) == [b"sweep/doc-7"]
 
     # A registry from before the set: every document is judged once more, then only those in flight.
     redis_client(pipeline_topics).delete(pipeline_topics.keys.unfinished, pipeline_topics.keys.unfinished_complete)
-    assert sweep.sweep(now).checked == 1
+    assert sweep.sweep(soon).checked == 1
     assert redis_client(pipeline_topics).zcard(pipeline_topics.keys.unfinished) == 1
     watchdog.close()

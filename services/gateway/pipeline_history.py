@@ -79,8 +79,8 @@ class PipelineHistory:
             log.warning("state changes unavailable for the latency chart: %s", exc)
             await asyncio.sleep(seconds)
             return
-        if message is None:
-            return
+        if message is None or b'"status":"completed"' not in message["data"]:
+            return  # only a completed state has a latency to chart: the others are not decoded
         state = orjson.loads(message["data"])
         if state.get("status") == "completed" and state.get("indexing_latency") is not None:
             self.completed(float(state["indexing_latency"]))

@@ -155,19 +155,17 @@ class DocumentRegistry:
         if page:
             yield page
 
-    def unfinished_pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
-        """The newest upsert of each document not seen finished yet, a page at a time (a live scan:
-        entries may come and go meanwhile; one there throughout is seen at least once)."""
+    def unfinished_pages(self, registered_before: float, size: int = 500) -> Iterator[list[DocumentUpserted]]:
+        """The newest upsert of each document not seen finished yet and registered before
+        ``registered_before`` (epoch seconds), a page at a time."""
         if not self._redis.exists(self._keys.unfinished_complete):
             self._index_unfinished(size)
-        keys: list[str] = []
-        for member, _ in self._redis.zscan_iter(self._keys.unfinished, count=size):
-            keys.append(member.decode())
-            if len(keys) == size:
-                yield list(self.newest_upserts(keys).values())
-                keys = []
-        if keys:
-            yield list(self.newest_upserts(keys).values())
+        keys: list[str] = []  # all of them first: the caller takes finished ones out as it goes
+        while batch := self._redis.zrange(self._keys.unfinished, "-inf", int(registered_before * 1000),
+                                          byscore=True, offset=len(keys), num=size * 10):
+            keys += [member.decode() for member in batch]
+        for start in range(0, len(keys), size):
+            yield list(self.newest_upserts(keys[start:start + size]).values())
 
     def finished(self, documents: list[tuple[str, int]]) -> None:
         """Each (document key, revision) reached a final state at that revision: not unfinished any

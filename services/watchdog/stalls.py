@@ -65,7 +65,12 @@ class StallSweep:
         self.backlog.new_sweep()
         waiting: set[tuple[str, int]] = set()
         deletes = self.registry.pending_deletes()
-        for page in self.registry.unfinished_pages():
+        # One registered within the stall time has not stood still for it yet (nor, when a broker
+        # lost its records, one registered after that).
+        registered_before = now - timedelta(seconds=self.settings.stall_seconds)
+        if lost_before is not None:
+            registered_before = max(registered_before, lost_before)
+        for page in self.registry.unfinished_pages(registered_before.timestamp()):
             beat()
             states = {s.key: s for s in self.states.get_many(u.key for u in page)}
             finished = []
