@@ -52,11 +52,7 @@ def test_a_node_dashboard_feed_follows_a_document_through_the_state_topic(node, 
     assert followed.returncode == 0, followed.stderr
     states = [orjson.loads(line) for line in followed.stdout.splitlines()]
     assert {s["document_id"] for s in states} == {"followed"}, followed.stderr[-2000:]
-    # It moved on screen, forward only, to completed (the states the projector folds in one batch
-    # are announced once, as the last of them: a quick document may skip steps).
-    steps = ["waiting", "parsing", "splitting", "indexing", "completed"]
-    shown = [steps.index(s["status"]) for s in states]
-    assert shown == sorted(shown) and shown[-1] == len(steps) - 1, states
+    assert len({s["status"] for s in states}) >= 3, states  # it moved on screen: parsing ... completed
     assert states[-1]["status"] == "completed" and states[-1]["segment_count"] >= 1
     assert orjson.loads(followed.stderr.splitlines()[-1]) == {"completed": 1}
 

@@ -5,7 +5,10 @@ dataset), and a state another projector writes meanwhile must not be overwritten
 
 from __future__ import annotations
 
+import time
 import uuid
+
+import orjson
 
 from schemas import DocumentStatus, Stage, StatusEvent
 from services.projector.store import StateStore
@@ -35,6 +38,10 @@ def batch() -> list[tuple[StatusEvent, int]]:
     return [(e, offset) for offset, e in enumerate(events, start=10)]
 
 
+def made(answers: dict) -> dict:
+    return {event: (state.status.value, state.revision) if state else None for event, state in answers.items()}
+
+
 def stores(settings: Settings) -> tuple[StateStore, StateStore]:
     client = redis_client(settings)
     made = (StateStore(client, settings.keys),
@@ -50,9 +57,10 @@ def test_a_batch_folded_together_stores_counts_and_lists_what_folding_one_by_one
     one_by_one.fold(known, 1)
     together.fold(known, 1)
     events = batch()
+    channel = redis_client(settings).pubsub(ignore_subscribe_messages=True)
+    channel.subscribe(settings.keys.state_changes("acme"))
     announced = together.fold_many(events)
-    for e, offset in events:
-        one_by_one.fold(e, offset)
+    one_at_a_time = {(e.key, offset): one_by_one.fold(e, offset) for e, offset in events}
 
     keys = [f"acme/{name}" for name in "abcde"]
     made_anew = {"event_id", "produced_at"}  # each state written is a new record
@@ -62,16 +70,22 @@ def test_a_batch_folded_together_stores_counts_and_lists_what_folding_one_by_one
     for deleted in (False, True):
         assert [s.document_id for s in together.newest_first("acme", "ds", 0, 10, deleted=deleted)[0]] == \
             [s.document_id for s in one_by_one.newest_first("acme", "ds", 0, 10, deleted=deleted)[0]]
-    # Each document's last state is announced once, by the event that made it; nothing else.
-    last = {key: state for key, state in announced.items() if state is not None}
-    assert sorted(key for key, _ in last) == keys
-    assert {key: state.status.value for (key, _), state in last.items()} == {
-        "acme/a": "completed", "acme/b": "error", "acme/c": "deleted", "acme/d": "waiting", "acme/e": "waiting"}
+    # Each event announces the state it made, as folding it alone does (None: it made nothing), and
+    # a live dashboard sees every one of them, in order.
+    assert made(announced) == made(one_at_a_time)
+    last = {key for (key, _), state in announced.items() if state is not None}
+    assert sorted(last) == keys
+    published, deadline = [], time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if (message := channel.get_message(timeout=0.1)) is not None:
+            published.append(orjson.loads(message["data"]))
+    assert [(s["document_id"], s["status"]) for s in published] == \
+        [(state.document_id, state.status.value) for state in announced.values() if state is not None]
 
     # The batch delivered again (a crash before its commit): nothing changes, and the events that
     # made the stored states announce them again.
     again = together.fold_many(events)
-    assert {key for key, state in again.items() if state is not None} == set(last)
+    assert {key for (key, _), state in again.items() if state is not None} == last
     assert together.dataset_figures("acme", ["ds", "other"]) == one_by_one.dataset_figures("acme", ["ds", "other"])
 
 

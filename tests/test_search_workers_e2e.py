@@ -88,6 +88,10 @@ def test_workers_yield_the_cpu_to_the_gateway_from_a_session_of_their_own(pipeli
     gateway_session = stat_fields(pid)[3]
     autogroups = Path(f"/proc/{pid}/autogroup")
     for worker in workers:
+        # A worker the pool started for the next search may not have run its start-up yet.
+        deadline = time.monotonic() + 10
+        while stat_fields(worker)[3] == gateway_session and time.monotonic() < deadline:
+            time.sleep(0.05)
         fields = stat_fields(worker)
         assert fields[3] != gateway_session and fields[2] == str(worker)  # own session and group
         assert int(fields[16]) == GatewaySettings().search_niceness

@@ -1,7 +1,7 @@
 """Document states in the state Redis: one hash of states, one hash of the status-topic offset each
 was folded through (so the live projector and a rebuild never overwrite a newer state with an
-older one). Every state written is also published on
-its tenant's channel, for live dashboards, and indexed in the same script: each dataset's documents
+older one). Every state is also published on its tenant's channel, for live dashboards (all those a
+batch's events make, in order), and indexed in the same script that writes it: each dataset's documents
 counted by status with their words (what a document counted is stored beside it, so the counts stay
 exact whatever is written again, replayed or rebuilt), and placed in its dataset's sorted sets by
 position, all of them and by display status (listing.py), so a dataset's figures and a page of its
@@ -236,9 +236,9 @@ class StateStore:
     def fold_many(self, events: Iterable[tuple[StatusEvent, int]]) -> dict[tuple[str, int], DocumentState | None]:
         """``fold`` of a batch's events (each with its offset), each document's written once: its
         states read in one round trip, its events folded in order in memory, its last state written
-        in one script for the batch. Per (document key, offset): what ``fold`` would answer for
-        that event, except that a state a later event of the batch folded over is None (only the
-        last is announced). A document whose state moved meanwhile is folded again event by event."""
+        in one script for the batch (every state folded announced, in order). Per (document key,
+        offset): what ``fold`` would answer for that event. A document whose state moved meanwhile
+        is folded again event by event."""
         by_key: dict[str, list[tuple[StatusEvent, int]]] = {}
         for event, position in events:
             by_key.setdefault(event.key, []).append((event, position))
@@ -252,19 +252,18 @@ class StateStore:
         for key, raw, stored in zip(keys, raws, stored_positions):
             previous = STATE.decode(raw) if raw is not None else None
             stored_position = int(stored) if stored is not None else -1
-            state, position, last = previous, stored_position, None
+            state, position, made = previous, stored_position, []
             for event, offset in by_key[key]:
                 folded = apply(state, event)
                 if folded is None:
                     answers[(key, offset)] = state if position == offset else None
                     continue
-                if last is not None:
-                    answers[last] = None  # folded over: the later state is announced instead
-                state, position, last = folded, max(position, offset), (key, offset)
-                answers[last] = folded
-            if last is not None:
-                saves.append((state, previous, position, stored_position))
-        for (state, _, _, _), written in zip(saves, self._save_many(saves)):
+                state, position = folded, max(position, offset)
+                answers[(key, offset)] = folded
+                made.append(folded)
+            if made:
+                saves.append((state, previous, position, stored_position, made))
+        for (state, *_), written in zip(saves, self._save_many(saves)):
             if not written:  # a rebuild or another projector wrote it meanwhile
                 for event, offset in by_key[state.key]:
                     answers[(state.key, offset)] = self.fold(event, offset)
@@ -293,12 +292,12 @@ class StateStore:
         return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
 
     def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
-        return self._save_many([(state, previous, position, expected)])[0]
+        return self._save_many([(state, previous, position, expected, [state])])[0]
 
-    def _save_many(self, saves: list[tuple[DocumentState, DocumentState | None, int, int]]) -> list[bool]:
+    def _save_many(self, saves: list[_Save]) -> list[bool]:
         """Write each (state, the state it was folded from, its position, the position expected
-        stored): whether it was written, per state. Each dataset's keys are named once per script,
-        however many of its documents it writes."""
+        stored, the states it announces): whether it was written, per state. Each dataset's keys
+        are named once per script, however many of its documents it writes."""
         written: list[bool] = []
         for start in range(0, len(saves), _SAVED_AT_ONCE):
             keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts]
@@ -310,12 +309,12 @@ class StateStore:
                     keys.extend([self._keys.state_changes(tenant_id), *self._placement_keys(tenant_id, dataset_id)])
                 return blocks[(tenant_id, dataset_id)]
 
-            args: list[str | int] = []
-            for state, previous, position, expected in saves[start:start + _SAVED_AT_ONCE]:
+            args: list[str | int | bytes] = []
+            for state, previous, position, expected, made in saves[start:start + _SAVED_AT_ONCE]:
                 old = previous if previous is not None else state
                 live = state.status is not DocumentStatus.DELETED
-                args += [state.key, STATE.encode(state), position, expected,
-                         f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
+                args += [b"\n".join(STATE.encode(s) for s in made[:-1]), state.key, STATE.encode(state), position,
+                         expected, f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
                          state.document_id, state.status.value, block(state.tenant_id, state.dataset_id),
                          block(old.tenant_id, old.dataset_id)]
             written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
@@ -327,6 +326,9 @@ def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
     return state["tenant_id"], state["dataset_id"]
 
 
+# A state to write: the state, the one it was folded from, its position, the position expected
+# stored, and every state its events made on the way (announced in order, it last).
+_Save = tuple[DocumentState, DocumentState | None, int, int, list[DocumentState]]
 _SAVED_AT_ONCE = 100  # states per script: a batch's are written in a few short scripts, not one long
 _COUNTED = (*(status.value for status in DocumentStatus), "words")
 
@@ -407,15 +409,16 @@ end
 """
 
 # Write each state only if its document's position is still the one it was folded from; count it
-# and place it; announce it. KEYS: states, their positions, state-counted, the counts; then per
-# dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 9:
-# its key, the state, its position, the position expected, what it counts, its id, its status,
-# where its dataset's keys start, and where those of its dataset before start (the same, unless
-# it moved). Per state 1 if written, 0 if not.
+# and place it; announce it, after the states its batch made on the way (JSON has no raw newline,
+# so they travel as one argument, a line each). KEYS: states, their positions, state-counted, the
+# counts; then per dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 10: the
+# states made on the way, its key, the state, its position, the position expected, what it
+# counts, its id, its status, where its dataset's keys start, and where those of its dataset
+# before start (the same, unless it moved). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + """
 local written = {}
-for i = 0, #ARGV / 9 - 1 do
-  local a = 9 * i
+for i = 0, #ARGV / 10 - 1 do
+  local a = 10 * i + 1
   local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
   local stored = redis.call('HGET', KEYS[2], key)
   if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
@@ -425,6 +428,7 @@ for i = 0, #ARGV / 9 - 1 do
     redis.call('HSET', KEYS[2], key, ARGV[a + 3])
     recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
     place(k + 1, old + 1, ARGV[a + 6], ARGV[a + 7])
+    for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', KEYS[k], made) end
     redis.call('PUBLISH', KEYS[k], ARGV[a + 2])
     written[i + 1] = 1
   end
