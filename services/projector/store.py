@@ -20,6 +20,7 @@ from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Pri
 from services.projector import listing
 from services.projector.state import apply
 from services.runtime.keys import RedisKeys
+from services.runtime.registry import FINISHED_LUA
 
 
 class StateStore:
@@ -300,7 +301,8 @@ class StateStore:
         are named once per script, however many of its documents it writes."""
         written: list[bool] = []
         for start in range(0, len(saves), _SAVED_AT_ONCE):
-            keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts]
+            keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts,
+                    self._keys.documents, self._keys.unfinished]
             blocks: dict[tuple[str, str], int] = {}  # (tenant, dataset) -> where its keys start
 
             def block(tenant_id: str, dataset_id: str) -> int:
@@ -313,10 +315,11 @@ class StateStore:
             for state, previous, position, expected, made in saves[start:start + _SAVED_AT_ONCE]:
                 old = previous if previous is not None else state
                 live = state.status is not DocumentStatus.DELETED
+                counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
                 args += [b"\n".join(STATE.encode(s) for s in made[:-1]), state.key, STATE.encode(state), position,
-                         expected, f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}",
-                         state.document_id, state.status.value, block(state.tenant_id, state.dataset_id),
-                         block(old.tenant_id, old.dataset_id)]
+                         expected, counted, state.document_id, state.status.value,
+                         block(state.tenant_id, state.dataset_id), block(old.tenant_id, old.dataset_id),
+                         state.revision if state.status in TERMINAL_STATUSES else ""]
             written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
         return written
 
@@ -410,15 +413,17 @@ end
 
 # Write each state only if its document's position is still the one it was folded from; count it
 # and place it; announce it, after the states its batch made on the way (JSON has no raw newline,
-# so they travel as one argument, a line each). KEYS: states, their positions, state-counted, the
-# counts; then per dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 10: the
+# so they travel as one argument, a line each); a final one is no longer unfinished for the stall
+# sweep. KEYS: states, their positions, state-counted, the counts, the registry, the unfinished
+# set; then per dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 11: the
 # states made on the way, its key, the state, its position, the position expected, what it
-# counts, its id, its status, where its dataset's keys start, and where those of its dataset
-# before start (the same, unless it moved). Per state 1 if written, 0 if not.
-_COMPARE_AND_SET = _INDEXES + """
+# counts, its id, its status, where its dataset's keys start, where those of its dataset before
+# start (the same, unless it moved), and its revision if final ('' if not). Per state 1 if
+# written, 0 if not.
+_COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
 local written = {}
-for i = 0, #ARGV / 10 - 1 do
-  local a = 10 * i + 1
+for i = 0, #ARGV / 11 - 1 do
+  local a = 11 * i + 1
   local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
   local stored = redis.call('HGET', KEYS[2], key)
   if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
@@ -430,6 +435,7 @@ for i = 0, #ARGV / 10 - 1 do
     place(k + 1, old + 1, ARGV[a + 6], ARGV[a + 7])
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', KEYS[k], made) end
     redis.call('PUBLISH', KEYS[k], ARGV[a + 2])
+    if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
     written[i + 1] = 1
   end
 end

@@ -52,13 +52,16 @@ return 1
 """
 # Each document (key, revision in ARGV) is finished at that revision: no longer unfinished, unless
 # a newer revision was registered meanwhile.
-_FINISHED = """
-for i = 1, #ARGV, 2 do
-  local registered = redis.call('HGET', KEYS[1], ARGV[i])
-  if registered and tonumber(cjson.decode(registered)['revision']) <= tonumber(ARGV[i + 1]) then
-    redis.call('ZREM', KEYS[2], ARGV[i])
+FINISHED_LUA = """
+local function finished(documents, unfinished, key, revision)
+  local registered = redis.call('HGET', documents, key)
+  if registered and tonumber(cjson.decode(registered)['revision']) <= tonumber(revision) then
+    redis.call('ZREM', unfinished, key)
   end
 end
+"""
+_FINISHED = FINISHED_LUA + """
+for i = 1, #ARGV, 2 do finished(KEYS[1], KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 # Drop a pending delete at or below this revision (not a newer one).

@@ -4,9 +4,10 @@ in ``error`` with the reason instead. Paused documents wait for their resume, no
 
 What gets stuck this way: a record lost to topic retention during a long outage, a stage that
 crashed between two effects, a status lost on the way. The registry's documents not seen finished
-yet (``unfinished``: each registered upsert enters it) are walked rather than the states, so a
-document whose state never got written is seen too; one found finished leaves it, so a sweep costs
-the documents in flight, not every document there is. A document waiting its turn behind a backlog
+yet (``unfinished``: each registered upsert enters it; the projector takes a document out as it
+writes its final state, the sweep one it finds finished) are walked rather than the states, so a
+document whose state never got written is seen too, and a sweep costs the documents in flight, not
+every document there is. A document waiting its turn behind a backlog
 that keeps moving is not stuck (see backlog.py).
 """
 
