@@ -30,7 +30,7 @@ from topics.catalog import DOCUMENTS
 
 # Store each upsert (document key, revision, record in ARGV, after the time in ms in ARGV[1]) unless
 # a newer revision is registered already (a late stage must not put an old text back over the
-# gateway's newer one); it is unfinished until the stall sweep sees it finished.
+# gateway's newer one); it is unfinished until it is finished at that revision (``FINISHED_LUA``).
 _REMEMBER = """
 for i = 2, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[i])
