@@ -4,7 +4,6 @@ redis-server on loopback ports, reached through redis-py's RedisCluster."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,48 +15,26 @@ from services.gateway.datasets import DatasetCatalog
 from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
 from services.runtime.key_migration import tag_keys
+from services.runtime.blobs import BlobStore
 from services.runtime.keys import RedisKeys
-from services.runtime.revisions import Revisions
-from deploy.probes import port_free
-from tests.conftest import free_ports
-from tests.support.redis_servers import RedisServer
+from services.runtime.registry import DocumentRegistry
+from services.runtime.revisions import Revisions, Verdict
+from services.runtime.serving import ServingRevisions
+from services.runtime.settings import Settings
+from tests.support.redis_servers import RedisClusterOfThree, RedisServer
 
 KEYS = RedisKeys("indexflow.")
 
 
-def cluster_ports() -> list[int]:
-    """Three free ports whose cluster bus ports (each + 10000) are free too."""
-    while True:
-        first = free_ports(3)
-        if first + 2 + 10000 <= 65535 and all(port_free("127.0.0.1", first + i + 10000) for i in range(3)):
-            return [first, first + 1, first + 2]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
-    ports = cluster_ports()
-    root = tmp_path_factory.mktemp("cluster")
-    servers = [
-        RedisServer(root / str(port), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                    "--appendonly", "no", port=port).start()
-        for port in ports
-    ]
+    servers = RedisClusterOfThree(tmp_path_factory.mktemp("cluster")).start()
+    client = servers.client()
     try:
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in servers),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
-        )
-        client = RedisCluster(host="127.0.0.1", port=ports[0])
-        deadline = time.monotonic() + 30
-        while client.cluster_info().get("cluster_state") != "ok":
-            assert time.monotonic() < deadline, "the cluster never came up"
-            time.sleep(0.2)
         yield client
-        client.close()
     finally:
-        for server in servers:
-            server.stop()
+        client.close()
+        servers.stop()
 
 
 def upsert(document_id: str, revision: int) -> DocumentUpserted:
@@ -94,6 +71,32 @@ def test_the_projector_folds_states_on_a_cluster(cluster: RedisCluster):
     assert store.fold(event.model_copy(update={"status": DocumentStatus.COMPLETED, "stage": Stage.INDEXER}), 1)
     DocumentVisibility(cluster, KEYS, store).apply("acme", "ds", "d1", "disable")  # moved to the disabled ones
     assert store.newest_first("acme", "ds", 0, 10, shown="disabled")[1] == 1
+
+
+def test_a_batch_of_several_tenants_documents_runs_on_a_cluster(cluster: RedisCluster, tmp_path: Path):
+    """Each tenant's state keys share a slot of its own, so what a stage does for a batch of several
+    tenants' documents is split by tenant, never one script naming two tenants' keys."""
+    tenants = ["acme", "globex", "initech"]
+    assert len({cluster.keyslot(KEYS.states(tenant)) for tenant in tenants}) == len(tenants)
+    upserts = [DocumentUpserted(tenant_id=tenant, dataset_id="ds", document_id="d1", revision=9, name="n",
+                                source=InlineSource(text="t")) for tenant in tenants]
+    revisions = Revisions(cluster, KEYS)
+    assert set(revisions.verdicts([(u.key, u.revision) for u in upserts], observe=True)) == {Verdict.CURRENT}
+    registry = DocumentRegistry(cluster, KEYS, BlobStore(Settings(state_dir=tmp_path)))
+    registry.remember_many(upserts)
+    assert {u.key for page in registry.unfinished_pages(time.time() + 1) for u in page} == {u.key for u in upserts}
+    store = StateStore(cluster, KEYS)
+    folded = store.fold_many(
+        (StatusEvent(tenant_id=u.tenant_id, dataset_id="ds", document_id="d1", revision=9, status=status,
+                     stage=Stage.INDEXER), offset)
+        for offset, (u, status) in enumerate((u, s) for u in upserts
+                                              for s in (DocumentStatus.WAITING, DocumentStatus.COMPLETED)))
+    assert sum(state is not None for state in folded.values()) == 2 * len(tenants)
+    assert store.status_totals()["completed"] == len(tenants)
+    assert not [u for page in registry.unfinished_pages(time.time() + 1) for u in page]  # finished as written
+    serving = ServingRevisions(cluster, KEYS)
+    serving.publish_many([(u.key, u.revision) for u in upserts])
+    assert serving.serving(u.key for u in upserts) == {u.key: 9 for u in upserts}
 
 
 def test_keys_of_before_the_hash_tag_are_renamed_once(tmp_path: Path):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import redis
+from redis.cluster import RedisCluster
 
 from tests.conftest import free_port
 
@@ -80,3 +81,62 @@ def wait_for_replica(primary: redis.Redis, timeout: float = 20) -> None:
     while primary.info("replication").get("slave0", {}).get("state") != "online":
         assert time.monotonic() < deadline, "the replica never connected"
         time.sleep(0.1)
+
+
+class RedisClusterOfThree:
+    """A three-master Redis Cluster (no replicas) of Debian's redis-server on loopback ports."""
+
+    def __init__(self, directory: Path):
+        self.ports = _cluster_ports()
+        self.servers = [
+            RedisServer(directory / str(port), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--appendonly", "no", port=port)
+            for port in self.ports
+        ]
+
+    @property
+    def url(self) -> str:
+        """Any node's URL: a cluster client learns the others from it."""
+        return self.servers[0].url
+
+    def client(self) -> RedisCluster:
+        return RedisCluster(host="127.0.0.1", port=self.ports[0])
+
+    def start(self) -> RedisClusterOfThree:
+        for server in self.servers:
+            server.start()
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        client = self.client()
+        deadline = time.monotonic() + 30
+        while client.cluster_info().get("cluster_state") != "ok":
+            assert time.monotonic() < deadline, "the cluster never came up"
+            time.sleep(0.2)
+        client.close()
+        return self
+
+    def master_of(self, key: str) -> int:
+        """The port of the master holding ``key``."""
+        client = self.client()
+        try:
+            return client.get_node_from_key(key).port
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def _cluster_ports() -> list[int]:
+    """Three free ports whose cluster bus ports (each + 10000) are free too."""
+    from deploy.probes import port_free
+    from tests.conftest import free_ports
+
+    while True:
+        first = free_ports(3)
+        if first + 2 + 10000 <= 65535 and all(port_free("127.0.0.1", first + i + 10000) for i in range(3)):
+            return [first, first + 1, first + 2]

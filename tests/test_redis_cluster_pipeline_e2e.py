@@ -1,0 +1,78 @@
+"""The whole pipeline with its state Redis on a real three-master Redis Cluster: every service
+reaches it through a cluster client, and each tenant's state lives in a hash slot of its own, so
+tenants spread over the masters instead of all sharing one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.projector.store import StateStore
+from services.runtime.keys import RedisKeys
+from services.runtime.redis_client import redis_client
+from tests.support.gateway import Gateway
+from tests.support.pipelines import extra_pipeline
+from tests.support.redis_servers import RedisClusterOfThree
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    servers = RedisClusterOfThree(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def tenants_on_every_master(cluster: RedisClusterOfThree, keys: RedisKeys) -> list[str]:
+    """One tenant whose state the cluster keeps on each master."""
+    on: dict[int, str] = {}
+    for n in range(1000):
+        on.setdefault(cluster.master_of(keys.states(f"tenant-{n}")), f"tenant-{n}")
+        if len(on) == len(cluster.ports):
+            return list(on.values())
+    raise AssertionError("tenants' state keys never reach every master")
+
+
+def test_the_pipeline_runs_on_a_cluster_with_each_tenant_on_a_master_of_its_own(
+    stack_settings, cluster: RedisClusterOfThree, tmp_path: Path,
+):
+    with extra_pipeline(tmp_path / "state", INDEXFLOW_REDIS_URL=cluster.url, INDEXFLOW_REDIS_CLUSTER="true") as settings:
+        tenants = tenants_on_every_master(cluster, settings.keys)
+        accepted: dict[str, list[dict]] = {}
+        for tenant in tenants:
+            gateway = Gateway(settings, tenant=tenant, dataset="notes")
+            accepted[tenant] = [gateway.create_text(f"{tenant}-{n}.txt", f"{tenant} keeps note {n} about glaciers.")
+                                for n in range(3)]
+        for tenant in tenants:
+            gateway = Gateway(settings, tenant=tenant, dataset="notes")
+            first, second, third = accepted[tenant]
+            for document in accepted[tenant]:
+                assert gateway.wait(document["document_id"], document["revision"])["status"] == "completed"
+            updated = gateway.update_text(first["document_id"], f"{tenant} rewrote its first note about fjords.")
+            assert gateway.wait(first["document_id"], updated["revision"])["status"] == "completed"
+            deleted = gateway.delete(third["document_id"])
+            assert gateway.wait(third["document_id"], deleted["revision"])["status"] == "deleted"
+
+            listed = gateway.http.get("/v1/datasets/notes/documents").json()
+            assert {d["id"] for d in listed["data"]} == {first["document_id"], second["document_id"]}
+            [dataset] = [d for d in gateway.http.get("/v1/datasets").json()["data"] if d["id"] == "notes"]
+            assert dataset["document_count"] == 2
+            hits = gateway.search("fjords")
+            assert [hit["document_id"] for hit in hits][:1] == [first["document_id"]]
+            assert all(hit["document_id"] in {first["document_id"], second["document_id"]} for hit in hits)
+
+            overview = gateway.http.get("/v1/ops/overview").json()
+            [notes] = [d for d in overview["datasets"] if d["id"] == "notes"]
+            assert notes["statuses"] == {"completed": 2, "deleted": 1}
+
+        # Deployment-wide figures read every tenant's state, wherever its master
+        statuses = StateStore(redis_client(settings), settings.keys).status_totals()
+        assert statuses["completed"] >= 2 * len(tenants) and statuses["deleted"] >= len(tenants)
+        # Each tenant's state on the master its tag names: every master holds some.
+        client = cluster.client()
+        for tenant in tenants:
+            node = client.get_node_from_key(settings.keys.states(tenant))
+            assert client.get_redis_connection(node).hlen(settings.keys.states(tenant)) == 3
+        client.close()
