@@ -16,6 +16,7 @@ from services.projector.store import StateStore
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
+from services.runtime.tenants import Tenants
 from tests.support.gateway import Gateway
 from topics.catalog import DOCUMENTS
 
@@ -172,14 +173,17 @@ def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settin
     store = StateStore(redis_client(pipeline), pipeline.keys)
     client = redis_client(pipeline)
 
+    tenants = Tenants(client, pipeline.keys).all()
+
     def snapshot() -> dict:
         return {
             key: {f: v for f, v in orjson.loads(raw).items() if f not in ("event_id", "produced_at")}
-            for key, raw in client.hgetall(store.states).items()
+            for tenant in tenants for key, raw in client.hgetall(pipeline.keys.states(tenant)).items()
         }
 
     live = snapshot()
-    client.delete(store.states, store.positions)
+    client.delete(*(key for tenant in tenants for key in (pipeline.keys.states(tenant),
+                                                          pipeline.keys.state_positions(tenant))))
     assert rebuild(pipeline).written == len(live)
     assert snapshot() == live
     assert store.get(f"default/{accepted['document_id']}").status == "completed"

@@ -14,13 +14,14 @@ from schemas import DocumentStatus, DocumentUpserted, InlineSource, Stage, Statu
 from services.gateway.datasets import DatasetCatalog
 from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
-from services.runtime.key_migration import tag_keys
+from services.runtime.key_migration import Migrated, migrate_keys
 from services.runtime.blobs import BlobStore
 from services.runtime.keys import RedisKeys
 from services.runtime.registry import DocumentRegistry
 from services.runtime.revisions import Revisions, Verdict
 from services.runtime.serving import ServingRevisions
 from services.runtime.settings import Settings
+from services.runtime.tenants import Tenants
 from tests.support.redis_servers import RedisClusterOfThree, RedisServer
 
 KEYS = RedisKeys("indexflow.")
@@ -65,7 +66,7 @@ def test_the_projector_folds_states_on_a_cluster(cluster: RedisCluster):
     assert store.fold(event, position=0) is not None
     assert store.get("acme/d1").status is DocumentStatus.WAITING
     # States from before the datasets' counts and orders are indexed by pipelined scripts
-    cluster.delete(KEYS.state_counted, KEYS.dataset_counts, KEYS.dataset_indexes_complete)
+    cluster.delete(KEYS.state_counted("acme"), KEYS.dataset_counts("acme"), KEYS.dataset_indexes_complete)
     assert StateStore(cluster, KEYS).index_stored() == 1
     assert store.newest_first("acme", "ds", 0, 10)[1] == 1 and store.dataset_figures("acme", ["ds"])["ds"].live == 1
     assert store.fold(event.model_copy(update={"status": DocumentStatus.COMPLETED, "stage": Stage.INDEXER}), 1)
@@ -99,20 +100,31 @@ def test_a_batch_of_several_tenants_documents_runs_on_a_cluster(cluster: RedisCl
     assert serving.serving(u.key for u in upserts) == {u.key: 9 for u in upserts}
 
 
-def test_keys_of_before_the_hash_tag_are_renamed_once(tmp_path: Path):
+def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Path):
     server = RedisServer(tmp_path / "standalone").start()
     try:
         client = server.client()
-        client.hset("indexflow.api-keys", "digest", "acme")
+        client.hset("indexflow.api-keys", "digest", "acme")  # untagged: before the namespace's tag
         client.hset("indexflow.revision:issued", "acme/d1", 7)
         client.hset("indexflow.serving", "acme/d1", 7)
-        client.hset(KEYS.serving_revisions, "acme/d1", 8)  # written by an upgraded service already
+        client.hset("{indexflow.}state", mapping={"acme/d1": "{}", "globex/d2": "{}"})  # one hash for all
+        client.hset("{indexflow.}dataset-counts", "globex/ds|completed", 1)
+        client.zadd("{indexflow.}unfinished", {"globex/d2": 5})
+        client.hset("{indexflow.}chunks:globex/d2", "5/0/0", "x")
+        client.set("{indexflow.}writing:globex/d2", "token", px=60_000)
+        client.hset(KEYS.serving_revisions("acme"), "acme/d1", 8)  # written by an upgraded service already
         client.set("other.api-keys", "another deployment's")
-        assert tag_keys(client, KEYS) == (2, 1)
+        assert migrate_keys(client, KEYS) == Migrated(moved=10, left=1)
         assert client.hget(KEYS.api_keys, "digest") == b"acme"
-        assert client.hget(KEYS.revisions_issued, "acme/d1") == b"7"
-        assert client.hget(KEYS.serving_revisions, "acme/d1") == b"8" and client.exists("indexflow.serving")
+        assert client.hget(KEYS.revisions_issued("acme"), "acme/d1") == b"7"
+        assert client.hget(KEYS.serving_revisions("acme"), "acme/d1") == b"8"  # the newer one kept
+        assert client.hget(KEYS.states("globex"), "globex/d2") == b"{}" and client.hlen(KEYS.states("acme")) == 1
+        assert client.hget(KEYS.dataset_counts("globex"), "globex/ds|completed") == b"1"
+        assert client.zscore(KEYS.unfinished("globex"), "globex/d2") == 5
+        assert client.hget(KEYS.chunks("globex/d2"), "5/0/0") == b"x"
+        assert 0 < client.pttl(KEYS.document_writer("globex/d2")) <= 60_000
+        assert Tenants(client, KEYS).all() == ["acme", "globex"]
         assert client.get("other.api-keys") == b"another deployment's"
-        assert tag_keys(client, KEYS) == (0, 1)
+        assert migrate_keys(client, KEYS) == Migrated(moved=0, left=0)
     finally:
         server.stop()

@@ -47,7 +47,7 @@ def test_next_revision_is_above_anything_seen_and_survives_lost_state(stack_sett
 
     # Redis restored from an old snapshot, or flushed: a re-created document must not get a
     # revision its old chunks already carry (the clock has moved on since they were issued).
-    redis_client(stack_settings).delete(keys.revisions_issued, keys.revisions_latest)
+    redis_client(stack_settings).delete(keys.revisions_issued("t"), keys.revisions_latest("t"))
     time.sleep(0.01)
     assert revisions.next_revision("t/doc") > first + 1
 
@@ -92,14 +92,14 @@ def test_the_largest_revision_the_contract_allows_is_kept_exactly(stack_settings
     assert revisions.check(event(top)) is Verdict.CURRENT
     assert revisions.check(event(top - 1)) is Verdict.STALE  # one apart, still told apart
     assert revisions.latest("t/doc") == top
-    assert redis_client(stack_settings).hget(keys.revisions_latest, "t/doc") == str(top).encode()
+    assert redis_client(stack_settings).hget(keys.revisions_latest("t"), "t/doc") == str(top).encode()
     revisions.close(event(top))
     assert revisions.check(event(top)) is Verdict.CLOSED
 
     revisions.check(event(top - 2, "near"))
     assert revisions.next_revision("t/near") == top - 1
     assert revisions.next_revision("t/near") == top
-    assert redis_client(stack_settings).hget(keys.revisions_issued, "t/near") == str(top).encode()
+    assert redis_client(stack_settings).hget(keys.revisions_issued("t"), "t/near") == str(top).encode()
     with pytest.raises(RevisionsExhausted, match="largest"):
         revisions.next_revision("t/near")  # refused, never 2^53 (which Lua and JavaScript cannot tell from 2^53 + 1)
     assert revisions.latest("t/near") == top

@@ -34,7 +34,7 @@ def test_a_sweep_reads_only_documents_in_flight_for_longer_than_the_stall_time(p
     for offset, document in enumerate(documents):  # doc-7 paused: in flight, never judged stuck
         status = DocumentStatus.PAUSED if document.document_id == "doc-7" else DocumentStatus.COMPLETED
         store.fold(state(document.document_id, status), offset)
-    unfinished = pipeline_topics.keys.unfinished
+    unfinished = pipeline_topics.keys.unfinished("sweep")
     # The projector takes a document out as it writes its final state: the sweep has no finished
     # ones to read at all.
     assert redis_client(pipeline_topics).zrange(unfinished, 0, -1) == [b"sweep/doc-7"]
@@ -52,7 +52,7 @@ def test_a_sweep_reads_only_documents_in_flight_for_longer_than_the_stall_time(p
     assert sweep.sweep(later).checked == 1
 
     # A registry from before the set: every document is judged once more, then only those in flight.
-    redis_client(pipeline_topics).delete(pipeline_topics.keys.unfinished, pipeline_topics.keys.unfinished_complete)
+    redis_client(pipeline_topics).delete(pipeline_topics.keys.unfinished("sweep"), pipeline_topics.keys.unfinished_complete)
     assert sweep.sweep(soon).checked == 1
-    assert redis_client(pipeline_topics).zcard(pipeline_topics.keys.unfinished) == 1
+    assert redis_client(pipeline_topics).zcard(pipeline_topics.keys.unfinished("sweep")) == 1
     watchdog.close()

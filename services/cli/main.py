@@ -37,7 +37,7 @@ from services.projector.store import Census, StateStore
 from services.runtime.durability import state_durability
 from services.runtime.heartbeat import alive_here
 from services.runtime.kafka import admin_client
-from services.runtime.key_migration import tag_keys
+from services.runtime.key_migration import migrate_keys
 from services.runtime.redis_client import redis_client
 from services.runtime.replay import TopicReader
 from services.runtime.settings import Settings
@@ -535,14 +535,15 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"revoked {key_id}")
 
 
-@cli.command("tag-redis-keys")
-def tag_redis_keys() -> None:
-    """Rename the state Redis's keys of before the namespace became a hash tag (once, when upgrading
-    a deployment, with its services stopped)."""
+@cli.command("migrate-redis-keys")
+def migrate_redis_keys() -> None:
+    """Move the state Redis's keys of a deployment's earlier layouts to today's (once, when upgrading
+    it, with its services stopped): untagged keys under the namespace's hash tag, then each tenant's
+    state under the tenant's."""
     settings = Settings()
-    renamed, left = tag_keys(redis_client(settings), settings.keys)
-    console.print(f"renamed {renamed} keys; {left} left (their tagged names exist already)")
-    if left:
+    migrated = migrate_keys(redis_client(settings), settings.keys)
+    console.print(f"moved {migrated.moved} keys and fields; {migrated.left} left (their new names exist already)")
+    if migrated.left:
         sys.exit(1)
 
 

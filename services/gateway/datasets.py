@@ -151,7 +151,7 @@ class DatasetCatalog:
         """Apply ``edit`` (the record -> the fields it changes) atomically: redone on the record as
         it is if another writer changed it meanwhile, so concurrent edits are never lost."""
         key = self._keys.datasets(tenant_id)
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -179,7 +179,7 @@ class DatasetCatalog:
 
     def delete(self, tenant_id: str, record: DatasetRecord) -> None:
         gone = record.model_copy(update={"deleted_at": int(time.time())})
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.datasets(tenant_id), record.id, gone.model_dump_json())
             if not record.implicit:
                 pipe.hdel(self._keys.dataset_names(tenant_id), record.name)

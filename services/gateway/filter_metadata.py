@@ -23,7 +23,7 @@ def filter_metadata(s: Services, tenant: str, dataset_id: str) -> dict[str, dict
             if state.get("status") != DocumentStatus.DELETED.value]
     if not live:
         return {}
-    raws = redis_client(s.settings).hmget(s.settings.keys.documents, [document_key(tenant, d) for d in live])
+    raws = redis_client(s.settings).hmget(s.settings.keys.documents(tenant), [document_key(tenant, d) for d in live])
     upserts = {document: orjson.loads(raw) for document, raw in zip(live, raws) if raw is not None}
     record = s.catalog.get(tenant, dataset_id)
     if record is None or not record.built_in_field_enabled:

@@ -200,7 +200,7 @@ class DocumentPublisher:
         self.registry.remember(event)
 
     def _add_to_batch(self, tenant_id: str, batch: str, key: str, revision: int) -> None:
-        with self.redis.pipeline() as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(self.keys.batch(tenant_id, batch), f"{key}|{revision}")
             pipe.expire(self.keys.batch(tenant_id, batch), BATCH_TTL_SECONDS)
             pipe.execute()

@@ -44,7 +44,7 @@ class DatasetRemoval:
     def document_deleted(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
         """The indexer removed the chunks of a deleted document."""
         key = self._keys.dataset_removal(tenant_id, dataset_id)
-        with self._redis.pipeline() as pipe:  # MULTI: one indexer alone sees the last one go
+        with self._redis.pipeline(transaction=True) as pipe:  # MULTI: one indexer alone sees the last one go
             pipe.srem(key, document_id)
             pipe.smembers(key)
             _, waiting = pipe.execute()

@@ -19,16 +19,16 @@ import redis
 from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Priority, StatusEvent
 from services.projector import listing
 from services.projector.state import apply
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
 from services.runtime.registry import FINISHED_LUA
+from services.runtime.tenants import Tenants
 
 
 class StateStore:
     def __init__(self, client: redis.Redis, keys: RedisKeys):
         self._redis = client
         self._keys = keys
-        self.states = keys.states
-        self.positions = keys.state_positions
+        self._tenants = Tenants(client, keys)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._index_stored = client.register_script(_INDEX_STORED)
         self._relist = client.register_script(_RELIST)
@@ -38,30 +38,38 @@ class StateStore:
         return bool(self._redis.ping())
 
     def get(self, key: str) -> DocumentState | None:
-        raw = self._redis.hget(self.states, key)
+        raw = self._redis.hget(self._keys.states(tenant_of_key(key)), key)
         return STATE.decode(raw) if raw is not None else None
 
     def get_many(self, keys: Iterable[str]) -> list[DocumentState]:
-        keys = list(keys)
-        raws = self._redis.hmget(self.states, keys) if keys else []
-        return [STATE.decode(raw) for raw in raws if raw is not None]
+        """The states of the documents known, in the order asked."""
+        return [STATE.decode(raw) for raw in self._raw_states(keys)]
 
     def as_json(self, keys: Iterable[str]) -> list[dict]:
         """``get_many`` as the JSON objects stored, not built into models: for a caller that polls
         its documents several times a second and only passes their states on."""
+        return [orjson.loads(raw) for raw in self._raw_states(keys)]
+
+    def _raw_states(self, keys: Iterable[str]) -> list[bytes]:
+        """The stored states of the documents known, in the order asked: one HMGET per tenant."""
         keys = list(keys)
-        return [orjson.loads(raw) for raw in (self._redis.hmget(self.states, keys) if keys else []) if raw is not None]
+        found: dict[str, bytes] = {}
+        for tenant_id, of_tenant in by_tenant(keys, str).items():
+            found.update((key, raw) for key, raw in zip(of_tenant, self._redis.hmget(self._keys.states(tenant_id),
+                                                                                      of_tenant)) if raw is not None)
+        return [found[key] for key in keys if key in found]
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentState]]:
-        """Every state, a page at a time (a live scan: states may move meanwhile)."""
-        page: list[DocumentState] = []
-        for _, raw in self._redis.hscan_iter(self.states, count=size):
-            page.append(STATE.decode(raw))
-            if len(page) == size:
+        """Every state, a page at a time, tenant by tenant (a live scan: states may move meanwhile)."""
+        for tenant_id in self._tenants.all():
+            page: list[DocumentState] = []
+            for _, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=size):
+                page.append(STATE.decode(raw))
+                if len(page) == size:
+                    yield page
+                    page = []
+            if page:
                 yield page
-                page = []
-        if page:
-            yield page
 
     def searchable_revisions(self, keys: Iterable[str]) -> dict[str, int]:
         """The revision search may serve, per document key (documents serving none are absent)."""
@@ -94,7 +102,7 @@ class StateStore:
         every state there is)."""
         if not self.indexes_complete():
             wanted = {(tenant_id, dataset_id) for dataset_id in dataset_ids}
-            return sorted(key.decode() for key, raw in self._redis.hscan_iter(self.states, count=1000)
+            return sorted(key.decode() for key, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=1000)
                           if _tenant_and_dataset(raw) in wanted)
         with self._redis.pipeline(transaction=False) as pipe:
             for dataset_id in dataset_ids:
@@ -117,7 +125,7 @@ class StateStore:
             return {dataset_id: DatasetFigures.of(states)
                     for dataset_id, states in self.datasets(tenant_id, dataset_ids).items()}
         fields = [f"{tenant_id}/{dataset_id}|{name}" for dataset_id in dataset_ids for name in _COUNTED]
-        values = iter(self._redis.hmget(self._keys.dataset_counts, fields) if fields else [])
+        values = iter(self._redis.hmget(self._keys.dataset_counts(tenant_id), fields) if fields else [])
         figures = {}
         for dataset_id in dataset_ids:
             counted = {name: int(value or 0) for name, value in zip(_COUNTED, values)}
@@ -131,10 +139,11 @@ class StateStore:
         if not self.indexes_complete():
             return self.census().statuses
         totals: Counter[str] = Counter()
-        for field_name, value in self._redis.hgetall(self._keys.dataset_counts).items():
-            status = field_name.decode().rpartition("|")[2]
-            if status != "words":
-                totals[status] += int(value)
+        for tenant_id in self._tenants.all():
+            for field_name, value in self._redis.hgetall(self._keys.dataset_counts(tenant_id)).items():
+                status = field_name.decode().rpartition("|")[2]
+                if status != "words":
+                    totals[status] += int(value)
         return totals
 
     def newest_first(self, tenant_id: str, dataset_id: str, offset: int, count: int, deleted: bool = False,
@@ -165,7 +174,7 @@ class StateStore:
 
     def relist(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
         """List the document again under what it is displayed as now (its visibility changed)."""
-        self._relist(keys=[self._keys.state_counted, self._keys.document_visibility(tenant_id),
+        self._relist(keys=[self._keys.state_counted(tenant_id), self._keys.document_visibility(tenant_id),
                            self._keys.document_positions(tenant_id, dataset_id),
                            *self._listed_keys(tenant_id, dataset_id)],
                      args=[f"{tenant_id}/{document_id}", document_id, f"{tenant_id}/{dataset_id}"])
@@ -186,21 +195,24 @@ class StateStore:
         beside live writes: what a state counted is taken away before it is counted again."""
         if self.indexes_complete():
             return 0
-        indexed, cursor = 0, None
-        while cursor != 0:
-            cursor, raws = self._redis.hscan(self.states, cursor or 0, count=page)
-            pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws.items()]
-            while pending:  # a state moved to another dataset meanwhile is looked at again
-                keys, args = [self.states, self._keys.state_counted, self._keys.dataset_counts], []
-                for key, state in pending:
-                    tenant_id, dataset_id = state["tenant_id"], state["dataset_id"]
-                    keys += self._placement_keys(tenant_id, dataset_id)
-                    args += [key, state["document_id"], f"{tenant_id}/{dataset_id}"]
-                outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
-                indexed += sum(outcome == 1 for outcome in outcomes)
-                moved = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
-                pending = [(key, orjson.loads(raw)) for key, raw in zip(moved, self._redis.hmget(self.states, moved))
-                           if raw is not None] if moved else []
+        indexed = 0
+        for tenant_id in self._tenants.all():
+            states = self._keys.states(tenant_id)
+            cursor = None
+            while cursor != 0:
+                cursor, raws = self._redis.hscan(states, cursor or 0, count=page)
+                pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws.items()]
+                while pending:  # a state moved to another dataset meanwhile is looked at again
+                    keys = [states, self._keys.state_counted(tenant_id), self._keys.dataset_counts(tenant_id)]
+                    args = []
+                    for key, state in pending:
+                        keys += self._placement_keys(tenant_id, state["dataset_id"])
+                        args += [key, state["document_id"], f"{tenant_id}/{state['dataset_id']}"]
+                    outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
+                    indexed += sum(outcome == 1 for outcome in outcomes)
+                    moved = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
+                    pending = [(key, orjson.loads(raw)) for key, raw in zip(moved, self._redis.hmget(states, moved))
+                               if raw is not None] if moved else []
         self._redis.set(self._keys.dataset_indexes_complete, 1)
         self._complete = True
         for key in self._redis.scan_iter(match=self._keys.dataset_keys_before("*", "*"), count=page):
@@ -210,7 +222,7 @@ class StateStore:
     def census(self) -> Census:
         """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
         census = Census()
-        for raw in self._redis.hvals(self.states):
+        for raw in (raw for tenant_id in self._tenants.all() for raw in self._redis.hvals(self._keys.states(tenant_id))):
             state = orjson.loads(raw)
             census.statuses[state["status"]] += 1
             if state["status"] not in TERMINAL_STATUSES:
@@ -243,11 +255,7 @@ class StateStore:
         by_key: dict[str, list[tuple[StatusEvent, int]]] = {}
         for event, position in events:
             by_key.setdefault(event.key, []).append((event, position))
-        keys = list(by_key)
-        with self._redis.pipeline() as pipe:  # MULTI: the states and their positions as one
-            pipe.hmget(self.states, keys)
-            pipe.hmget(self.positions, keys)
-            raws, stored_positions = pipe.execute()
+        keys, raws, stored_positions = self._positioned(list(by_key))
         answers: dict[tuple[str, int], DocumentState | None] = {}
         saves = []
         for key, raw, stored in zip(keys, raws, stored_positions):
@@ -286,42 +294,62 @@ class StateStore:
         return report
 
     def _get_positioned(self, key: str) -> tuple[DocumentState | None, int]:
-        with self._redis.pipeline() as pipe:  # MULTI: the state and its position as one
-            pipe.hget(self.states, key)
-            pipe.hget(self.positions, key)
-            raw, position = pipe.execute()
+        _, [raw], [position] = self._positioned([key])
         return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
+
+    def _positioned(self, keys: list[str]) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
+        """The documents' keys, stored states and positions, in one round trip whatever their tenants.
+        Each tenant's positions are read before its states (one node keeps a pipeline's commands to
+        it in order): a state written in between is newer than the position expected, so the
+        compare-and-set refuses it and it is folded again, never written over."""
+        grouped = by_tenant(keys, str)
+        with self._redis.pipeline(transaction=False) as pipe:
+            for tenant_id, of_tenant in grouped.items():
+                pipe.hmget(self._keys.state_positions(tenant_id), of_tenant)
+                pipe.hmget(self._keys.states(tenant_id), of_tenant)
+            found = pipe.execute()
+        ordered = [key for of_tenant in grouped.values() for key in of_tenant]
+        return (ordered, [raw for raws in found[1::2] for raw in raws],
+                [position for positions in found[0::2] for position in positions])
 
     def _save(self, state: DocumentState, previous: DocumentState | None, position: int, expected: int) -> bool:
         return self._save_many([(state, previous, position, expected, [state])])[0]
 
     def _save_many(self, saves: list[_Save]) -> list[bool]:
         """Write each (state, the state it was folded from, its position, the position expected
-        stored, the states it announces): whether it was written, per state. Each dataset's keys
-        are named once per script, however many of its documents it writes."""
-        written: list[bool] = []
-        for start in range(0, len(saves), _SAVED_AT_ONCE):
-            keys = [self.states, self.positions, self._keys.state_counted, self._keys.dataset_counts,
-                    self._keys.documents, self._keys.unfinished]
-            blocks: dict[tuple[str, str], int] = {}  # (tenant, dataset) -> where its keys start
+        stored, the states it announces): whether it was written, per state. One script per tenant
+        (its keys share its slot) and ``_SAVED_AT_ONCE`` states; each dataset's keys named once per
+        script, however many of its documents it writes."""
+        written: dict[int, bool] = {}
+        for tenant_id, numbered in by_tenant(enumerate(saves), lambda n: n[1][0].key).items():
+            self._tenants.enlist([tenant_id])
+            for start in range(0, len(numbered), _SAVED_AT_ONCE):
+                some = numbered[start:start + _SAVED_AT_ONCE]
+                outcomes = self._compare_and_set(**self._save_script(tenant_id, [save for _, save in some]))
+                written.update((n, bool(outcome)) for (n, _), outcome in zip(some, outcomes))
+        return [written[n] for n in range(len(saves))]
 
-            def block(tenant_id: str, dataset_id: str) -> int:
-                if (tenant_id, dataset_id) not in blocks:
-                    blocks[(tenant_id, dataset_id)] = len(keys) + 1
-                    keys.extend([self._keys.state_changes(tenant_id), *self._placement_keys(tenant_id, dataset_id)])
-                return blocks[(tenant_id, dataset_id)]
+    def _save_script(self, tenant_id: str, saves: list[_Save]) -> dict[str, list]:
+        """``_COMPARE_AND_SET``'s keys and arguments for some of a tenant's saves."""
+        keys = [self._keys.states(tenant_id), self._keys.state_positions(tenant_id), self._keys.state_counted(tenant_id),
+                self._keys.dataset_counts(tenant_id), self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)]
+        blocks: dict[str, int] = {}  # dataset -> where its keys start
 
-            args: list[str | int | bytes] = []
-            for state, previous, position, expected, made in saves[start:start + _SAVED_AT_ONCE]:
-                old = previous if previous is not None else state
-                live = state.status is not DocumentStatus.DELETED
-                counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
-                args += [b"\n".join(STATE.encode(s) for s in made[:-1]), state.key, STATE.encode(state), position,
-                         expected, counted, state.document_id, state.status.value,
-                         block(state.tenant_id, state.dataset_id), block(old.tenant_id, old.dataset_id),
-                         state.revision if state.status in TERMINAL_STATUSES else ""]
-            written += [bool(outcome) for outcome in self._compare_and_set(keys=keys, args=args)]
-        return written
+        def block(dataset_id: str) -> int:
+            if dataset_id not in blocks:
+                blocks[dataset_id] = len(keys) + 1
+                keys.extend(self._placement_keys(tenant_id, dataset_id))
+            return blocks[dataset_id]
+
+        args: list[str | int | bytes] = [self._keys.state_changes(tenant_id)]
+        for state, previous, position, expected, made in saves:
+            old = previous if previous is not None else state
+            live = state.status is not DocumentStatus.DELETED
+            counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
+            args += [b"\n".join(STATE.encode(s) for s in made[:-1]), state.key, STATE.encode(state), position,
+                     expected, counted, state.document_id, state.status.value, block(state.dataset_id),
+                     block(old.dataset_id), state.revision if state.status in TERMINAL_STATUSES else ""]
+        return {"keys": keys, "args": args}
 
 
 def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
@@ -414,16 +442,16 @@ end
 # Write each state only if its document's position is still the one it was folded from; count it
 # and place it; announce it, after the states its batch made on the way (JSON has no raw newline,
 # so they travel as one argument, a line each); a final one is no longer unfinished for the stall
-# sweep. KEYS: states, their positions, state-counted, the counts, the registry, the unfinished
-# set; then per dataset 13: its tenant's channel and ``place``'s keys. ARGV per state 11: the
-# states made on the way, its key, the state, its position, the position expected, what it
-# counts, its id, its status, where its dataset's keys start, where those of its dataset before
-# start (the same, unless it moved), and its revision if final ('' if not). Per state 1 if
-# written, 0 if not.
+# sweep. All of one tenant. KEYS: states, their positions, state-counted, the counts, the
+# registry, the unfinished set; then per dataset ``place``'s 12 keys. ARGV[1]: the tenant's channel
+# (a channel is no key: a cluster publishes it to every node); then per state 11: the states made
+# on the way, its key, the state, its position, the position expected, what it counts, its id, its
+# status, where its dataset's keys start, where those of its dataset before start (the same,
+# unless it moved), and its revision if final ('' if not). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
 local written = {}
-for i = 0, #ARGV / 11 - 1 do
-  local a = 11 * i + 1
+for i = 0, (#ARGV - 1) / 11 - 1 do
+  local a = 11 * i + 2
   local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
   local stored = redis.call('HGET', KEYS[2], key)
   if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
@@ -432,9 +460,9 @@ for i = 0, #ARGV / 11 - 1 do
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
     redis.call('HSET', KEYS[2], key, ARGV[a + 3])
     recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
-    place(k + 1, old + 1, ARGV[a + 6], ARGV[a + 7])
-    for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', KEYS[k], made) end
-    redis.call('PUBLISH', KEYS[k], ARGV[a + 2])
+    place(k, old, ARGV[a + 6], ARGV[a + 7])
+    for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
+    redis.call('PUBLISH', ARGV[1], ARGV[a + 2])
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
     written[i + 1] = 1
   end

@@ -21,7 +21,7 @@ class DatasetModels:
     def claim(self, tenant_id: str, dataset_id: str, model: str) -> str:
         """The dataset's model: the one it has, or ``model`` if it had none yet."""
         key = self._keys.dataset_models(tenant_id)
-        with self._redis.pipeline() as pipe:  # MULTI: set-if-absent and read back as one
+        with self._redis.pipeline(transaction=True) as pipe:  # MULTI: set-if-absent and read back as one
             pipe.hsetnx(key, dataset_id, model)
             pipe.hget(key, dataset_id)
             _, stored = pipe.execute()

@@ -1,23 +1,105 @@
-"""State keys written before the namespace became a hash tag (``indexflow.states`` before,
-``{indexflow.}states`` now: services/runtime/keys.py) renamed to their tagged names, once, on the
-standalone state Redis of an existing deployment, before its services are upgraded."""
+"""State keys of a deployment's earlier layouts moved to today's (services/runtime/keys.py), once,
+before its services are upgraded (they are stopped meanwhile):
+
+1. untagged (``indexflow.state``) -> the namespace's tag (``{indexflow.}state``);
+2. the namespace's tag -> each tenant's (``{indexflow.@acme}state``): deployment-wide hashes keyed
+   by document split into one per tenant, and keys naming a tenant moved under its tag.
+
+Each step leaves a key whose new name exists already (written by an upgraded service) as it is,
+for an operator to look at. Moves are DUMP/RESTORE, so they work across a cluster's slots too."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import redis
 
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, tenant_of_key
+
+# Hashes whose fields start with a tenant ("tenant/document", or "tenant/dataset|..." for counts).
+_SPLIT_HASHES = ("revision:issued", "revision:latest", "revision:closed", "revision:paused", "documents",
+                 "pending-deletes", "serving", "state", "state-position", "state-counted", "dataset-counts")
+_SPLIT_SORTED_SETS = ("unfinished",)
+# Keys whose name after the tag starts with one of these, then the tenant.
+_TENANT_NAMED = re.compile(
+    r"^(?:parked|writing|batch|tenant-usage|datasets|dataset-names|document-visibility|document-positions|"
+    r"document-created|dataset-tags|dataset-tag-bindings|dataset-model|dataset-indexed|index-placement|"
+    r"dataset-removal|chunks|dataset-documents|dataset-live-documents|dataset-listed):([^/|]+)"
+)
 
 
-def tag_keys(client: redis.Redis, keys: RedisKeys) -> tuple[int, int]:
-    """(renamed, left) for the untagged keys of the namespace; a key whose tagged name exists
-    already (written by an upgraded service) is left as it is, for an operator to look at."""
-    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in keys.namespace) + "*"
-    renamed = left = 0
-    for old in client.scan_iter(match=pattern, count=1000):
-        name = old.decode()[len(keys.namespace):]
-        if client.renamenx(old, keys.tag + name):
-            renamed += 1
+@dataclass
+class Migrated:
+    moved: int = 0  # keys renamed or moved, and fields or members split out of a shared key
+    left: int = 0  # keys or fields whose new name or field existed already
+
+
+def migrate_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
+    """Every step, in order."""
+    tagged = tag_keys(client, keys)
+    split = split_by_tenant(client, keys)
+    return Migrated(tagged.moved + split.moved, tagged.left + split.left)
+
+
+def tag_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
+    """Step 1: the untagged keys of the namespace renamed under its tag."""
+    migrated = Migrated()
+    for old in client.scan_iter(match=_escaped(keys.namespace) + "*", count=1000):
+        if _move(client, old, keys.tag + old.decode()[len(keys.namespace):]):
+            migrated.moved += 1
         else:
-            left += 1
-    return renamed, left
+            migrated.left += 1
+    return migrated
+
+
+def split_by_tenant(client: redis.Redis, keys: RedisKeys) -> Migrated:
+    """Step 2: the tenants' state out of the namespace's slot into each tenant's."""
+    migrated, tenants = Migrated(), set()
+    for name in _SPLIT_HASHES:
+        old = keys.tag + name
+        for field, value in client.hscan_iter(old, count=1000):
+            tenant = tenant_of_key(field.decode())
+            tenants.add(tenant)
+            if client.hsetnx(keys.tenant_tag(tenant) + name, field, value):
+                migrated.moved += 1
+            else:
+                migrated.left += 1
+        client.delete(old)
+    for name in _SPLIT_SORTED_SETS:
+        old = keys.tag + name
+        for member, score in client.zscan_iter(old, count=1000):
+            tenant = tenant_of_key(member.decode())
+            tenants.add(tenant)
+            if client.zadd(keys.tenant_tag(tenant) + name, {member: score}, nx=True):
+                migrated.moved += 1
+            else:
+                migrated.left += 1
+        client.delete(old)
+    for old in client.scan_iter(match=_escaped(keys.tag) + "*", count=1000):
+        name = old.decode()[len(keys.tag):]
+        if named := _TENANT_NAMED.match(name):
+            tenants.add(named.group(1))
+            if _move(client, old, keys.tenant_tag(named.group(1)) + name):
+                migrated.moved += 1
+            else:
+                migrated.left += 1
+    if tenants:
+        client.sadd(keys.tenants, *tenants)
+    return migrated
+
+
+def _move(client: redis.Redis, old: bytes, new: str) -> bool:
+    """``old`` renamed ``new`` with its time to live, unless ``new`` exists (then left as it is)."""
+    if client.exists(new):
+        return False
+    dumped, ttl = client.dump(old), client.pttl(old)
+    if dumped is None:
+        return True  # gone meanwhile (a lock that expired)
+    client.restore(new, max(ttl, 0), dumped)
+    client.delete(old)
+    return True
+
+
+def _escaped(prefix: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)

@@ -1,6 +1,12 @@
 """Every Redis key indexflow uses, in one place, under the deployment's namespace (the topic prefix,
 so deployments sharing a Redis stay apart).
 
+Every state key starts with a hash tag, so a script or MULTI naming several keys finds them in one
+Redis Cluster slot: a tenant's keys with the tenant's tag (its documents' revisions, registry, states,
+chunks, datasets), so tenants spread over a cluster's masters; the few deployment-wide keys (API keys,
+limits, heartbeats, sources) with the namespace's. A hash keyed by document is one hash per tenant;
+what reads every tenant's (a sweep, a census) goes through ``tenants``.
+
 Two homes: the *state* Redis holds what correctness depends on (revisions, the document registry,
 indexing progress, projected states) and must never evict; the *cache* Redis holds what can be
 recomputed (embedding vectors) and may run an eviction policy."""
@@ -8,7 +14,24 @@ recomputed (embedding vectors) and may run an eviction policy."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def tenant_of_key(document_key: str) -> str:
+    """The tenant of a document key ("tenant/document": schemas.envelope.document_key)."""
+    return document_key.partition("/")[0]
+
+
+def by_tenant(items: Iterable[T], document_key: Callable[[T], str]) -> dict[str, list[T]]:
+    """``items`` grouped by their documents' tenants, in order: one script per tenant's keys."""
+    grouped: dict[str, list[T]] = {}
+    for item in items:
+        grouped.setdefault(tenant_of_key(document_key(item)), []).append(item)
+    return grouped
 
 
 @dataclass(frozen=True)
@@ -17,47 +40,55 @@ class RedisKeys:
 
     @property
     def tag(self) -> str:
-        """The namespace as a hash tag, which every state key starts with: all in one Redis Cluster
-        slot, so a script or MULTI naming several of them is never refused (CROSSSLOT). The state
-        is mostly a few deployment-wide hashes, which one node holds either way."""
+        """The namespace as a hash tag: the deployment-wide keys' slot."""
         return f"{{{self.namespace or 'indexflow'}}}"
+
+    def tenant_tag(self, tenant_id: str) -> str:
+        """The tenant's hash tag: its keys' slot (a tenant id holds no brace: schemas.envelope.Id)."""
+        return f"{{{self.namespace or 'indexflow'}@{tenant_id}}}"
 
     def _k(self, name: str) -> str:
         return f"{self.tag}{name}"
 
-    # -- state: revision gate (hashes: document key -> revision) ---------------------------
-    @property
-    def revisions_issued(self) -> str:
-        return self._k("revision:issued")
+    def _t(self, tenant_id: str, name: str) -> str:
+        return f"{self.tenant_tag(tenant_id)}{name}"
+
+    def _d(self, document_key: str, name: str) -> str:
+        return self._t(tenant_of_key(document_key), name)
 
     @property
-    def revisions_latest(self) -> str:
-        return self._k("revision:latest")
+    def tenants(self) -> str:
+        """Set: every tenant with documents in the registry or the states (added before its keys are
+        written): what a sweep or census over every tenant reads."""
+        return self._k("tenants")
 
-    @property
-    def revisions_closed(self) -> str:
-        return self._k("revision:closed")
+    # -- state: revision gate (per tenant, hashes: document key -> revision) ------------------
+    def revisions_issued(self, tenant_id: str) -> str:
+        return self._t(tenant_id, "revision:issued")
 
-    @property
-    def revisions_paused(self) -> str:
-        return self._k("revision:paused")
+    def revisions_latest(self, tenant_id: str) -> str:
+        return self._t(tenant_id, "revision:latest")
+
+    def revisions_closed(self, tenant_id: str) -> str:
+        return self._t(tenant_id, "revision:closed")
+
+    def revisions_paused(self, tenant_id: str) -> str:
+        return self._t(tenant_id, "revision:paused")
 
     def parked(self, document_key: str) -> str:
         """List of a paused document's records, waiting for its resume."""
-        return self._k(f"parked:{document_key}")
+        return self._d(document_key, f"parked:{document_key}")
 
-    # -- state: document registry ----------------------------------------------------------
-    @property
-    def documents(self) -> str:
+    # -- state: document registry (per tenant) -----------------------------------------------
+    def documents(self, tenant_id: str) -> str:
         """Hash: document key -> its newest upsert (the record to re-drive it from)."""
-        return self._k("documents")
+        return self._t(tenant_id, "documents")
 
-    @property
-    def unfinished(self) -> str:
+    def unfinished(self, tenant_id: str) -> str:
         """Sorted set: the registered documents the stall sweep has not seen finished at their
         registered revision yet, scored by when registered (ms): what it judges, however many
         documents have finished."""
-        return self._k("unfinished")
+        return self._t(tenant_id, "unfinished")
 
     @property
     def unfinished_complete(self) -> str:
@@ -65,19 +96,18 @@ class RedisKeys:
         before it is read into it once, by the watchdog at its start)."""
         return self._k("unfinished-complete")
 
-    @property
-    def pending_deletes(self) -> str:
+    def pending_deletes(self, tenant_id: str) -> str:
         """Hash: document key -> the delete acknowledged to its client and not yet carried out (the
         record to re-drive it from, should the record be lost)."""
-        return self._k("pending-deletes")
+        return self._t(tenant_id, "pending-deletes")
 
     def document_writer(self, document_key: str) -> str:
         """Lock held by whoever is writing the document's next revision from its current one."""
-        return self._k(f"writing:{document_key}")
+        return self._d(document_key, f"writing:{document_key}")
 
     def batch(self, tenant_id: str, batch: str) -> str:
         """Set of "document key|revision" for each revision one upload batch of one tenant wrote."""
-        return self._k(f"batch:{tenant_id}/{batch}")
+        return self._t(tenant_id, f"batch:{tenant_id}/{batch}")
 
     @property
     def dlq_replayed(self) -> str:
@@ -97,36 +127,36 @@ class RedisKeys:
 
     def tenant_usage(self, tenant_id: str) -> str:
         """Hash: "documents" and "bytes" the tenant holds, and "doc:<id>" -> each document's bytes."""
-        return self._k(f"tenant-usage:{tenant_id}")
+        return self._t(tenant_id, f"tenant-usage:{tenant_id}")
 
     # -- state: datasets (services/gateway/datasets.py) -------------------------------------
     def datasets(self, tenant_id: str) -> str:
         """Hash: dataset id -> its settings (name, description, indexing, retrieval model, times)."""
-        return self._k(f"datasets:{tenant_id}")
+        return self._t(tenant_id, f"datasets:{tenant_id}")
 
     def dataset_names(self, tenant_id: str) -> str:
         """Hash: dataset name -> its id: a name names one dataset of a tenant."""
-        return self._k(f"dataset-names:{tenant_id}")
+        return self._t(tenant_id, f"dataset-names:{tenant_id}")
 
     def document_visibility(self, tenant_id: str) -> str:
         """Hash: document id -> whether it is enabled and archived (Dify's document status)."""
-        return self._k(f"document-visibility:{tenant_id}")
+        return self._t(tenant_id, f"document-visibility:{tenant_id}")
 
     def document_positions(self, tenant_id: str, dataset_id: str) -> str:
         """Hash: document id -> its 1-based position in the dataset ("next" holds the counter)."""
-        return self._k(f"document-positions:{tenant_id}/{dataset_id}")
+        return self._t(tenant_id, f"document-positions:{tenant_id}/{dataset_id}")
 
     def document_created(self, tenant_id: str, dataset_id: str) -> str:
         """Hash: document id -> when it was first written to the dataset (epoch seconds)."""
-        return self._k(f"document-created:{tenant_id}/{dataset_id}")
+        return self._t(tenant_id, f"document-created:{tenant_id}/{dataset_id}")
 
     def dataset_tags(self, tenant_id: str) -> str:
         """Hash: tag id -> the tenant's knowledge tag (its name, when made)."""
-        return self._k(f"dataset-tags:{tenant_id}")
+        return self._t(tenant_id, f"dataset-tags:{tenant_id}")
 
     def dataset_tag_bindings(self, tenant_id: str) -> str:
         """Hash: "dataset id/tag id" -> 1 for each tag bound to each of the tenant's datasets."""
-        return self._k(f"dataset-tag-bindings:{tenant_id}")
+        return self._t(tenant_id, f"dataset-tag-bindings:{tenant_id}")
 
     @property
     def download_signing_key(self) -> str:
@@ -136,16 +166,16 @@ class RedisKeys:
     # -- state: datasets' embedding models --------------------------------------------------
     def dataset_models(self, tenant_id: str) -> str:
         """Hash: dataset -> the embedding model its documents are embedded with."""
-        return self._k(f"dataset-model:{tenant_id}")
+        return self._t(tenant_id, f"dataset-model:{tenant_id}")
 
     def dataset_indexed_models(self, tenant_id: str) -> str:
         """Hash: "dataset/model" -> 1, for every model a dataset has chunks embedded with."""
-        return self._k(f"dataset-indexed:{tenant_id}")
+        return self._t(tenant_id, f"dataset-indexed:{tenant_id}")
 
     # -- state: which index each dataset's chunks live in (services/indexer/placement.py)
     def index_placements(self, tenant_id: str) -> str:
         """Hash: dataset -> "own/<token>" (indices of its own) or "tenant/<token>" (its tenant's)."""
-        return self._k(f"index-placement:{tenant_id}")
+        return self._t(tenant_id, f"index-placement:{tenant_id}")
 
     @property
     def dataset_indices_held(self) -> str:
@@ -155,59 +185,55 @@ class RedisKeys:
     def dataset_removal(self, tenant_id: str, dataset_id: str) -> str:
         """Set: the documents of a deleted dataset whose delete has yet to reach the indexer, and ""
         until its indices are gone."""
-        return self._k(f"dataset-removal:{tenant_id}/{dataset_id}")
+        return self._t(tenant_id, f"dataset-removal:{tenant_id}/{dataset_id}")
 
     # -- state: the indexer's chunk registry -----------------------------------------------
     def chunks(self, document_key: str) -> str:
         """Hash: "revision/part/piece" -> where that record's chunks are and how many (see the indexer)."""
-        return self._k(f"chunks:{document_key}")
+        return self._d(document_key, f"chunks:{document_key}")
 
     # -- state: what search serves ---------------------------------------------------------
-    @property
-    def serving_revisions(self) -> str:
+    def serving_revisions(self, tenant_id: str) -> str:
         """Hash: document key -> the revision search serves (kept by the indexer)."""
-        return self._k("serving")
+        return self._t(tenant_id, "serving")
 
     # -- state: projected states -----------------------------------------------------------
-    @property
-    def states(self) -> str:
-        return self._k("state")
+    def states(self, tenant_id: str) -> str:
+        """Hash: document key -> its state."""
+        return self._t(tenant_id, "state")
 
-    @property
-    def state_positions(self) -> str:
+    def state_positions(self, tenant_id: str) -> str:
         """Hash: document key -> offset in the status topic of the last event its state folds in."""
-        return self._k("state-position")
+        return self._t(tenant_id, "state-position")
 
     def dataset_keys_before(self, tenant_id: str, dataset_id: str) -> str:
         """Set: the dataset's document keys, as versions before its sorted sets kept them; deleted
         once ``dataset_indexes_complete``."""
         return self._k(f"dataset:{tenant_id}/{dataset_id}")
 
-    @property
-    def dataset_counts(self) -> str:
+    def dataset_counts(self, tenant_id: str) -> str:
         """Hash: "tenant/dataset|status" -> its documents in that status, "tenant/dataset|words" ->
         the words of its documents not deleted. Kept with every state written, so reading a
         dataset's figures never reads its documents."""
-        return self._k("dataset-counts")
+        return self._t(tenant_id, "dataset-counts")
 
-    @property
-    def state_counted(self) -> str:
+    def state_counted(self, tenant_id: str) -> str:
         """Hash: document key -> what ``dataset_counts`` counts of its state ("tenant/dataset|status|
         words"), the side a write takes away before it adds the new state's."""
-        return self._k("state-counted")
+        return self._t(tenant_id, "state-counted")
 
     def dataset_documents(self, tenant_id: str, dataset_id: str) -> str:
         """Sorted set: the dataset's document ids, deleted ones too, scored by their positions
         (``document_positions``, 0 while a document has none): its documents newest first."""
-        return self._k(f"dataset-documents:{tenant_id}/{dataset_id}")
+        return self._t(tenant_id, f"dataset-documents:{tenant_id}/{dataset_id}")
 
     def dataset_live_documents(self, tenant_id: str, dataset_id: str) -> str:
         """Sorted set: ``dataset_documents`` without the deleted ones."""
-        return self._k(f"dataset-live-documents:{tenant_id}/{dataset_id}")
+        return self._t(tenant_id, f"dataset-live-documents:{tenant_id}/{dataset_id}")
 
     def dataset_listed_documents(self, tenant_id: str, dataset_id: str, listed: str) -> str:
         """Sorted set: ``dataset_documents`` displayed as ``listed`` (services/projector/listing.py)."""
-        return self._k(f"dataset-listed:{tenant_id}/{dataset_id}|{listed}")
+        return self._t(tenant_id, f"dataset-listed:{tenant_id}/{dataset_id}|{listed}")
 
     @property
     def dataset_indexes_complete(self) -> str:

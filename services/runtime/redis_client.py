@@ -15,7 +15,11 @@ _WAITED = SERVER_WAIT.labels("redis")
 
 
 @cache
-def _client(url: str, ca_certs: str | None) -> redis.Redis:
+def _client(url: str, ca_certs: str | None, cluster: bool = False) -> redis.Redis:
+    if cluster:
+        # A node's connections are made by the cluster client itself, of the URL's kind, timed all the same.
+        kind = redis.SSLConnection if url.startswith("rediss://") else redis.Connection
+        return redis.RedisCluster.from_url(url, connection_class=_timed(kind), **_options(url, ca_certs))
     client = redis.Redis.from_url(url, **_options(url, ca_certs))
     pool = client.connection_pool
     pool.connection_class = _timed(pool.connection_class)  # the URL's kind (TCP, TLS, socket), timed
@@ -39,13 +43,15 @@ def _options(url: str, ca_certs: str | None) -> dict:
 
 def redis_client(settings: Settings) -> redis.Redis:
     """The state Redis: revisions, registry, progress, projected states."""
-    return _client(settings.redis_url, _ca(settings))
+    return _client(settings.redis_url, _ca(settings), settings.redis_cluster)
 
 
 def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
     """The state Redis for an event loop (the gateway's live feeds), with no read timeout: a
     subscriber waits as long as nothing is published. One per event loop: the caller keeps it."""
     options = _options(settings.redis_url, _ca(settings)) | {"socket_timeout": None}
+    if settings.redis_cluster:
+        return redis.asyncio.RedisCluster.from_url(settings.redis_url, **options)
     return redis.asyncio.Redis.from_url(settings.redis_url, **options)
 
 

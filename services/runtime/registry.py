@@ -23,8 +23,9 @@ from services.runtime.blobs import BlobStore
 from services.runtime.errors import DependencyUnavailable
 from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
 from services.runtime.status import StatusEmitter
+from services.runtime.tenants import Tenants
 from topics.catalog import DOCUMENTS
 
 
@@ -98,6 +99,7 @@ class DocumentRegistry:
         self._redis = client
         self._keys = keys
         self._blobs = blobs
+        self._tenants = Tenants(client, keys)
         self._remember = client.register_script(_REMEMBER)
         self._forget = client.register_script(_FORGET)
         self._settle_delete = client.register_script(_SETTLE_DELETE)
@@ -115,17 +117,19 @@ class DocumentRegistry:
         self.remember_many([upsert])
 
     def remember_many(self, upserts: list[DocumentUpserted]) -> None:
-        """Register each upsert, in one round trip for all."""
-        args: list[str | int] = [int(time.time() * 1000)]
-        for upsert in upserts:
-            self.fence(upsert.key)
-            data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
-            if len(data) > INLINE_KEPT_BYTES:
-                uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
-                upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
-            args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode_compact(upsert)]
-        if len(args) > 1:
-            self._remember(keys=[self._keys.documents, self._keys.unfinished], args=args)
+        """Register each upsert, in one round trip per tenant."""
+        now_ms = int(time.time() * 1000)
+        for tenant_id, of_tenant in by_tenant(upserts, lambda upsert: upsert.key).items():
+            args: list[str | int] = [now_ms]
+            for upsert in of_tenant:
+                self.fence(upsert.key)
+                data = upsert.source.text.encode() if isinstance(upsert.source, InlineSource) else b""
+                if len(data) > INLINE_KEPT_BYTES:
+                    uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
+                    upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
+                args += [upsert.key, upsert.revision, DOCUMENT_EVENTS.encode_compact(upsert)]
+            self._tenants.enlist([tenant_id])
+            self._remember(keys=[self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)], args=args)
 
     def writing(self, key: str, wait_seconds: float = 30.0, lease_seconds: float = WRITER_LOCK_SECONDS) -> Lock:
         """Held while a revision is made from the document's current one (an edit, a re-drive, an
@@ -138,69 +142,76 @@ class DocumentRegistry:
                            thread_local=False)  # its token read by the renewing thread too
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
-        raw = self._redis.hget(self._keys.documents, key)
+        raw = self._redis.hget(self._keys.documents(tenant_of_key(key)), key)
         return DOCUMENT_EVENTS.decode(raw) if raw is not None else None  # type: ignore[return-value]
 
     def newest_upserts(self, keys: list[str]) -> dict[str, DocumentUpserted]:
-        """``newest_upsert`` of many documents in one round trip; unknown ones left out."""
-        found = self._redis.hmget(self._keys.documents, keys) if keys else []
-        return {key: DOCUMENT_EVENTS.decode(raw) for key, raw in zip(keys, found) if raw is not None}  # type: ignore[misc]
+        """``newest_upsert`` of many documents in one round trip per tenant; unknown ones left out."""
+        found: dict[str, DocumentUpserted] = {}
+        for tenant_id, of_tenant in by_tenant(keys, str).items():
+            raws = self._redis.hmget(self._keys.documents(tenant_id), of_tenant)
+            found.update((key, DOCUMENT_EVENTS.decode(raw)) for key, raw in zip(of_tenant, raws)  # type: ignore[misc]
+                         if raw is not None)
+        return found
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
-        """Every registered document's newest upsert, a page at a time (a live scan: entries may
-        come and go meanwhile)."""
-        page: list[DocumentUpserted] = []
-        for _, raw in self._redis.hscan_iter(self._keys.documents, count=size):
-            page.append(DOCUMENT_EVENTS.decode(raw))  # type: ignore[arg-type]
-            if len(page) == size:
-                yield page
-                page = []
-        if page:
-            yield page
+        """Every registered document's newest upsert, a page at a time, tenant by tenant (a live
+        scan: entries may come and go meanwhile)."""
+        for tenant_id in self._tenants.all():
+            raws = (raw for _, raw in self._redis.hscan_iter(self._keys.documents(tenant_id), count=size))
+            for page in _chunks(raws, size):
+                yield [DOCUMENT_EVENTS.decode(raw) for raw in page]  # type: ignore[misc]
 
     def unfinished_pages(self, registered_before: float, size: int = 500) -> Iterator[list[DocumentUpserted]]:
         """The newest upsert of each document not seen finished yet and registered before
         ``registered_before`` (epoch seconds), a page at a time."""
         if not self._redis.exists(self._keys.unfinished_complete):
             self._index_unfinished(size)
-        keys: list[str] = []  # all of them first: the caller takes finished ones out as it goes
-        while batch := self._redis.zrange(self._keys.unfinished, "-inf", int(registered_before * 1000),
-                                          byscore=True, offset=len(keys), num=size * 10):
-            keys += [member.decode() for member in batch]
-        for start in range(0, len(keys), size):
-            yield list(self.newest_upserts(keys[start:start + size]).values())
+        for tenant_id in self._tenants.all():
+            keys: list[str] = []  # all of them first: the caller takes finished ones out as it goes
+            while batch := self._redis.zrange(self._keys.unfinished(tenant_id), "-inf", int(registered_before * 1000),
+                                              byscore=True, offset=len(keys), num=size * 10):
+                keys += [member.decode() for member in batch]
+            for start in range(0, len(keys), size):
+                yield list(self.newest_upserts(keys[start:start + size]).values())
 
     def finished(self, documents: list[tuple[str, int]]) -> None:
         """Each (document key, revision) reached a final state at that revision: not unfinished any
         more, unless a newer revision was registered meanwhile."""
-        if documents:
-            self._finished(keys=[self._keys.documents, self._keys.unfinished],
-                           args=[value for document in documents for value in document])
+        for tenant_id, of_tenant in by_tenant(documents, lambda document: document[0]).items():
+            self._finished(keys=[self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)],
+                           args=[value for document in of_tenant for value in document])
 
     def _index_unfinished(self, size: int) -> None:
         """Every registered document, unfinished until the sweep sees it finished (a registry from
         before the set was kept); the set is complete from then on."""
-        for keys in _chunks((key for key, _ in self._redis.hscan_iter(self._keys.documents, count=size)), size):
-            self._redis.zadd(self._keys.unfinished, dict.fromkeys(keys, 0), nx=True)
+        for tenant_id in self._tenants.all():
+            documents = self._keys.documents(tenant_id)
+            for keys in _chunks((key for key, _ in self._redis.hscan_iter(documents, count=size)), size):
+                self._redis.zadd(self._keys.unfinished(tenant_id), dict.fromkeys(keys, 0), nx=True)
         self._redis.set(self._keys.unfinished_complete, 1)
 
     def remember_delete(self, deleted: DocumentDeleted) -> None:
         """A delete acknowledged to its client: kept until its document's state says it is done (the
         watchdog looks), so a delete whose records a broker lost at any stage is published again
         rather than undone by a re-drive of the document's upsert."""
-        self._redis.hset(self._keys.pending_deletes, deleted.key, DOCUMENT_EVENTS.encode(deleted))
+        self._tenants.enlist([deleted.tenant_id])
+        self._redis.hset(self._keys.pending_deletes(deleted.tenant_id), deleted.key, DOCUMENT_EVENTS.encode(deleted))
 
     def settle_delete(self, deleted: DocumentDeleted) -> None:
         """The delete is carried out, or a newer revision overtook it: no longer pending."""
-        self._settle_delete(keys=[self._keys.pending_deletes], args=[deleted.key, deleted.revision])
+        self._settle_delete(keys=[self._keys.pending_deletes(deleted.tenant_id)], args=[deleted.key, deleted.revision])
 
     def pending_deletes(self) -> dict[str, DocumentDeleted]:
+        """Every tenant's pending deletes."""
         return {key.decode(): DOCUMENT_EVENTS.decode(raw)  # type: ignore[misc]
-                for key, raw in self._redis.hgetall(self._keys.pending_deletes).items()}
+                for tenant_id in self._tenants.all()
+                for key, raw in self._redis.hgetall(self._keys.pending_deletes(tenant_id)).items()}
 
     def forget(self, deleted: DocumentDeleted) -> None:
         """The document is deleted: drop its record and the blobs of every older revision."""
-        self._forget(keys=[self._keys.documents, self._keys.unfinished], args=[deleted.key, deleted.revision])
+        self._forget(keys=[self._keys.documents(deleted.tenant_id), self._keys.unfinished(deleted.tenant_id)],
+                     args=[deleted.key, deleted.revision])
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 

@@ -20,7 +20,7 @@ import redis
 from schemas import Envelope
 from schemas.envelope import MAX_REVISION
 from services.runtime.errors import PermanentError
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
 
 # Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
 _OBSERVE = """
@@ -109,7 +109,8 @@ class Revisions:
 
     def next_revision(self, key: str) -> int:
         now_ms = int(time.time() * 1000)
-        issued = int(self._next(keys=[self._keys.revisions_issued, self._keys.revisions_latest],
+        tenant_id = tenant_of_key(key)
+        issued = int(self._next(keys=[self._keys.revisions_issued(tenant_id), self._keys.revisions_latest(tenant_id)],
                                 args=[key, now_ms, MAX_REVISION]))
         if issued < 0:
             raise RevisionsExhausted(
@@ -120,9 +121,10 @@ class Revisions:
 
     def latest(self, key: str) -> int | None:
         """The newest revision handed out or seen for the document, if any."""
+        tenant_id = tenant_of_key(key)
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._keys.revisions_issued, key)
-            pipe.hget(self._keys.revisions_latest, key)
+            pipe.hget(self._keys.revisions_issued(tenant_id), key)
+            pipe.hget(self._keys.revisions_latest(tenant_id), key)
             known = [int(v) for v in pipe.execute() if v is not None]
         return max(known) if known else None
 
@@ -134,31 +136,36 @@ class Revisions:
         return self.verdicts([(key, revision)], observe)[0]
 
     def verdicts(self, records: list[tuple[str, int]], observe: bool = False) -> list[Verdict]:
-        """``verdict`` of each (document key, revision), in one round trip."""
-        if not records:
-            return []
-        keys = [self._keys.revisions_latest, self._keys.revisions_closed, self._keys.revisions_paused]
-        args = [int(observe), *(value for record in records for value in record)]
-        return [Verdict(verdict.decode()) for verdict in self._verdicts(keys=keys, args=args)]
+        """``verdict`` of each (document key, revision), in one round trip per tenant."""
+        verdicts: dict[int, Verdict] = {}
+        for tenant_id, numbered in by_tenant(enumerate(records), lambda n: n[1][0]).items():
+            keys = [self._keys.revisions_latest(tenant_id), self._keys.revisions_closed(tenant_id),
+                    self._keys.revisions_paused(tenant_id)]
+            args = [int(observe), *(value for _, record in numbered for value in record)]
+            for (n, _), verdict in zip(numbered, self._verdicts(keys=keys, args=args)):
+                verdicts[n] = Verdict(verdict.decode())
+        return [verdicts[n] for n in range(len(records))]
 
     def close(self, event: Envelope) -> None:
         """No more work on this revision or any older one (cancelled, or failed at some stage). Only
         ever raised: a late failure of an older revision must not reopen a newer closed one."""
-        self._observe(keys=[self._keys.revisions_closed], args=[event.key, event.revision])
+        self._observe(keys=[self._keys.revisions_closed(event.tenant_id)], args=[event.key, event.revision])
 
     def pause(self, event: Envelope) -> None:
-        self._redis.hset(self._keys.revisions_paused, event.key, event.revision)
+        self._redis.hset(self._keys.revisions_paused(event.tenant_id), event.key, event.revision)
 
     def park(self, key: str, revision: int, topic: str, record_key: bytes | None, value: bytes) -> bool:
         """Keep a paused document's record until it is resumed; False if it is no longer paused."""
         record = orjson.dumps({"topic": topic, "key": record_key.decode() if record_key else None, "value": value.decode()})
-        parked = self._park(keys=[self._keys.revisions_paused, self._keys.parked(key)], args=[key, revision, record])
+        parked = self._park(keys=[self._keys.revisions_paused(tenant_of_key(key)), self._keys.parked(key)],
+                            args=[key, revision, record])
         return bool(parked)
 
     def resume(self, event: Envelope) -> list[tuple[str, bytes | None, bytes]]:
         """Lift the pause and return the parked records (topic, key, value), oldest first. Call
         ``forget_parked`` with their count once they are re-published."""
-        parked = self._resume(keys=[self._keys.revisions_paused, self._keys.parked(event.key)], args=[event.key])
+        parked = self._resume(keys=[self._keys.revisions_paused(event.tenant_id), self._keys.parked(event.key)],
+                              args=[event.key])
         records = [orjson.loads(raw) for raw in parked]
         return [(r["topic"], r["key"].encode() if r["key"] else None, r["value"].encode()) for r in records]
 

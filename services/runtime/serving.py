@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import redis
 
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
 
 # Per (document key, revision) in ARGV: serve the revision unless a newer one is served.
 _PUBLISH = """
@@ -32,7 +32,7 @@ if not current or tonumber(current) <= tonumber(ARGV[2]) then redis.call('HSET',
 class ServingRevisions:
     def __init__(self, client: redis.Redis, keys: RedisKeys):
         self._redis = client
-        self._key = keys.serving_revisions
+        self._keys = keys
         self._publish = client.register_script(_PUBLISH)
         self._withdraw = client.register_script(_WITHDRAW)
 
@@ -41,16 +41,19 @@ class ServingRevisions:
         self.publish_many([(document_key, revision)])
 
     def publish_many(self, revisions: list[tuple[str, int]]) -> None:
-        """``publish`` of each (document key, revision), in one round trip."""
-        if revisions:
-            self._publish(keys=[self._key], args=[value for pair in revisions for value in pair])
+        """``publish`` of each (document key, revision), in one round trip per tenant."""
+        for tenant_id, pairs in by_tenant(revisions, lambda pair: pair[0]).items():
+            self._publish(keys=[self._keys.serving_revisions(tenant_id)], args=[value for pair in pairs for value in pair])
 
     def withdraw(self, document_key: str, revision: int) -> None:
         """Serve nothing of the document, if what it served is ``revision`` or older."""
-        self._withdraw(keys=[self._key], args=[document_key, revision, _WITHDRAWN])
+        self._withdraw(keys=[self._keys.serving_revisions(tenant_of_key(document_key))],
+                       args=[document_key, revision, _WITHDRAWN])
 
     def serving(self, document_keys: Iterable[str]) -> dict[str, int]:
         """Document key -> revision served (0: none); documents never recorded are absent."""
-        keys = list(document_keys)
-        found = self._redis.hmget(self._key, keys) if keys else []
-        return {key: int(value) for key, value in zip(keys, found) if value is not None}
+        served: dict[str, int] = {}
+        for tenant_id, keys in by_tenant(document_keys, str).items():
+            found = self._redis.hmget(self._keys.serving_revisions(tenant_id), keys)
+            served.update((key, int(value)) for key, value in zip(keys, found) if value is not None)
+        return served

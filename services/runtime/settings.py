@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = None
     # Correctness state (revisions, registry, progress, states): persistent, never evicting.
     redis_url: str | None = None
+    # The state Redis is a Redis Cluster (``redis_url`` names any of its nodes): each tenant's keys
+    # share a hash slot of their own (services/runtime/keys.py), so tenants spread over its masters.
+    redis_cluster: bool = False
     # Recomputable cache (embedding vectors): may evict. Keep it apart from the state Redis.
     cache_redis_url: str | None = None
     gateway_url: str | None = None

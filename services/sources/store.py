@@ -109,7 +109,7 @@ class SourceStore:
 
     # -- definitions ------------------------------------------------------------------------
     def save(self, source: Source, secrets: dict[str, str]) -> None:
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.sources, source.key, source.model_dump_json())
             if secrets:
                 pipe.hset(self._keys.source_secrets, source.key, orjson.dumps(secrets))
@@ -138,7 +138,7 @@ class SourceStore:
     def remove(self, source: Source) -> dict[str, Known]:
         """Forget the source, its history and its items; answers the items (their documents)."""
         items = self.items(source)
-        with self._redis.pipeline() as pipe:
+        with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self._keys.sources, source.key)
             pipe.hdel(self._keys.source_secrets, source.key)
             pipe.delete(self._keys.source_items(source.key), self._keys.source_runs(source.key),
