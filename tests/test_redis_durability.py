@@ -17,15 +17,17 @@ from schemas import Stage
 from services.runtime.durability import Durability, DurabilityBarrier, NotDurable, state_durability
 from services.runtime.handler import Handler
 from services.runtime.loop import ConsumerLoop
+from services.runtime.keys import RedisKeys
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
 from tests.support.gateway import extra_gateway
 from tests.support.kafka import committed, produce
-from tests.support.redis_servers import RedisServer, valkey_server, wait_for_replica
+from tests.support.redis_servers import RedisClusterOfThree, RedisServer, valkey_server, wait_for_replica
 from tests.test_runtime_errors import upsert
 from topics.catalog import DOCUMENTS
 
 EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec")
+MARK = RedisKeys("t.").durability_mark
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def test_the_embedded_state_redis_fsyncs_every_write(stack_settings: Settings):
 def test_waitaof_confirms_the_local_fsync_and_the_writes_survive_a_kill(servers, tmp_path: Path):
     server = servers(tmp_path / "valkey", *EVERYSEC, binary=valkey_server())
     client = server.client()
-    barrier = DurabilityBarrier(client, "mark")
+    barrier = DurabilityBarrier(client, MARK)
     assert barrier.mode() is Durability.WAITAOF
     for i in range(100):
         client.hset("api-keys", f"k{i}", i)  # on pool connections other than the barrier's
@@ -61,12 +63,31 @@ def test_waitaof_confirms_the_local_fsync_and_the_writes_survive_a_kill(servers,
     assert server.client().hlen("api-keys") == 100
 
 
+def test_on_a_cluster_every_master_confirms_the_writes_it_holds(tmp_path: Path):
+    """WAITAOF covers the writes of the server it is sent to: on a cluster, each master's writes are
+    made durable there, after a marker of the barrier's on that master."""
+    cluster = RedisClusterOfThree(tmp_path, *EVERYSEC, binary=valkey_server()).start()
+    try:
+        client = cluster.client()
+        barrier = DurabilityBarrier(client, MARK)
+        assert barrier.mode() is Durability.WAITAOF
+        keys = RedisKeys("t.")
+        for n in range(30):  # tenants on every master
+            client.hset(keys.states(f"tenant-{n}"), f"tenant-{n}/d", "{}")
+        barrier.wait()
+        for server in cluster.servers:
+            assert server.client().info("commandstats")["cmdstat_waitaof"]["calls"] == 1, server.port
+        client.close()
+    finally:
+        cluster.stop()
+
+
 def test_a_replica_confirms_the_writes_or_the_barrier_refuses(servers, tmp_path: Path):
     primary = servers(tmp_path / "primary", *EVERYSEC)
     replica = servers(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
     wait_for_replica(primary.client())
     client = primary.client()
-    barrier = DurabilityBarrier(client, "mark")
+    barrier = DurabilityBarrier(client, MARK)
     assert barrier.mode() is Durability.REPLICA
     client.hset("datasets:acme", "d1", "settings")
     barrier.wait()
@@ -74,7 +95,7 @@ def test_a_replica_confirms_the_writes_or_the_barrier_refuses(servers, tmp_path:
     replica.pause()
     client.hset("datasets:acme", "d2", "settings")
     with pytest.raises(NotDurable):
-        DurabilityBarrier(client, "mark", timeout_ms=300).wait()
+        DurabilityBarrier(client, MARK, timeout_ms=300).wait()
     replica.resume()
     barrier.wait()
     assert replica.client().hget("datasets:acme", "d2") == b"settings"
@@ -82,13 +103,13 @@ def test_a_replica_confirms_the_writes_or_the_barrier_refuses(servers, tmp_path:
 
 def test_a_server_that_cannot_make_writes_durable_is_reported(servers, tmp_path: Path, caplog):
     server = servers(tmp_path / "everysec", *EVERYSEC)
-    barrier = DurabilityBarrier(server.client(), "mark")
+    barrier = DurabilityBarrier(server.client(), MARK)
     with caplog.at_level(logging.ERROR):
         assert barrier.mode() is Durability.NONE
         barrier.wait()
     assert "can lose writes already acknowledged" in caplog.text
     always = servers(tmp_path / "always", "--appendonly", "yes", "--appendfsync", "always")
-    assert DurabilityBarrier(always.client(), "mark").mode() is Durability.FSYNC_ALWAYS
+    assert DurabilityBarrier(always.client(), MARK).mode() is Durability.FSYNC_ALWAYS
 
 
 class RecordsNames(Handler):

@@ -13,12 +13,14 @@ What the server offers is asked once per client, best first:
 WAIT and WAITAOF wait for the writes made on the connection they are sent on, and a pool hands
 out any connection. So the barrier first writes a marker on its own connection: the replication
 stream and the AOF are each one ordered log, and once the marker is durable so is every write
-acknowledged before it, on any connection."""
+acknowledged before it, on any connection. A cluster has a log per master: the barrier writes a
+marker on each master and waits there."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from enum import Enum
 from functools import cache
 
@@ -47,18 +49,21 @@ class NotDurable(DependencyUnavailable):
 
 
 class DurabilityBarrier:
-    def __init__(self, client: redis.Redis, marker_key: str, timeout_ms: int = WAIT_TIMEOUT_MS):
+    def __init__(self, client: redis.Redis, marker: Callable[[int], str], timeout_ms: int = WAIT_TIMEOUT_MS):
+        """``marker(n)``: the marker key the barrier writes; on a cluster, n = 0, 1, ... until some
+        marker lands on every master."""
         self._redis = client
-        self._marker = marker_key
+        self._marker = marker
         self._timeout_ms = timeout_ms
         self._mode: Durability | None = None
+        self._targets: list[tuple[redis.Redis, str]] | None = None  # (a master, a marker it holds)
         self._lock = threading.Lock()
 
     def mode(self) -> Durability:
         """How this server makes writes durable; asked once (again after a failed ask)."""
         with self._lock:
             if self._mode is None:
-                self._mode = _durability_of(self._redis)
+                self._mode = _durability_of(self._masters()[0][0])
                 if self._mode is Durability.NONE:
                     log.error("the state Redis has no WAITAOF, no replica and no `appendfsync always`: a host "
                               "failure can lose writes already acknowledged (and offsets committed over them)")
@@ -73,14 +78,35 @@ class DurabilityBarrier:
         if mode in (Durability.FSYNC_ALWAYS, Durability.NONE):
             return
         command = ("WAITAOF", 1, 0) if mode is Durability.WAITAOF else ("WAIT", 1)
-        with self._redis.pipeline(transaction=False) as pipe:  # one connection: the marker's
-            pipe.incr(self._marker)
-            pipe.execute_command(*command, self._timeout_ms)
-            _, answer = pipe.execute()
-        confirmed = answer[0] if mode is Durability.WAITAOF else answer
-        if int(confirmed) < 1:
-            raise NotDurable(f"the state Redis did not confirm its writes durable ({mode.value}) "
-                             f"within {self._timeout_ms} ms")
+        for master, marker in self._masters():
+            try:
+                with master.pipeline(transaction=False) as pipe:  # one connection: the marker's
+                    pipe.incr(marker)
+                    pipe.execute_command(*command, self._timeout_ms)
+                    _, answer = pipe.execute()
+            except redis.ResponseError:  # MOVED: the cluster's slots moved; the masters asked again next time
+                self._targets = None
+                raise
+            confirmed = answer[0] if mode is Durability.WAITAOF else answer
+            if int(confirmed) < 1:
+                raise NotDurable(f"the state Redis did not confirm its writes durable ({mode.value}) "
+                                 f"within {self._timeout_ms} ms")
+
+    def _masters(self) -> list[tuple[redis.Redis, str]]:
+        """Each master with a marker key it holds: the server itself, or each of a cluster's."""
+        if self._targets is None:
+            if not isinstance(self._redis, redis.RedisCluster):
+                self._targets = [(self._redis, self._marker(0))]
+            else:
+                markers: dict[str, str] = {}
+                primaries = {node.name for node in self._redis.get_primaries()}
+                hint = 0
+                while not primaries <= set(markers):
+                    markers.setdefault(self._redis.get_node_from_key(self._marker(hint)).name, self._marker(hint))
+                    hint += 1
+                self._targets = [(self._redis.get_redis_connection(self._redis.get_node(node_name=name)), marker)
+                                 for name, marker in sorted(markers.items())]
+        return self._targets
 
 
 def _durability_of(client: redis.Redis) -> Durability:

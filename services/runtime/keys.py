@@ -268,10 +268,10 @@ class RedisKeys:
         """Hash: server -> the loss (as in ``server_losses``) the watchdog has recovered from."""
         return self._k("server-losses-handled")
 
-    @property
-    def durability_mark(self) -> str:
-        """Counter the durability barrier writes before it waits (services/runtime/durability.py)."""
-        return self._k("durability-mark")
+    def durability_mark(self, hint: int) -> str:
+        """Counter the durability barrier writes before it waits (services/runtime/durability.py); on a
+        cluster one on each master, each ``hint`` a tag of its own until one lands on every master."""
+        return f"{{{self.namespace or 'indexflow'}#{hint}}}durability-mark"
 
     @property
     def embedding_calls(self) -> str:

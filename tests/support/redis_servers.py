@@ -86,11 +86,11 @@ def wait_for_replica(primary: redis.Redis, timeout: float = 20) -> None:
 class RedisClusterOfThree:
     """A three-master Redis Cluster (no replicas) of Debian's redis-server on loopback ports."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *options: str, binary: str = "redis-server"):
         self.ports = _cluster_ports()
         self.servers = [
             RedisServer(directory / str(port), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--appendonly", "no", port=port)
+                        *(options or ("--appendonly", "no")), binary=binary, port=port)
             for port in self.ports
         ]
 
