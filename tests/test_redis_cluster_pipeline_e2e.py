@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+import orjson
 import pytest
 
 from services.projector.store import StateStore
@@ -35,16 +37,37 @@ def tenants_on_every_master(cluster: RedisClusterOfThree, keys: RedisKeys) -> li
     raise AssertionError("tenants' state keys never reach every master")
 
 
+def states_fed(feed: httpx.Response, expected: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(document, status) of the states a live feed sends, read until ``expected`` are among them."""
+    seen: set[tuple[str, str]] = set()
+    text = ""
+    for chunk in feed.iter_text():
+        text += chunk
+        *events, text = text.split("\n\n")
+        for event in events:
+            kind, _, data = event.partition("\ndata: ")
+            if kind == "event: states":
+                seen |= {(state["document_id"], state["status"]) for state in orjson.loads(data)}
+        if expected <= seen:
+            break
+    return seen
+
+
 def test_the_pipeline_runs_on_a_cluster_with_each_tenant_on_a_master_of_its_own(
     stack_settings, cluster: RedisClusterOfThree, tmp_path: Path,
 ):
     with extra_pipeline(tmp_path / "state", INDEXFLOW_REDIS_URL=cluster.url, INDEXFLOW_REDIS_CLUSTER="true") as settings:
         tenants = tenants_on_every_master(cluster, settings.keys)
         accepted: dict[str, list[dict]] = {}
-        for tenant in tenants:
-            gateway = Gateway(settings, tenant=tenant, dataset="notes")
-            accepted[tenant] = [gateway.create_text(f"{tenant}-{n}.txt", f"{tenant} keeps note {n} about glaciers.")
-                                for n in range(3)]
+        live = Gateway(settings, tenant=tenants[0], dataset="notes").http.stream("GET", "/v1/ops/events")
+        with live as feed:  # the dashboard's live feed: states published by the projector's scripts
+            assert feed.status_code == 200
+            for tenant in tenants:
+                gateway = Gateway(settings, tenant=tenant, dataset="notes")
+                accepted[tenant] = [gateway.create_text(f"{tenant}-{n}.txt", f"{tenant} keeps note {n} about glaciers.")
+                                    for n in range(3)]
+            expected = {(document["document_id"], "completed") for document in accepted[tenants[0]]}
+            assert expected <= states_fed(feed, expected)
         for tenant in tenants:
             gateway = Gateway(settings, tenant=tenant, dataset="notes")
             first, second, third = accepted[tenant]

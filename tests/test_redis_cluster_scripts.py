@@ -4,14 +4,17 @@ redis-server on loopback ports, reached through redis-py's RedisCluster."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 from redis.cluster import RedisCluster
 
 from schemas import DocumentStatus, DocumentUpserted, InlineSource, Stage, StatusEvent
 from services.gateway.datasets import DatasetCatalog
+from services.gateway.pipeline_history import PipelineHistory
 from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
 from services.runtime.key_migration import Migrated, migrate_keys
@@ -98,6 +101,30 @@ def test_a_batch_of_several_tenants_documents_runs_on_a_cluster(cluster: RedisCl
     serving = ServingRevisions(cluster, KEYS)
     serving.publish_many([(u.key, u.revision) for u in upserts])
     assert serving.serving(u.key for u in upserts) == {u.key: 9 for u in upserts}
+
+
+def test_the_latency_chart_follows_every_tenants_states_on_a_cluster(cluster: RedisCluster):
+    """The gateway's pattern subscription (every tenant's channel) through an async cluster client,
+    which must learn its nodes before it can subscribe; the states published by the projector's
+    scripts on every master."""
+    url = f"redis://127.0.0.1:{cluster.get_default_node().port}/0"
+    history = PipelineHistory(every_seconds=0.5)
+
+    async def follow_while_folding() -> None:
+        client = redis.asyncio.RedisCluster.from_url(url)
+        following = asyncio.create_task(history.follow(lambda: {"stages": []}, client, KEYS))
+        await asyncio.sleep(0.7)  # subscribed
+        store = StateStore(cluster, KEYS)
+        for tenant in ("acme", "globex", "initech"):
+            for status in (DocumentStatus.WAITING, DocumentStatus.COMPLETED):
+                store.fold(StatusEvent(tenant_id=tenant, dataset_id="ds", document_id="chart", revision=3,
+                                       status=status, stage=Stage.INDEXER), 10 if status is DocumentStatus.WAITING else 11)
+        await asyncio.sleep(1.2)
+        following.cancel()
+        await client.aclose()
+
+    asyncio.run(follow_while_folding())
+    assert sum(sample["completed"] for sample in history.samples()) == 3
 
 
 def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Path):

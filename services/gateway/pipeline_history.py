@@ -26,6 +26,7 @@ import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 
 from services.runtime.keys import RedisKeys
+from services.runtime.redis_client import initialized
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 3600.0
@@ -64,15 +65,17 @@ class PipelineHistory:
             next_sample = loop.time()
             while True:
                 while (left := next_sample - loop.time()) > 0:
-                    await self._listen(pubsub, keys.state_changes_of_every_tenant, left)
+                    await self._listen(client, pubsub, keys.state_changes_of_every_tenant, left)
                 self.add(await run_in_threadpool(snapshot))
                 next_sample += self.every_seconds
         finally:
             await pubsub.aclose()
 
-    async def _listen(self, pubsub: redis.asyncio.client.PubSub, pattern: str, seconds: float) -> None:
+    async def _listen(self, client: redis.asyncio.Redis, pubsub: redis.asyncio.client.PubSub, pattern: str,
+                      seconds: float) -> None:
         try:
             if not pubsub.subscribed:  # at first, and after a Redis that did not answer then
+                await initialized(client)
                 await pubsub.psubscribe(pattern)
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
         except (redis.ConnectionError, redis.TimeoutError) as exc:

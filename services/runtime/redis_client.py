@@ -55,6 +55,14 @@ def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(settings.redis_url, **options)
 
 
+async def initialized(client: redis.asyncio.Redis) -> redis.asyncio.Redis:
+    """``client``, knowing its nodes if it is a cluster's: its pubsub picks a node by the channel's
+    slot, and fails before the client has learnt the slots (a command does that, a subscribe not)."""
+    if isinstance(client, redis.asyncio.RedisCluster):
+        await client.initialize()
+    return client
+
+
 def cache_redis_client(settings: Settings) -> redis.Redis:
     """The cache Redis: embedding vectors, safe to evict."""
     return _client(settings.cache_redis_url, _ca(settings))

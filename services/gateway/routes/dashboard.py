@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.gateway.errors import ApiError
 from services.gateway.services import Clients, Services, Tenant, caller_tenant
+from services.runtime.redis_client import initialized
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -123,7 +124,7 @@ def _sources(s: Services, tenant: str) -> dict[str, list[dict]]:
 async def _events(
     request: Request, s: Services, tenant: str, still_authorised: Callable[[], bool],
 ) -> AsyncIterator[bytes]:
-    pubsub = s.async_redis.pubsub()
+    pubsub = (await initialized(s.async_redis)).pubsub()
     await pubsub.subscribe(s.settings.keys.state_changes(tenant))
     loop = asyncio.get_running_loop()
     try:
