@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.read_routes import ROUTES, p50_ms  # noqa: E402
 from bench.stacks import free_port, own_pipeline  # noqa: E402
+from services.runtime.keys import RedisKeys  # noqa: E402
 
 TENANT, DATASET = "small", "tickets"
 SERVICES_FIRST = ("gateway", "extractor", "splitter", "embedder", "indexer", "projector", "watchdog", "sources")
@@ -38,11 +39,12 @@ def ticket(rng: random.Random, n: int) -> str:
     return f"Ticket {n}: " + " ".join(rng.choice(WORDS) for _ in range(58)) + "."
 
 
-def key_families(client, tag: str) -> dict[str, int]:
-    """Bytes held by each family of the deployment's keys (a key's name up to its first ":")."""
+def key_families(client, keys: RedisKeys) -> dict[str, int]:
+    """Bytes held by each family of the deployment's keys, every tenant's (a key's name after its
+    hash tag, up to its first ":")."""
     families: dict[str, int] = {}
-    for key in client.scan_iter(match=f"{tag}*", count=1000):
-        family = key.decode()[len(tag):].split(":", 1)[0]
+    for key in client.scan_iter(match=keys.tag[:-1] + "*", count=1000):  # "{ns}…" and each "{ns@tenant}…"
+        family = key.decode().partition("}")[2].split(":", 1)[0]
         families[family] = families.get(family, 0) + (client.memory_usage(key, samples=0) or 0)
     return families
 
@@ -100,7 +102,7 @@ def main() -> None:
         print(f"  completed:  {args.documents / completed:8.0f} documents/s (first publish to last terminal, "
               f"{completed:.1f} s): {dict(statuses)}")
         print(f"  state Redis: {per_document:,.0f} bytes per terminal document; by key (bytes per document):")
-        for family, size in sorted(key_families(state, settings.keys.tag).items(), key=lambda item: -item[1]):
+        for family, size in sorted(key_families(state, settings.keys).items(), key=lambda item: -item[1]):
             if size >= args.documents:  # a byte per document or more
                 print(f"    {family:34} {size / args.documents:7.0f}")
         print("  CPU per document (ms), by process:")
