@@ -7,7 +7,7 @@ back empty) is killed and restarted. Afterwards every document must be terminal,
 extra, 0 stale), the reconciler must find the states agreeing with the index, and each dataset's
 counts and order (kept by the projector as it writes) must equal what its states say.
 
-    .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4] [--rounds 15]
+    .venv/bin/python -m bench.chaos [--documents 300] [--kill-every 4] [--rounds 15] [--redis-cluster]
 
 It starts its own stack (ports and state directory of its own) and stops it at the end.
 """
@@ -262,10 +262,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15,
                         help="kill rounds, then the run drains (15 and up: every server restarted, stages scaled up and down)")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--redis-cluster", action="store_true",
+                        help="the state Redis as a three-master cluster (the one killed: a master)")
     args = parser.parse_args()
 
     own_environment(
         "chaos",
+        INDEXFLOW_REDIS_CLUSTER="true" if args.redis_cluster else "false",
         # Heal quickly: chunks a killed Elasticsearch lost are found within a minute.
         INDEXFLOW_WATCHDOG_STALL_SECONDS="600",
         INDEXFLOW_WATCHDOG_RECONCILE_INTERVAL_SECONDS="60",

@@ -23,11 +23,13 @@ def free_port() -> int:
 def own_environment(name: str, **settings: str) -> None:
     """Point this process's settings (and the services it starts) at a state directory and ports
     of their own, with ``settings`` (INDEXFLOW_* variables) besides."""
-    os.environ.update({
-        "INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-{name}-"),
-        **{f"INDEXFLOW_{server}_PORT": str(free_port()) for server in SERVERS},
-        **settings,
-    })
+    from deploy.probes import free_cluster_ports
+    from deploy.stack import CLUSTER_MASTERS
+
+    ports = {f"INDEXFLOW_{server}_PORT": str(free_port()) for server in SERVERS}
+    if settings.get("INDEXFLOW_REDIS_CLUSTER") == "true":  # three masters from that port on
+        ports["INDEXFLOW_REDIS_PORT"] = str(free_cluster_ports("127.0.0.1", CLUSTER_MASTERS))
+    os.environ.update({"INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-{name}-"), **ports, **settings})
 
 
 @contextmanager

@@ -30,6 +30,18 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_cluster_ports(host: str, count: int) -> int:
+    """The first of ``count`` consecutive free ports whose Redis Cluster bus ports (each 10000 above)
+    are free too: for a local cluster's masters (tests, benchmarks)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            first = sock.getsockname()[1]
+        if first + count - 1 + 10000 <= 65535 and all(
+                port_free(host, port + bus) for port in range(first, first + count) for bus in (0, 10000)):
+            return first
+
+
 def kafka_ready(host: str, port: int) -> str | None:
     if not port_accepts(host, port):
         return "port closed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from services.runtime.server_losses import record_loss
 from services.runtime.settings import Settings
 
 
-def _redis(name: str, host: str, port: int, data: Path, policy: list[str]) -> Component:
+def _redis(name: str, host: str, port: int, data: Path, policy: list[str], part_of: str | None = None) -> Component:
     # Without protected mode or a password, as every embedded server: Stack.up only ever binds loopback.
     return Component(
         name,
@@ -36,7 +37,13 @@ def _redis(name: str, host: str, port: int, data: Path, policy: list[str]) -> Co
             "--bind", host, "--port", str(port), "--dir", str(data / name), "--protected-mode", "no", *policy,
         ],
         lambda: probes.redis_ready(host, port),
+        part_of=part_of,
     )
+
+
+# The embedded state Redis as a cluster (INDEXFLOW_REDIS_CLUSTER): three masters on the state Redis's
+# port and the two after it, each with its cluster bus 10000 above.
+CLUSTER_MASTERS = 3
 
 
 class StackError(RuntimeError):
@@ -51,6 +58,11 @@ class Component:
     ready: Callable[[], str | None]
     env: dict[str, str] = field(default_factory=dict)
     ready_timeout: float = 30.0
+    part_of: str | None = None  # the server this is a node of (``redis`` for each of a cluster's)
+
+    @property
+    def server(self) -> str:
+        return self.part_of or self.name
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ class Stack:
 
     def _components(self) -> list[Component]:
         external = self.settings.external_servers
-        return [c for c in self._embedded() if c.name not in external and not (c.name == "bucket" and "kafka" in external)]
+        return [c for c in self._embedded() if c.server not in external and not (c.name == "bucket" and "kafka" in external)]
 
     def _embedded(self) -> list[Component]:
         s, host, data = self.settings, self.settings.host, self.state_dir / "data"
@@ -170,15 +182,42 @@ class Stack:
             # answers (Debian's 7.0 has no WAITAOF, and there is no replica: services/runtime/
             # durability.py), so even a host failure loses nothing it acknowledged; it never
             # evicts (a full Redis refuses writes, which stages wait out as an outage).
-            _redis("redis", host, s.redis_port, data, [
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
-            ]),
+            *self._state_redis(),
             # Recomputable vectors: bounded, least recently used evicted, nothing on disk.
             _redis("redis-cache", host, s.cache_redis_port, data, [
                 "--maxmemory", "512mb", "--maxmemory-policy", "allkeys-lru", "--save", "", "--appendonly", "no",
             ]),
         ]
         return components
+
+    def _state_redis(self) -> list[Component]:
+        s, host, data = self.settings, self.settings.host, self.state_dir / "data"
+        policy = ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"]
+        if not s.redis_cluster:
+            return [_redis("redis", host, s.redis_port, data, policy)]
+        cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        return [_redis("redis" if n == 0 else f"redis-{n + 1}", host, s.redis_port + n, data, policy + cluster,
+                       part_of="redis") for n in range(CLUSTER_MASTERS)]
+
+    def _form_cluster(self) -> None:
+        """Give the embedded cluster's masters their slots, once; wait until it serves them all (a
+        master started again rejoins by itself, from its nodes.conf)."""
+        host, port = self.settings.host, self.settings.redis_port
+        node = redis.Redis(host=host, port=port, socket_timeout=5)
+        try:
+            if int(node.cluster("info")["cluster_slots_assigned"]) == 0:
+                subprocess.run(
+                    [_system_binary("redis-cli", "redis-tools"), "--cluster", "create",
+                     *(f"{host}:{port + n}" for n in range(CLUSTER_MASTERS)), "--cluster-replicas", "0", "--cluster-yes"],
+                    check=True, capture_output=True, timeout=60,
+                )
+            deadline = time.monotonic() + 30
+            while node.cluster("info")["cluster_state"] != "ok":
+                if time.monotonic() > deadline:
+                    raise StackError(f"the embedded Redis Cluster at {host}:{port} is not serving every slot")
+                time.sleep(0.1)
+        finally:
+            node.close()
 
     def _process(self, component: Component) -> ManagedProcess:
         # One object per server, so a child this Stack started is also reaped by it.
@@ -199,8 +238,9 @@ class Stack:
                 "your own by URL (INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS, INDEXFLOW_ELASTICSEARCH_URL, INDEXFLOW_REDIS_URL, "
                 "INDEXFLOW_CACHE_REDIS_URL)"
             )
-        for directory in ("redis", "redis-cache"):
-            (self.state_dir / "data" / directory).mkdir(parents=True, exist_ok=True)
+        for component in self.components:
+            if component.server in ("redis", "redis-cache"):
+                (self.state_dir / "data" / component.name).mkdir(parents=True, exist_ok=True)
         statuses: list[ComponentStatus] = []
         started_now: list[Component] = []
         try:
@@ -208,6 +248,8 @@ class Stack:
                 if self._process(component).pid() is None:
                     started_now.append(component)
                 statuses.append(self._start(component))
+            if self.settings.redis_cluster and any(c.server == "redis" for c in self.components):
+                self._form_cluster()
         except StackError:
             # Leave nothing half-started behind: stop what this call started.
             for component in reversed(started_now):
@@ -227,18 +269,15 @@ class Stack:
         seconds), so it looks at once (services/watchdog/restarts.py). A broker on durable storage
         loses nothing."""
         losing = ("elasticsearch", "redis") + (() if self.settings.kafka_storage == "s3" else ("kafka",))
-        servers = [c.name for c in started if c.name in losing]
+        servers = sorted({c.server for c in started if c.server in losing})
         if not servers:
             return
-        client = redis_client(self.settings)
         try:
             for server in servers:
-                record_loss(client, self.settings.keys, server)
+                record_loss(redis_client(self.settings), self.settings.keys, server)  # the process's client: kept open
         except redis.RedisError as exc:
             # No state Redis to tell (a stack of some servers only): the stall rule finds the loss.
             print(f"restart of {', '.join(servers)} not recorded for the watchdog: {exc}", file=sys.stderr)
-        finally:
-            client.close()
 
     def _start(self, component: Component) -> ComponentStatus:
         process = self._process(component)

@@ -4,11 +4,15 @@ clear errors when a port is taken or a server dies at start."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from redis.cluster import RedisCluster
 
+from deploy.probes import free_cluster_ports
 from deploy.stack import Component, Stack, StackError
 from services.runtime.settings import Settings
 from tests.conftest import stack_env
@@ -124,5 +128,36 @@ def test_durable_mode_keeps_topics_records_and_offsets_across_a_restart(
         [record] = read_topic(settings, topic, until=lambda ms: len(ms) == 1, timeout=20)
         assert record.value() == b"kept"
         assert committed(settings, "g", topic, 6)[placed[0][0]] == 1
+    finally:
+        stack.down()
+
+
+def test_an_embedded_redis_cluster_is_formed_once_and_a_master_started_again_rejoins_with_its_keys(
+    stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    for name, value in stack_env(tmp_path / "state").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INDEXFLOW_REDIS_CLUSTER", "true")
+    monkeypatch.setenv("INDEXFLOW_REDIS_PORT", str(free_cluster_ports("127.0.0.1", 3)))
+    # The session's broker and Elasticsearch: this stack starts its Redis servers only
+    monkeypatch.setenv("INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS", stack_settings.kafka_bootstrap_servers)
+    monkeypatch.setenv("INDEXFLOW_ELASTICSEARCH_URL", stack_settings.elasticsearch_url)
+    settings = Settings()
+    stack = Stack(settings)
+    try:
+        started = [s for s in stack.up() if s.port is not None]
+        assert [s.name for s in started] == ["redis", "redis-2", "redis-3", "redis-cache"]
+        client = RedisCluster.from_url(settings.redis_url)
+        tenants = [f"tenant-{n}" for n in range(12)]
+        for tenant in tenants:
+            client.hset(settings.keys.states(tenant), f"{tenant}/d", "{}")
+        assert len({client.get_node_from_key(settings.keys.states(t)).port for t in tenants}) == 3
+
+        os.kill(started[0].pid, signal.SIGKILL)
+        time.sleep(1)  # its port closed
+        again = {s.name: s.pid for s in stack.up()}
+        assert again["redis"] != started[0].pid and again["redis-2"] == started[1].pid  # the killed one only
+        assert all(client.hget(settings.keys.states(t), f"{t}/d") == b"{}" for t in tenants)  # fsynced, rejoined
+        client.close()
     finally:
         stack.down()

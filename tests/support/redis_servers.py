@@ -13,6 +13,8 @@ from pathlib import Path
 import redis
 from redis.cluster import RedisCluster
 
+from deploy.probes import free_cluster_ports
+
 from tests.conftest import free_port
 
 
@@ -87,7 +89,8 @@ class RedisClusterOfThree:
     """A three-master Redis Cluster (no replicas) of Debian's redis-server on loopback ports."""
 
     def __init__(self, directory: Path, *options: str, binary: str = "redis-server"):
-        self.ports = _cluster_ports()
+        first = free_cluster_ports("127.0.0.1", 3)
+        self.ports = [first, first + 1, first + 2]
         self.servers = [
             RedisServer(directory / str(port), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                         *(options or ("--appendonly", "no")), binary=binary, port=port)
@@ -129,14 +132,3 @@ class RedisClusterOfThree:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-
-
-def _cluster_ports() -> list[int]:
-    """Three free ports whose cluster bus ports (each + 10000) are free too."""
-    from deploy.probes import port_free
-    from tests.conftest import free_ports
-
-    while True:
-        first = free_ports(3)
-        if first + 2 + 10000 <= 65535 and all(port_free("127.0.0.1", first + i + 10000) for i in range(3)):
-            return [first, first + 1, first + 2]
