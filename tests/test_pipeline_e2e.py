@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
@@ -13,6 +12,7 @@ from schemas import DocumentCommand, DocumentUpserted, InlineSource
 from services.indexer.mapping import all_chunk_indices, index_name
 from services.projector.rebuild import rebuild
 from services.projector.store import StateStore
+from services.runtime.packing import STATES
 from services.runtime.producer import Producer
 from services.runtime.redis_client import redis_client
 from services.runtime.settings import Settings
@@ -177,7 +177,7 @@ def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settin
 
     def snapshot() -> dict:
         return {
-            key: {f: v for f, v in orjson.loads(raw).items() if f not in ("event_id", "produced_at")}
+            key: {f: v for f, v in STATES.loads(raw).items() if f not in ("event_id", "produced_at")}
             for tenant in tenants for key, raw in client.hgetall(pipeline.keys.states(tenant)).items()
         }
 

@@ -1,5 +1,5 @@
 """Each live document's metadata as a metadata filter checks it: its own values and, with its
-dataset's built-in fields switched on, theirs. Read as the JSON the state Redis stores, never built
+dataset's built-in fields switched on, theirs. Read as the JSON the state Redis keeps, never built
 into models: a filtered search checks every document of the datasets it searches, and a model per
 document (its whole state and upsert validated) was most of such a search's CPU in the gateway,
 held under the GIL every tenant's requests share."""
@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from schemas import DocumentStatus, document_key
 from services.gateway import dify
 from services.gateway.services import Services
-from services.runtime.redis_client import redis_client
 
 
 def filter_metadata(s: Services, tenant: str, dataset_id: str) -> dict[str, dict[str, Any]]:
@@ -23,8 +20,8 @@ def filter_metadata(s: Services, tenant: str, dataset_id: str) -> dict[str, dict
             if state.get("status") != DocumentStatus.DELETED.value]
     if not live:
         return {}
-    raws = redis_client(s.settings).hmget(s.settings.keys.documents(tenant), [document_key(tenant, d) for d in live])
-    upserts = {document: orjson.loads(raw) for document, raw in zip(live, raws) if raw is not None}
+    registered = s.publisher.registry.newest_upserts_json([document_key(tenant, d) for d in live])
+    upserts = {key.partition("/")[2]: upsert for key, upsert in registered.items()}
     record = s.catalog.get(tenant, dataset_id)
     if record is None or not record.built_in_field_enabled:
         return {document: upsert.get("metadata", {}) for document, upsert in upserts.items()}

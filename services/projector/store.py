@@ -20,6 +20,7 @@ from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Pri
 from services.projector import listing
 from services.projector.state import apply
 from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
+from services.runtime.packing import STATES
 from services.runtime.registry import FINISHED_LUA
 from services.runtime.tenants import Tenants
 
@@ -39,7 +40,7 @@ class StateStore:
 
     def get(self, key: str) -> DocumentState | None:
         raw = self._redis.hget(self._keys.states(tenant_of_key(key)), key)
-        return STATE.decode(raw) if raw is not None else None
+        return STATE.decode(STATES.unpack(raw)) if raw is not None else None
 
     def get_many(self, keys: Iterable[str]) -> list[DocumentState]:
         """The states of the documents known, in the order asked."""
@@ -51,20 +52,20 @@ class StateStore:
         return [orjson.loads(raw) for raw in self._raw_states(keys)]
 
     def _raw_states(self, keys: Iterable[str]) -> list[bytes]:
-        """The stored states of the documents known, in the order asked: one HMGET per tenant."""
+        """The states (JSON) of the documents known, in the order asked: one HMGET per tenant."""
         keys = list(keys)
         found: dict[str, bytes] = {}
         for tenant_id, of_tenant in by_tenant(keys, str).items():
             found.update((key, raw) for key, raw in zip(of_tenant, self._redis.hmget(self._keys.states(tenant_id),
                                                                                       of_tenant)) if raw is not None)
-        return [found[key] for key in keys if key in found]
+        return [STATES.unpack(found[key]) for key in keys if key in found]
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentState]]:
         """Every state, a page at a time, tenant by tenant (a live scan: states may move meanwhile)."""
         for tenant_id in self._tenants.all():
             page: list[DocumentState] = []
             for _, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=size):
-                page.append(STATE.decode(raw))
+                page.append(STATE.decode(STATES.unpack(raw)))
                 if len(page) == size:
                     yield page
                     page = []
@@ -201,18 +202,22 @@ class StateStore:
             cursor = None
             while cursor != 0:
                 cursor, raws = self._redis.hscan(states, cursor or 0, count=page)
-                pending = [(key.decode(), orjson.loads(raw)) for key, raw in raws.items()]
-                while pending:  # a state moved to another dataset meanwhile is looked at again
+                pending = [(key.decode(), raw) for key, raw in raws.items()]
+                while pending:  # a state written meanwhile is looked at again
                     keys = [states, self._keys.state_counted(tenant_id), self._keys.dataset_counts(tenant_id)]
-                    args = []
-                    for key, state in pending:
+                    args: list[str | bytes] = []
+                    for key, raw in pending:
+                        state = STATES.loads(raw)
+                        words = state.get("word_count") if state["status"] != DocumentStatus.DELETED.value else 0
+                        dataset = f"{tenant_id}/{state['dataset_id']}"
                         keys += self._placement_keys(tenant_id, state["dataset_id"])
-                        args += [key, state["document_id"], f"{tenant_id}/{state['dataset_id']}"]
+                        args += [key, raw, state["document_id"], state["status"],
+                                 f"{dataset}|{state['status']}|{words if isinstance(words, int) else 0}"]
                     outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
                     indexed += sum(outcome == 1 for outcome in outcomes)
-                    moved = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
-                    pending = [(key, orjson.loads(raw)) for key, raw in zip(moved, self._redis.hmget(states, moved))
-                               if raw is not None] if moved else []
+                    changed = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
+                    pending = [(key, raw) for key, raw in zip(changed, self._redis.hmget(states, changed))
+                               if raw is not None] if changed else []
         self._redis.set(self._keys.dataset_indexes_complete, 1)
         self._complete = True
         for key in self._redis.scan_iter(match=self._keys.dataset_keys_before("*", "*"), count=page):
@@ -223,7 +228,7 @@ class StateStore:
         """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
         census = Census()
         for raw in (raw for tenant_id in self._tenants.all() for raw in self._redis.hvals(self._keys.states(tenant_id))):
-            state = orjson.loads(raw)
+            state = STATES.loads(raw)
             census.statuses[state["status"]] += 1
             if state["status"] not in TERMINAL_STATUSES:
                 lane = census.backlog.setdefault(state.get("priority", Priority.INTERACTIVE), {})
@@ -259,7 +264,7 @@ class StateStore:
         answers: dict[tuple[str, int], DocumentState | None] = {}
         saves = []
         for key, raw, stored in zip(keys, raws, stored_positions):
-            previous = STATE.decode(raw) if raw is not None else None
+            previous = STATE.decode(STATES.unpack(raw)) if raw is not None else None
             stored_position = int(stored) if stored is not None else -1
             state, position, made = previous, stored_position, []
             for event, offset in by_key[key]:
@@ -295,7 +300,7 @@ class StateStore:
 
     def _get_positioned(self, key: str) -> tuple[DocumentState | None, int]:
         _, [raw], [position] = self._positioned([key])
-        return (STATE.decode(raw) if raw is not None else None), int(position) if position is not None else -1
+        return (STATE.decode(STATES.unpack(raw)) if raw is not None else None), int(position) if position is not None else -1
 
     def _positioned(self, keys: list[str]) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
         """The documents' keys, stored states and positions, in one round trip whatever their tenants.
@@ -346,14 +351,14 @@ class StateStore:
             old = previous if previous is not None else state
             live = state.status is not DocumentStatus.DELETED
             counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
-            args += [b"\n".join(STATE.encode(s) for s in made[:-1]), state.key, STATE.encode(state), position,
+            args += [b"\n".join(STATE.encode(s) for s in made), state.key, STATES.pack(state.revision, STATE.encode(state)), position,
                      expected, counted, state.document_id, state.status.value, block(state.dataset_id),
                      block(old.dataset_id), state.revision if state.status in TERMINAL_STATUSES else ""]
         return {"keys": keys, "args": args}
 
 
 def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
-    state = orjson.loads(raw)
+    state = STATES.loads(raw)
     return state["tenant_id"], state["dataset_id"]
 
 
@@ -439,13 +444,13 @@ local function place(first, old_first, document, status)
 end
 """
 
-# Write each state only if its document's position is still the one it was folded from; count it
-# and place it; announce it, after the states its batch made on the way (JSON has no raw newline,
-# so they travel as one argument, a line each); a final one is no longer unfinished for the stall
-# sweep. All of one tenant. KEYS: states, their positions, state-counted, the counts, the
+# Write each state (packed: services/runtime/packing.py) only if its document's position is still
+# the one it was folded from; count it and place it; announce every state its batch made on the
+# way, it last (as JSON, which has no raw newline, so they travel as one argument, a line each); a
+# final one is no longer unfinished for the stall sweep. All of one tenant. KEYS: states, their positions, state-counted, the counts, the
 # registry, the unfinished set; then per dataset ``place``'s 12 keys. ARGV[1]: the tenant's channel
 # (a channel is no key: a cluster publishes it to every node); then per state 11: the states made
-# on the way, its key, the state, its position, the position expected, what it counts, its id, its
+# on the way and it, its key, the state packed, its position, the position expected, what it counts, its id, its
 # status, where its dataset's keys start, where those of its dataset before start (the same,
 # unless it moved), and its revision if final ('' if not). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
@@ -462,7 +467,6 @@ for i = 0, (#ARGV - 1) / 11 - 1 do
     recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
     place(k, old, ARGV[a + 6], ARGV[a + 7])
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
-    redis.call('PUBLISH', ARGV[1], ARGV[a + 2])
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
     written[i + 1] = 1
   end
@@ -470,27 +474,22 @@ end
 return written
 """
 
-# Count and place each stored state as read now (those written before the counts or some of the
-# sets were kept). Per document ``place``'s twelve keys after the first three, and three arguments
-# (its key, id and "tenant/dataset"); per document 1, or 0 when it is gone, or -1 when it is no
-# longer in the dataset whose keys were given.
+# Count and place each stored state as read (those written before the counts or some of the sets
+# were kept), if it is still stored as read. KEYS: states, state-counted, the counts, then per
+# document ``place``'s twelve keys. ARGV per document 5: its key, its state as read, its id, its
+# status, what it counts. Per document 1, or 0 when it is gone, or -1 when it was written since.
 _INDEX_STORED = _INDEXES + """
 local outcomes = {}
-for i = 0, #ARGV / 3 - 1 do
-  local key, document, dataset = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+for i = 0, #ARGV / 5 - 1 do
+  local a = 5 * i + 1
   local outcome = 0
-  local raw = redis.call('HGET', KEYS[1], key)
-  if raw then
-    local state = cjson.decode(raw)
-    if state.tenant_id .. '/' .. state.dataset_id ~= dataset then
-      outcome = -1
-    else
-      local words = state.word_count
-      if type(words) ~= 'number' or state.status == 'deleted' then words = 0 end
-      recount(KEYS[2], KEYS[3], key, dataset .. '|' .. state.status .. '|' .. string.format('%d', words))
-      place(12 * i + 4, 12 * i + 4, document, state.status)
-      outcome = 1
-    end
+  local raw = redis.call('HGET', KEYS[1], ARGV[a])
+  if raw and raw ~= ARGV[a + 1] then
+    outcome = -1
+  elseif raw then
+    recount(KEYS[2], KEYS[3], ARGV[a], ARGV[a + 4])
+    place(12 * i + 4, 12 * i + 4, ARGV[a + 2], ARGV[a + 3])
+    outcome = 1
   end
   outcomes[i + 1] = outcome
 end
