@@ -139,9 +139,10 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         client.zadd("{indexflow.}unfinished", {"globex/d2": 5})
         client.hset("{indexflow.}chunks:globex/d2", "5/0/0", "x")
         client.set("{indexflow.}writing:globex/d2", "token", px=60_000)
+        client.zadd("{indexflow.}dataset-documents:globex/ds", {"d2": 1})  # read by no version now
         client.hset(KEYS.serving_revisions("acme"), "acme/d1", 8)  # written by an upgraded service already
         client.set("other.api-keys", "another deployment's")
-        assert migrate_keys(client, KEYS) == Migrated(moved=10, left=1)
+        assert migrate_keys(client, KEYS) == Migrated(moved=11, left=1)
         assert client.hget(KEYS.api_keys, "digest") == b"acme"
         assert client.hget(KEYS.revisions_issued("acme"), "acme/d1") == b"7"
         assert client.hget(KEYS.serving_revisions("acme"), "acme/d1") == b"8"  # the newer one kept
@@ -151,6 +152,7 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         assert client.hget(KEYS.chunks("globex/d2"), "5/0/0") == b"x"
         assert 0 < client.pttl(KEYS.document_writer("globex/d2")) <= 60_000
         assert Tenants(client, KEYS).all() == ["acme", "globex"]
+        assert not client.keys("*dataset-documents*")
         assert client.get("other.api-keys") == b"another deployment's"
         assert migrate_keys(client, KEYS) == Migrated(moved=0, left=0)
     finally:

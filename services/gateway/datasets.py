@@ -199,8 +199,7 @@ class DatasetCatalog:
 
     def _ordered_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
         """The dataset's sorted sets of documents, scored by their positions."""
-        return [self._keys.dataset_documents(tenant_id, dataset_id),
-                self._keys.dataset_live_documents(tenant_id, dataset_id),
+        return [self._keys.dataset_live_documents(tenant_id, dataset_id),
                 *(self._keys.dataset_listed_documents(tenant_id, dataset_id, listed) for listed in LISTED)]
 
     def positions_of(self, tenant_id: str, dataset_id: str, document_ids: list[str]) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """A dataset's documents by what Dify displays of them (its ``display_status``): one sorted set per
-display status, scored by position as ``dataset_documents`` is, so a listing filtered by status
+display status, scored by position as ``dataset_live_documents`` is, so a listing filtered by status
 reads a page of one set. What a document is displayed as follows from its status and, once
 completed, its visibility (disabled or archived); deleted documents, which Dify lists as errors
 only when asked for deleted ones too, are listed under "deleted". The Lua here is shared by the

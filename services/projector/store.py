@@ -107,7 +107,8 @@ class StateStore:
                           if _tenant_and_dataset(raw) in wanted)
         with self._redis.pipeline(transaction=False) as pipe:
             for dataset_id in dataset_ids:
-                pipe.zrange(self._keys.dataset_documents(tenant_id, dataset_id), 0, -1)
+                pipe.zrange(self._keys.dataset_live_documents(tenant_id, dataset_id), 0, -1)
+                pipe.zrange(self._keys.dataset_listed_documents(tenant_id, dataset_id, "deleted"), 0, -1)
             found = pipe.execute()
         return sorted({f"{tenant_id}/{member.decode()}" for members in found for member in members})
 
@@ -153,12 +154,13 @@ class StateStore:
         there are (those Dify displays as ``shown``, when given): read from its sorted sets,
         whatever the dataset's size. Once ``indexes_complete``."""
         if shown is None:
-            of_dataset = self._keys.dataset_documents if deleted else self._keys.dataset_live_documents
-            sets = [of_dataset(tenant_id, dataset_id)]
+            sets = [self._keys.dataset_live_documents(tenant_id, dataset_id)]
+            if deleted:
+                sets.append(self._keys.dataset_listed_documents(tenant_id, dataset_id, "deleted"))
         else:
             sets = [self._keys.dataset_listed_documents(tenant_id, dataset_id, listed)
                     for listed in listing.listed_under(shown, deleted)]
-        # Two sets (errors and deleted ones) are merged from their heads: their first offset + count
+        # Two sets (with the deleted ones) are merged from their heads: their first offset + count
         # are enough, as a listing's later pages are rarely read.
         start = 0 if len(sets) > 1 else offset
         with self._redis.pipeline(transaction=True) as pipe:
@@ -186,7 +188,6 @@ class StateStore:
     def _placement_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
         """What ``place`` (the Lua below) keeps of a document in this dataset, in its order."""
         return [self._keys.document_positions(tenant_id, dataset_id),
-                self._keys.dataset_documents(tenant_id, dataset_id),
                 self._keys.dataset_live_documents(tenant_id, dataset_id), self._keys.document_visibility(tenant_id),
                 *self._listed_keys(tenant_id, dataset_id)]
 
@@ -351,7 +352,8 @@ class StateStore:
             old = previous if previous is not None else state
             live = state.status is not DocumentStatus.DELETED
             counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
-            args += [b"\n".join(STATE.encode(s) for s in made), state.key, STATES.pack(state.revision, STATE.encode(state)), position,
+            announced = [STATE.encode(s) for s in made]
+            args += [b"\n".join(announced), state.key, STATES.pack(state.revision, announced[-1]), position,
                      expected, counted, state.document_id, state.status.value, block(state.dataset_id),
                      block(old.dataset_id), state.revision if state.status in TERMINAL_STATUSES else ""]
         return {"keys": keys, "args": args}
@@ -425,22 +427,18 @@ local function recount(counted_key, counts, key, counted)
   count(counts, counted, 1)
   redis.call('HSET', counted_key, key, counted)
 end
--- KEYS from `first`: the dataset's positions, its sorted sets of every and of live documents, the
--- tenant's visibility, its sorted sets by display status; from `old_first`, the sets of its dataset
--- before (the same, unless it moved).
+-- KEYS from `first`: the dataset's positions, its sorted set of live documents, the tenant's
+-- visibility, its sorted sets by display status; from `old_first`, the sets of its dataset before
+-- (the same, unless it moved).
 local function place(first, old_first, document, status)
-  if KEYS[old_first + 1] ~= KEYS[first + 1] then
-    redis.call('ZREM', KEYS[old_first + 1], document)
-    redis.call('ZREM', KEYS[old_first + 2], document)
-  end
+  if KEYS[old_first + 1] ~= KEYS[first + 1] then redis.call('ZREM', KEYS[old_first + 1], document) end
   local position = tonumber(redis.call('HGET', KEYS[first], document) or '0')
-  redis.call('ZADD', KEYS[first + 1], position, document)
   if status ~= 'deleted' then
-    redis.call('ZADD', KEYS[first + 2], position, document)
+    redis.call('ZADD', KEYS[first + 1], position, document)
   else
-    redis.call('ZREM', KEYS[first + 2], document)
+    redis.call('ZREM', KEYS[first + 1], document)
   end
-  list_shown(first + 4, old_first + 4, document, status, redis.call('HGET', KEYS[first + 3], document), position)
+  list_shown(first + 3, old_first + 3, document, status, redis.call('HGET', KEYS[first + 2], document), position)
 end
 """
 
@@ -448,7 +446,7 @@ end
 # the one it was folded from; count it and place it; announce every state its batch made on the
 # way, it last (as JSON, which has no raw newline, so they travel as one argument, a line each); a
 # final one is no longer unfinished for the stall sweep. All of one tenant. KEYS: states, their positions, state-counted, the counts, the
-# registry, the unfinished set; then per dataset ``place``'s 12 keys. ARGV[1]: the tenant's channel
+# registry, the unfinished set; then per dataset ``place``'s 11 keys. ARGV[1]: the tenant's channel
 # (a channel is no key: a cluster publishes it to every node); then per state 11: the states made
 # on the way and it, its key, the state packed, its position, the position expected, what it counts, its id, its
 # status, where its dataset's keys start, where those of its dataset before start (the same,
@@ -476,7 +474,7 @@ return written
 
 # Count and place each stored state as read (those written before the counts or some of the sets
 # were kept), if it is still stored as read. KEYS: states, state-counted, the counts, then per
-# document ``place``'s twelve keys. ARGV per document 5: its key, its state as read, its id, its
+# document ``place``'s eleven keys. ARGV per document 5: its key, its state as read, its id, its
 # status, what it counts. Per document 1, or 0 when it is gone, or -1 when it was written since.
 _INDEX_STORED = _INDEXES + """
 local outcomes = {}
@@ -488,7 +486,7 @@ for i = 0, #ARGV / 5 - 1 do
     outcome = -1
   elseif raw then
     recount(KEYS[2], KEYS[3], ARGV[a], ARGV[a + 4])
-    place(12 * i + 4, 12 * i + 4, ARGV[a + 2], ARGV[a + 3])
+    place(11 * i + 4, 11 * i + 4, ARGV[a + 2], ARGV[a + 3])
     outcome = 1
   end
   outcomes[i + 1] = outcome

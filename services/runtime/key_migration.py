@@ -3,7 +3,9 @@ before its services are upgraded (they are stopped meanwhile):
 
 1. untagged (``indexflow.state``) -> the namespace's tag (``{indexflow.}state``);
 2. the namespace's tag -> each tenant's (``{indexflow.@acme}state``): deployment-wide hashes keyed
-   by document split into one per tenant, and keys naming a tenant moved under its tag.
+   by document split into one per tenant, and keys naming a tenant moved under its tag;
+3. keys no version reads any more deleted (each dataset's sorted set of every document, deleted
+   ones too: its live documents' and its deleted ones' say as much).
 
 Each step leaves a key whose new name exists already (written by an upgraded service) as it is,
 for an operator to look at. Moves are DUMP/RESTORE, so they work across a cluster's slots too."""
@@ -25,8 +27,9 @@ _SPLIT_SORTED_SETS = ("unfinished",)
 _TENANT_NAMED = re.compile(
     r"^(?:parked|writing|batch|tenant-usage|datasets|dataset-names|document-visibility|document-positions|"
     r"document-created|dataset-tags|dataset-tag-bindings|dataset-model|dataset-indexed|index-placement|"
-    r"dataset-removal|chunks|dataset-documents|dataset-live-documents|dataset-listed):([^/|]+)"
+    r"dataset-removal|chunks|dataset-live-documents|dataset-listed):([^/|]+)"
 )
+_RETIRED = re.compile(r"^dataset-documents:")
 
 
 @dataclass
@@ -39,7 +42,8 @@ def migrate_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
     """Every step, in order."""
     tagged = tag_keys(client, keys)
     split = split_by_tenant(client, keys)
-    return Migrated(tagged.moved + split.moved, tagged.left + split.left)
+    retired = drop_retired(client, keys)
+    return Migrated(tagged.moved + split.moved + retired.moved, tagged.left + split.left)
 
 
 def tag_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
@@ -86,6 +90,15 @@ def split_by_tenant(client: redis.Redis, keys: RedisKeys) -> Migrated:
                 migrated.left += 1
     if tenants:
         client.sadd(keys.tenants, *tenants)
+    return migrated
+
+
+def drop_retired(client: redis.Redis, keys: RedisKeys) -> Migrated:
+    """Step 3: keys no version reads any more, under the namespace's tag or a tenant's, deleted."""
+    migrated = Migrated()
+    for old in client.scan_iter(match=keys.tag[:-1] + "*", count=1000):  # "{ns}…" and each "{ns@tenant}…"
+        if _RETIRED.match(old.decode().partition("}")[2]):
+            migrated.moved += client.delete(old)
     return migrated
 
 

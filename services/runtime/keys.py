@@ -222,17 +222,15 @@ class RedisKeys:
         words"), the side a write takes away before it adds the new state's."""
         return self._t(tenant_id, "state-counted")
 
-    def dataset_documents(self, tenant_id: str, dataset_id: str) -> str:
-        """Sorted set: the dataset's document ids, deleted ones too, scored by their positions
-        (``document_positions``, 0 while a document has none): its documents newest first."""
-        return self._t(tenant_id, f"dataset-documents:{tenant_id}/{dataset_id}")
-
     def dataset_live_documents(self, tenant_id: str, dataset_id: str) -> str:
-        """Sorted set: ``dataset_documents`` without the deleted ones."""
+        """Sorted set: the dataset's document ids but the deleted ones, scored by their positions
+        (``document_positions``, 0 while a document has none): its documents newest first. With
+        its deleted ones (``dataset_listed_documents`` "deleted"), all of them."""
         return self._t(tenant_id, f"dataset-live-documents:{tenant_id}/{dataset_id}")
 
     def dataset_listed_documents(self, tenant_id: str, dataset_id: str, listed: str) -> str:
-        """Sorted set: ``dataset_documents`` displayed as ``listed`` (services/projector/listing.py)."""
+        """Sorted set: the dataset's documents displayed as ``listed`` (services/projector/listing.py),
+        scored as ``dataset_live_documents``."""
         return self._t(tenant_id, f"dataset-listed:{tenant_id}/{dataset_id}|{listed}")
 
     @property
