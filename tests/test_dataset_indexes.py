@@ -133,9 +133,11 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
     # As a deployment from before them has it: states and a set of keys per dataset (or counts
     # without the display statuses' sorted sets, as one from before those had it: placed all the same).
     client.sadd(settings.keys.dataset_keys_before("acme", "ds"), *(f"acme/old-{n}" for n in range(1_200)))
-    client.delete(settings.keys.dataset_counts("acme"), settings.keys.state_counted("acme"), settings.keys.dataset_indexes_complete,
+    client.delete(settings.keys.dataset_counts("acme"), settings.keys.dataset_indexes_complete,
                   settings.keys.dataset_live_documents("acme", "ds"),
                   *(settings.keys.dataset_listed_documents("acme", "ds", listed) for listed in LISTED))
+    offsets = settings.keys.state_positions("acme")
+    client.hset(offsets, mapping={key: value.partition(b"|")[0] for key, value in client.hgetall(offsets).items()})
     store = StateStore(client, settings.keys)
     assert store.dataset_figures("acme", ["ds"]) == read_from_states(store, "ds")  # read from the states meanwhile
 

@@ -104,3 +104,21 @@ def test_a_state_written_meanwhile_by_another_projector_is_folded_onto_not_overw
     state = store.get("acme/a")
     assert (state.revision, state.status.value, state.error) == (2, "error", "from elsewhere")
     assert store.dataset_figures("acme", ["ds"])["ds"].statuses == {"error": 1}
+
+
+def test_what_a_state_counted_as_kept_before_is_taken_away_as_the_state_is_written_again(settings: Settings):
+    """A deployment's states from before their offsets and counted sides shared a field: the offset
+    alone, the counted side in state-counted. The next write takes that side away, not twice."""
+    store, _ = stores(settings)
+    client, keys = redis_client(settings), settings.keys
+    store.fold(event("k", DocumentStatus.COMPLETED, segment_count=1, word_count=5, progress=1.0), 1)
+    offset, _, counted = client.hget(keys.state_positions("acme"), "acme/k").partition(b"|")
+    client.hset(keys.state_positions("acme"), "acme/k", offset)
+    client.hset(keys.state_counted("acme"), "acme/k", counted)
+    assert store.dataset_figures("acme", ["ds"])["ds"].statuses == {"completed": 1}
+
+    store.fold(event("k", DocumentStatus.DELETED, revision=2), 2)
+    figures = store.dataset_figures("acme", ["ds"])["ds"]
+    assert figures.statuses == {"deleted": 1} and figures.words == 0
+    assert client.hget(keys.state_positions("acme"), "acme/k") == b"2|acme/ds|deleted|0"
+    assert not client.hexists(keys.state_counted("acme"), "acme/k")

@@ -84,5 +84,8 @@ def test_records_kept_as_json_before_packing_are_read_and_judged_by_every_script
     folded = store.fold(StatusEvent(tenant_id="acme", dataset_id="tickets", document_id="old", revision=8,
                                     status=DocumentStatus.WAITING, stage=Stage.GATEWAY), position=3)
     assert folded.status is DocumentStatus.WAITING and folded.searchable_revision == 7  # folded onto the JSON one
-    assert client.hget(keys.states("acme"), "acme/old").startswith(b"\x018:")
-    assert store.get("acme/old") == folded and store.as_json(["acme/old"])[0]["status"] == "waiting"
+    assert client.hget(keys.states("acme"), "acme/old").startswith(b"{")  # in flight: written again soon
+    done = store.fold(StatusEvent(tenant_id="acme", dataset_id="tickets", document_id="old", revision=8,
+                                  status=DocumentStatus.COMPLETED, stage=Stage.INDEXER, progress=1.0), position=4)
+    assert client.hget(keys.states("acme"), "acme/old").startswith(b"\x018:")  # final: packed
+    assert store.get("acme/old") == done and store.as_json(["acme/old"])[0]["status"] == "completed"

@@ -177,7 +177,8 @@ class StateStore:
 
     def relist(self, tenant_id: str, dataset_id: str, document_id: str) -> None:
         """List the document again under what it is displayed as now (its visibility changed)."""
-        self._relist(keys=[self._keys.state_counted(tenant_id), self._keys.document_visibility(tenant_id),
+        self._relist(keys=[self._keys.state_positions(tenant_id), self._keys.state_counted(tenant_id),
+                           self._keys.document_visibility(tenant_id),
                            self._keys.document_positions(tenant_id, dataset_id),
                            *self._listed_keys(tenant_id, dataset_id)],
                      args=[f"{tenant_id}/{document_id}", document_id, f"{tenant_id}/{dataset_id}"])
@@ -205,7 +206,8 @@ class StateStore:
                 cursor, raws = self._redis.hscan(states, cursor or 0, count=page)
                 pending = [(key.decode(), raw) for key, raw in raws.items()]
                 while pending:  # a state written meanwhile is looked at again
-                    keys = [states, self._keys.state_counted(tenant_id), self._keys.dataset_counts(tenant_id)]
+                    keys = [states, self._keys.state_positions(tenant_id), self._keys.state_counted(tenant_id),
+                            self._keys.dataset_counts(tenant_id)]
                     args: list[str | bytes] = []
                     for key, raw in pending:
                         state = STATES.loads(raw)
@@ -266,7 +268,7 @@ class StateStore:
         saves = []
         for key, raw, stored in zip(keys, raws, stored_positions):
             previous = STATE.decode(STATES.unpack(raw)) if raw is not None else None
-            stored_position = int(stored) if stored is not None else -1
+            stored_position = _offset(stored)
             state, position, made = previous, stored_position, []
             for event, offset in by_key[key]:
                 folded = apply(state, event)
@@ -301,7 +303,7 @@ class StateStore:
 
     def _get_positioned(self, key: str) -> tuple[DocumentState | None, int]:
         _, [raw], [position] = self._positioned([key])
-        return (STATE.decode(STATES.unpack(raw)) if raw is not None else None), int(position) if position is not None else -1
+        return (STATE.decode(STATES.unpack(raw)) if raw is not None else None), _offset(position)
 
     def _positioned(self, keys: list[str]) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
         """The documents' keys, stored states and positions, in one round trip whatever their tenants.
@@ -352,11 +354,18 @@ class StateStore:
             old = previous if previous is not None else state
             live = state.status is not DocumentStatus.DELETED
             counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
+            final = state.status in TERMINAL_STATUSES
             announced = [STATE.encode(s) for s in made]
-            args += [b"\n".join(announced), state.key, STATES.pack(state.revision, announced[-1]), position,
-                     expected, counted, state.document_id, state.status.value, block(state.dataset_id),
-                     block(old.dataset_id), state.revision if state.status in TERMINAL_STATUSES else ""]
+            # Packed once final: a state in flight is written again within seconds, as JSON meanwhile.
+            stored = STATES.pack(state.revision, announced[-1]) if final else announced[-1]
+            args += [b"\n".join(announced), state.key, stored, position, expected, counted, state.document_id,
+                     state.status.value, block(state.dataset_id), block(old.dataset_id), state.revision if final else ""]
         return {"keys": keys, "args": args}
+
+
+def _offset(stored: bytes | None) -> int:
+    """The status-topic offset in a state position ("<offset>|<counted>", or "<offset>" from before)."""
+    return int(stored.partition(b"|")[0]) if stored is not None else -1
 
 
 def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
@@ -411,7 +420,7 @@ class MergeReport:
     kept: list[str] = field(default_factory=list)  # the live projector had folded a later event
 
 
-# What a state counts ("tenant/dataset|status|words", in state-counted) is taken away from the
+# What a state counts ("tenant/dataset|status|words", beside its offset) is taken away from the
 # dataset counts before what its new state counts is added; a document's place in its dataset's
 # sorted sets is its position there (0 until the gateway gives it one, which moves it then).
 _INDEXES = listing.LUA + """
@@ -420,12 +429,23 @@ local function count(counts, counted, sign)
   redis.call('HINCRBY', counts, dataset .. '|' .. status, sign)
   if words ~= '0' then redis.call('HINCRBY', counts, dataset .. '|words', sign * tonumber(words)) end
 end
-local function recount(counted_key, counts, key, counted)
-  local before = redis.call('HGET', counted_key, key)
-  if before == counted then return end
-  if before then count(counts, before, -1) end
-  count(counts, counted, 1)
-  redis.call('HSET', counted_key, key, counted)
+-- A document's field in the state positions: "<offset>|<counted>", the status-topic offset its state
+-- folds through and what the counts hold of it ("tenant/dataset|status|words"); or "<offset>" alone,
+-- as kept before the two shared a field, its counted then in the state-counted hash (KEYS[legacy]).
+local function positioned(positions, legacy, key)
+  local stored = redis.call('HGET', positions, key)
+  local offset, counted = string.match(stored or '', '^(-?%d+)|(.+)$')
+  if offset then return offset, counted end
+  return stored or '-1', redis.call('HGET', legacy, key)
+end
+-- Count the document's state as ``counted`` instead of ``before``; keep it with its offset.
+local function recount(positions, legacy, counts, key, offset, before, counted)
+  if before ~= counted then
+    if before then count(counts, before, -1) end
+    count(counts, counted, 1)
+  end
+  redis.call('HSET', positions, key, offset .. '|' .. counted)
+  redis.call('HDEL', legacy, key)
 end
 -- KEYS from `first`: the dataset's positions, its sorted set of live documents, the tenant's
 -- visibility, its sorted sets by display status; from `old_first`, the sets of its dataset before
@@ -442,13 +462,14 @@ local function place(first, old_first, document, status)
 end
 """
 
-# Write each state (packed: services/runtime/packing.py) only if its document's position is still
-# the one it was folded from; count it and place it; announce every state its batch made on the
-# way, it last (as JSON, which has no raw newline, so they travel as one argument, a line each); a
-# final one is no longer unfinished for the stall sweep. All of one tenant. KEYS: states, their positions, state-counted, the counts, the
-# registry, the unfinished set; then per dataset ``place``'s 11 keys. ARGV[1]: the tenant's channel
-# (a channel is no key: a cluster publishes it to every node); then per state 11: the states made
-# on the way and it, its key, the state packed, its position, the position expected, what it counts, its id, its
+# Write each state only if its document's position is still the one it was folded from; count it
+# and place it; announce every state its batch made on the way, it last (as JSON, which has no raw
+# newline, so they travel as one argument, a line each); a final one is no longer unfinished for
+# the stall sweep. All of one tenant. KEYS: states, their positions, state-counted (before), the
+# counts, the registry, the unfinished set; then per dataset ``place``'s 11 keys. ARGV[1]: the
+# tenant's channel (a channel is no key: a cluster publishes it to every node); then per state 11:
+# the states made on the way and it, its key, the state as stored (packed once final:
+# services/runtime/packing.py), its position, the position expected, what it counts, its id, its
 # status, where its dataset's keys start, where those of its dataset before start (the same,
 # unless it moved), and its revision if final ('' if not). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
@@ -456,13 +477,12 @@ local written = {}
 for i = 0, (#ARGV - 1) / 11 - 1 do
   local a = 11 * i + 2
   local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
-  local stored = redis.call('HGET', KEYS[2], key)
-  if (stored and tonumber(stored) or -1) ~= tonumber(ARGV[a + 4]) then
+  local offset, before = positioned(KEYS[2], KEYS[3], key)
+  if tonumber(offset) ~= tonumber(ARGV[a + 4]) then
     written[i + 1] = 0
   else
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
-    redis.call('HSET', KEYS[2], key, ARGV[a + 3])
-    recount(KEYS[3], KEYS[4], key, ARGV[a + 5])
+    recount(KEYS[2], KEYS[3], KEYS[4], key, ARGV[a + 3], before, ARGV[a + 5])
     place(k, old, ARGV[a + 6], ARGV[a + 7])
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
@@ -473,9 +493,10 @@ return written
 """
 
 # Count and place each stored state as read (those written before the counts or some of the sets
-# were kept), if it is still stored as read. KEYS: states, state-counted, the counts, then per
-# document ``place``'s eleven keys. ARGV per document 5: its key, its state as read, its id, its
-# status, what it counts. Per document 1, or 0 when it is gone, or -1 when it was written since.
+# were kept), if it is still stored as read. KEYS: states, their positions, state-counted (before),
+# the counts, then per document ``place``'s eleven keys. ARGV per document 5: its key, its state as
+# read, its id, its status, what it counts. Per document 1, or 0 when it is gone, or -1 when it was
+# written since.
 _INDEX_STORED = _INDEXES + """
 local outcomes = {}
 for i = 0, #ARGV / 5 - 1 do
@@ -485,8 +506,9 @@ for i = 0, #ARGV / 5 - 1 do
   if raw and raw ~= ARGV[a + 1] then
     outcome = -1
   elseif raw then
-    recount(KEYS[2], KEYS[3], ARGV[a], ARGV[a + 4])
-    place(11 * i + 4, 11 * i + 4, ARGV[a + 2], ARGV[a + 3])
+    local offset, before = positioned(KEYS[2], KEYS[3], ARGV[a])
+    recount(KEYS[2], KEYS[3], KEYS[4], ARGV[a], offset, before, ARGV[a + 4])
+    place(11 * i + 5, 11 * i + 5, ARGV[a + 2], ARGV[a + 3])
     outcome = 1
   end
   outcomes[i + 1] = outcome
@@ -495,14 +517,14 @@ return outcomes
 """
 
 # List a document again under what it is displayed as, if its state (as counted) is in the dataset
-# given. KEYS: state-counted, the tenant's visibility, the dataset's positions, its sets by display
-# status. ARGV: the document's key, its id, "tenant/dataset".
-_RELIST = listing.LUA + """
-local counted = redis.call('HGET', KEYS[1], ARGV[1])
+# given. KEYS: the state positions, state-counted (before), the tenant's visibility, the dataset's
+# positions, its sets by display status. ARGV: the document's key, its id, "tenant/dataset".
+_RELIST = _INDEXES + """
+local _, counted = positioned(KEYS[1], KEYS[2], ARGV[1])
 if not counted then return 0 end
 local dataset, status = string.match(counted, '^(.+)|([^|]+)|%d+$')
 if dataset ~= ARGV[3] then return 0 end
-local position = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-list_shown(4, 4, ARGV[2], status, redis.call('HGET', KEYS[2], ARGV[2]), position)
+local position = tonumber(redis.call('HGET', KEYS[4], ARGV[2]) or '0')
+list_shown(5, 5, ARGV[2], status, redis.call('HGET', KEYS[3], ARGV[2]), position)
 return 1
 """

@@ -203,7 +203,9 @@ class RedisKeys:
         return self._t(tenant_id, "state")
 
     def state_positions(self, tenant_id: str) -> str:
-        """Hash: document key -> offset in the status topic of the last event its state folds in."""
+        """Hash: document key -> "<offset>|<counted>": the offset in the status topic of the last event
+        its state folds in, and what ``dataset_counts`` counts of its state ("tenant/dataset|status|
+        words"), the side a write takes away before it adds the new state's."""
         return self._t(tenant_id, "state-position")
 
     def dataset_keys_before(self, tenant_id: str, dataset_id: str) -> str:
@@ -218,8 +220,8 @@ class RedisKeys:
         return self._t(tenant_id, "dataset-counts")
 
     def state_counted(self, tenant_id: str) -> str:
-        """Hash: document key -> what ``dataset_counts`` counts of its state ("tenant/dataset|status|
-        words"), the side a write takes away before it adds the new state's."""
+        """Hash: document key -> what ``dataset_counts`` counts of its state, as kept before it shared
+        its field in ``state_positions``; read, and dropped, as the state is next written."""
         return self._t(tenant_id, "state-counted")
 
     def dataset_live_documents(self, tenant_id: str, dataset_id: str) -> str:
