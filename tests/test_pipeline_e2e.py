@@ -177,7 +177,7 @@ def test_projector_state_is_rebuilt_from_the_status_topic_alone(pipeline: Settin
 
     def snapshot() -> dict:
         return {
-            key: {f: v for f, v in STATES.loads(raw).items() if f not in ("event_id", "produced_at")}
+            key: {f: v for f, v in STATES.loads(key.decode(), raw).items() if f not in ("event_id", "produced_at")}
             for tenant in tenants for key, raw in client.hgetall(pipeline.keys.states(tenant)).items()
         }
 

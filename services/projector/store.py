@@ -40,7 +40,7 @@ class StateStore:
 
     def get(self, key: str) -> DocumentState | None:
         raw = self._redis.hget(self._keys.states(tenant_of_key(key)), key)
-        return STATE.decode(STATES.unpack(raw)) if raw is not None else None
+        return STATE.decode(STATES.unpack(key, raw)) if raw is not None else None
 
     def get_many(self, keys: Iterable[str]) -> list[DocumentState]:
         """The states of the documents known, in the order asked."""
@@ -58,14 +58,14 @@ class StateStore:
         for tenant_id, of_tenant in by_tenant(keys, str).items():
             found.update((key, raw) for key, raw in zip(of_tenant, self._redis.hmget(self._keys.states(tenant_id),
                                                                                       of_tenant)) if raw is not None)
-        return [STATES.unpack(found[key]) for key in keys if key in found]
+        return [STATES.unpack(key, found[key]) for key in keys if key in found]
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentState]]:
         """Every state, a page at a time, tenant by tenant (a live scan: states may move meanwhile)."""
         for tenant_id in self._tenants.all():
             page: list[DocumentState] = []
-            for _, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=size):
-                page.append(STATE.decode(STATES.unpack(raw)))
+            for key, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=size):
+                page.append(STATE.decode(STATES.unpack(key.decode(), raw)))
                 if len(page) == size:
                     yield page
                     page = []
@@ -104,7 +104,7 @@ class StateStore:
         if not self.indexes_complete():
             wanted = {(tenant_id, dataset_id) for dataset_id in dataset_ids}
             return sorted(key.decode() for key, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=1000)
-                          if _tenant_and_dataset(raw) in wanted)
+                          if _tenant_and_dataset(key, raw) in wanted)
         with self._redis.pipeline(transaction=False) as pipe:
             for dataset_id in dataset_ids:
                 pipe.zrange(self._keys.dataset_live_documents(tenant_id, dataset_id), 0, -1)
@@ -210,7 +210,7 @@ class StateStore:
                             self._keys.dataset_counts(tenant_id)]
                     args: list[str | bytes] = []
                     for key, raw in pending:
-                        state = STATES.loads(raw)
+                        state = STATES.loads(key, raw)
                         words = state.get("word_count") if state["status"] != DocumentStatus.DELETED.value else 0
                         dataset = f"{tenant_id}/{state['dataset_id']}"
                         keys += self._placement_keys(tenant_id, state["dataset_id"])
@@ -230,12 +230,13 @@ class StateStore:
     def census(self) -> Census:
         """Documents by status, and the backlog: documents not yet terminal by lane and tenant."""
         census = Census()
-        for raw in (raw for tenant_id in self._tenants.all() for raw in self._redis.hvals(self._keys.states(tenant_id))):
-            state = STATES.loads(raw)
-            census.statuses[state["status"]] += 1
-            if state["status"] not in TERMINAL_STATUSES:
-                lane = census.backlog.setdefault(state.get("priority", Priority.INTERACTIVE), {})
-                lane.setdefault(state["tenant_id"], Counter())[state["status"]] += 1
+        for tenant_id in self._tenants.all():
+            for key, raw in self._redis.hscan_iter(self._keys.states(tenant_id), count=1000):
+                state = STATES.loads(key.decode(), raw)
+                census.statuses[state["status"]] += 1
+                if state["status"] not in TERMINAL_STATUSES:
+                    lane = census.backlog.setdefault(state.get("priority", Priority.INTERACTIVE), {})
+                    lane.setdefault(state["tenant_id"], Counter())[state["status"]] += 1
         return census
 
     def fold(self, event: StatusEvent, position: int) -> DocumentState | None:
@@ -267,7 +268,7 @@ class StateStore:
         answers: dict[tuple[str, int], DocumentState | None] = {}
         saves = []
         for key, raw, stored in zip(keys, raws, stored_positions):
-            previous = STATE.decode(STATES.unpack(raw)) if raw is not None else None
+            previous = STATE.decode(STATES.unpack(key, raw)) if raw is not None else None
             stored_position = _offset(stored)
             state, position, made = previous, stored_position, []
             for event, offset in by_key[key]:
@@ -303,7 +304,7 @@ class StateStore:
 
     def _get_positioned(self, key: str) -> tuple[DocumentState | None, int]:
         _, [raw], [position] = self._positioned([key])
-        return (STATE.decode(STATES.unpack(raw)) if raw is not None else None), _offset(position)
+        return (STATE.decode(STATES.unpack(key, raw)) if raw is not None else None), _offset(position)
 
     def _positioned(self, keys: list[str]) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
         """The documents' keys, stored states and positions, in one round trip whatever their tenants.
@@ -357,7 +358,7 @@ class StateStore:
             final = state.status in TERMINAL_STATUSES
             announced = [STATE.encode(s) for s in made]
             # Packed once final: a state in flight is written again within seconds, as JSON meanwhile.
-            stored = STATES.pack(state.revision, announced[-1]) if final else announced[-1]
+            stored = STATES.pack(state.key, state.revision, announced[-1]) if final else announced[-1]
             args += [b"\n".join(announced), state.key, stored, position, expected, counted, state.document_id,
                      state.status.value, block(state.dataset_id), block(old.dataset_id), state.revision if final else ""]
         return {"keys": keys, "args": args}
@@ -368,8 +369,8 @@ def _offset(stored: bytes | None) -> int:
     return int(stored.partition(b"|")[0]) if stored is not None else -1
 
 
-def _tenant_and_dataset(raw: bytes) -> tuple[str, str]:
-    state = STATES.loads(raw)
+def _tenant_and_dataset(key: bytes, raw: bytes) -> tuple[str, str]:
+    state = STATES.loads(key.decode(), raw)
     return state["tenant_id"], state["dataset_id"]
 
 

@@ -3,10 +3,11 @@ states): their JSON deflated against a preset dictionary of what such a record l
 field names, tags and timestamps' shared digits cost a few bytes, not most of the record (a
 completed state: 930 bytes of JSON, about 200 packed).
 
-A packed value is ``\\x01``, the record's revision in digits, ``:``, then the raw deflate stream: a
-Lua script reads the revision without inflating (``STORED_REVISION_LUA``). A value that starts with
-``{`` is JSON as kept before packing, read as it is. A dictionary is part of the format for good:
-another one would be another leading byte."""
+A packed value is ``\\x01``, the record's revision in digits, ``:``, then the raw deflate stream of
+its JSON with the document id left out (``"document_id":""``: the field's key, tenant/document, holds
+it): a Lua script reads the revision without inflating (``STORED_REVISION_LUA``). A value that starts
+with ``{`` is JSON as kept before packing, read as it is. A dictionary is part of the format for
+good: another one would be another leading byte."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import zlib
 import orjson
 
 _PACKED = b"\x01"
+# The envelope's fields come first in a record's JSON, so the first such field is its own (ids hold
+# no quote, and a quote in a name or text is escaped).
+_ID_LEFT_OUT = b'"document_id":""'
 
 # A completed state, as the projector writes one.
 _STATE_DICTIONARY = (
@@ -63,19 +67,26 @@ class Packing:
         # and costs a tenth of the default's set-up; each record deflated by a copy of it primed.
         self._primed = zlib.compressobj(6, zlib.DEFLATED, -11, 4, zlib.Z_DEFAULT_STRATEGY, dictionary)
 
-    def pack(self, revision: int, raw_json: bytes) -> bytes:
+    def pack(self, document_key: str, revision: int, raw_json: bytes) -> bytes:
+        """The record (JSON) of the document ``document_key`` (tenant/document), packed."""
+        record = raw_json.replace(_id_field(document_key), _ID_LEFT_OUT, 1)
         deflate = self._primed.copy()
-        return b"%s%d:%s" % (_PACKED, revision, deflate.compress(raw_json) + deflate.flush())
+        return b"%s%d:%s" % (_PACKED, revision, deflate.compress(record) + deflate.flush())
 
-    def unpack(self, stored: bytes) -> bytes:
-        """The record's JSON."""
+    def unpack(self, document_key: str, stored: bytes) -> bytes:
+        """The JSON of the record stored for the document ``document_key``."""
         if not stored.startswith(_PACKED):
             return stored  # JSON, as kept before packing
         inflate = zlib.decompressobj(-15, self._dictionary)
-        return inflate.decompress(stored[stored.index(b":") + 1:]) + inflate.flush()
+        record = inflate.decompress(stored[stored.index(b":") + 1:]) + inflate.flush()
+        return record.replace(_ID_LEFT_OUT, _id_field(document_key), 1)
 
-    def loads(self, stored: bytes) -> dict:
-        return orjson.loads(self.unpack(stored))
+    def loads(self, document_key: str, stored: bytes) -> dict:
+        return orjson.loads(self.unpack(document_key, stored))
+
+
+def _id_field(document_key: str) -> bytes:
+    return b'"document_id":"%s"' % document_key.partition("/")[2].encode()
 
 
 STATES = Packing(_STATE_DICTIONARY)

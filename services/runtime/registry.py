@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import redis
@@ -78,6 +78,8 @@ return 1
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # An inline text up to this long stays in its registered upsert: a blob's URI would take a good
 # part of its room, and a write to the blob store (a PUT, on S3) for every small document would
 # cost more than the rest of its registration.
@@ -129,7 +131,8 @@ class DocumentRegistry:
                 if len(data) > INLINE_KEPT_BYTES:
                     uri = self._blobs.put(upsert.tenant_id, upsert.document_id, upsert.revision, "inline.txt", data)
                     upsert = upsert.model_copy(update={"source": BlobSource(uri=uri, size=len(data))})
-                args += [upsert.key, upsert.revision, REGISTERED.pack(upsert.revision, DOCUMENT_EVENTS.encode_compact(upsert))]
+                args += [upsert.key, upsert.revision, REGISTERED.pack(upsert.key, upsert.revision,
+                                                                      DOCUMENT_EVENTS.encode_compact(upsert))]
             self._tenants.enlist([tenant_id])
             self._remember(keys=[self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)], args=args)
 
@@ -145,7 +148,7 @@ class DocumentRegistry:
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
         raw = self._redis.hget(self._keys.documents(tenant_of_key(key)), key)
-        return DOCUMENT_EVENTS.decode(REGISTERED.unpack(raw)) if raw is not None else None  # type: ignore[return-value]
+        return DOCUMENT_EVENTS.decode(REGISTERED.unpack(key, raw)) if raw is not None else None  # type: ignore[return-value]
 
     def newest_upserts(self, keys: list[str]) -> dict[str, DocumentUpserted]:
         """``newest_upsert`` of many documents in one round trip per tenant; unknown ones left out."""
@@ -161,16 +164,17 @@ class DocumentRegistry:
         found: dict[str, bytes] = {}
         for tenant_id, of_tenant in by_tenant(keys, str).items():
             raws = self._redis.hmget(self._keys.documents(tenant_id), of_tenant)
-            found.update((key, REGISTERED.unpack(raw)) for key, raw in zip(of_tenant, raws) if raw is not None)
+            found.update((key, REGISTERED.unpack(key, raw)) for key, raw in zip(of_tenant, raws) if raw is not None)
         return found
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
         """Every registered document's newest upsert, a page at a time, tenant by tenant (a live
         scan: entries may come and go meanwhile)."""
         for tenant_id in self._tenants.all():
-            raws = (raw for _, raw in self._redis.hscan_iter(self._keys.documents(tenant_id), count=size))
-            for page in _chunks(raws, size):
-                yield [DOCUMENT_EVENTS.decode(REGISTERED.unpack(raw)) for raw in page]  # type: ignore[misc]
+            entries = self._redis.hscan_iter(self._keys.documents(tenant_id), count=size)
+            for page in _chunks(entries, size):
+                yield [DOCUMENT_EVENTS.decode(REGISTERED.unpack(key.decode(), raw))  # type: ignore[misc]
+                       for key, raw in page]
 
     def unfinished_pages(self, registered_before: float, size: int = 500) -> Iterator[list[DocumentUpserted]]:
         """The newest upsert of each document not seen finished yet and registered before
@@ -225,8 +229,8 @@ class DocumentRegistry:
         self._blobs.delete_document(deleted.tenant_id, deleted.document_id, before_revision=deleted.revision)
 
 
-def _chunks(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    chunk: list[bytes] = []
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
