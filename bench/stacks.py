@@ -27,8 +27,8 @@ def own_environment(name: str, **settings: str) -> None:
     from deploy.stack import CLUSTER_MASTERS
 
     ports = {f"INDEXFLOW_{server}_PORT": str(free_port()) for server in SERVERS}
-    if settings.get("INDEXFLOW_REDIS_CLUSTER") == "true":  # three masters from that port on
-        ports["INDEXFLOW_REDIS_PORT"] = str(free_cluster_ports("127.0.0.1", CLUSTER_MASTERS))
+    if settings.get("INDEXFLOW_REDIS_CLUSTER") == "true":  # three masters, on that port and those below it
+        ports["INDEXFLOW_REDIS_PORT"] = str(free_cluster_ports("127.0.0.1", CLUSTER_MASTERS) + CLUSTER_MASTERS - 1)
     os.environ.update({"INDEXFLOW_STATE_DIR": tempfile.mkdtemp(prefix=f"indexflow-{name}-"), **ports, **settings})
 
 

@@ -42,7 +42,8 @@ def _redis(name: str, host: str, port: int, data: Path, policy: list[str], part_
 
 
 # The embedded state Redis as a cluster (INDEXFLOW_REDIS_CLUSTER): three masters on the state Redis's
-# port and the two after it, each with its cluster bus 10000 above.
+# port and the two below it (the one above is the cache Redis's by default), each with its cluster
+# bus 10000 above.
 CLUSTER_MASTERS = 3
 
 
@@ -196,7 +197,7 @@ class Stack:
         if not s.redis_cluster:
             return [_redis("redis", host, s.redis_port, data, policy)]
         cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-        return [_redis("redis" if n == 0 else f"redis-{n + 1}", host, s.redis_port + n, data, policy + cluster,
+        return [_redis("redis" if n == 0 else f"redis-{n + 1}", host, s.redis_port - n, data, policy + cluster,
                        part_of="redis") for n in range(CLUSTER_MASTERS)]
 
     def _form_cluster(self) -> None:
@@ -208,7 +209,7 @@ class Stack:
             if int(node.cluster("info")["cluster_slots_assigned"]) == 0:
                 subprocess.run(
                     [_system_binary("redis-cli", "redis-tools"), "--cluster", "create",
-                     *(f"{host}:{port + n}" for n in range(CLUSTER_MASTERS)), "--cluster-replicas", "0", "--cluster-yes"],
+                     *(f"{host}:{port - n}" for n in range(CLUSTER_MASTERS)), "--cluster-replicas", "0", "--cluster-yes"],
                     check=True, capture_output=True, timeout=60,
                 )
             deadline = time.monotonic() + 30
@@ -287,7 +288,7 @@ class Stack:
             if not probes.port_free(host, component.port):
                 raise StackError(
                     f"{component.name}: port {host}:{component.port} is already in use by another process; "
-                    f"stop it or choose another port (INDEXFLOW_{component.name.upper()}_PORT)"
+                    f"stop it or choose another port (INDEXFLOW_{component.server.upper()}_PORT)"
                 )
             pid = process.start(component.command(), env=component.env)
         deadline = time.monotonic() + component.ready_timeout

@@ -138,7 +138,7 @@ def test_an_embedded_redis_cluster_is_formed_once_and_a_master_started_again_rej
     for name, value in stack_env(tmp_path / "state").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("INDEXFLOW_REDIS_CLUSTER", "true")
-    monkeypatch.setenv("INDEXFLOW_REDIS_PORT", str(free_cluster_ports("127.0.0.1", 3)))
+    monkeypatch.setenv("INDEXFLOW_REDIS_PORT", str(free_cluster_ports("127.0.0.1", 3) + 2))  # and the two below
     # The session's broker and Elasticsearch: this stack starts its Redis servers only
     monkeypatch.setenv("INDEXFLOW_KAFKA_BOOTSTRAP_SERVERS", stack_settings.kafka_bootstrap_servers)
     monkeypatch.setenv("INDEXFLOW_ELASTICSEARCH_URL", stack_settings.elasticsearch_url)
