@@ -123,7 +123,8 @@ class Stack:
 
     def _components(self) -> list[Component]:
         external = self.settings.external_servers
-        return [c for c in self._embedded() if c.server not in external and not (c.name == "bucket" and "kafka" in external)]
+        return [c for c in self._embedded()
+                if c.server not in external and not (c.name == "bucket" and "kafka" in external)]
 
     def _embedded(self) -> list[Component]:
         s, host, data = self.settings, self.settings.host, self.state_dir / "data"
@@ -209,7 +210,8 @@ class Stack:
             if int(node.cluster("info")["cluster_slots_assigned"]) == 0:
                 subprocess.run(
                     [_system_binary("redis-cli", "redis-tools"), "--cluster", "create",
-                     *(f"{host}:{port - n}" for n in range(CLUSTER_MASTERS)), "--cluster-replicas", "0", "--cluster-yes"],
+                     *(f"{host}:{port - n}" for n in range(CLUSTER_MASTERS)),
+                     "--cluster-replicas", "0", "--cluster-yes"],
                     check=True, capture_output=True, timeout=60,
                 )
             deadline = time.monotonic() + 30

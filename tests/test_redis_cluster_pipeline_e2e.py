@@ -56,7 +56,8 @@ def states_fed(feed: httpx.Response, expected: set[tuple[str, str]]) -> set[tupl
 def test_the_pipeline_runs_on_a_cluster_with_each_tenant_on_a_master_of_its_own(
     stack_settings, cluster: RedisClusterOfThree, tmp_path: Path,
 ):
-    with extra_pipeline(tmp_path / "state", INDEXFLOW_REDIS_URL=cluster.url, INDEXFLOW_REDIS_CLUSTER="true") as settings:
+    cluster_settings = {"INDEXFLOW_REDIS_URL": cluster.url, "INDEXFLOW_REDIS_CLUSTER": "true"}
+    with extra_pipeline(tmp_path / "state", **cluster_settings) as settings:
         tenants = tenants_on_every_master(cluster, settings.keys)
         accepted: dict[str, list[dict]] = {}
         live = Gateway(settings, tenant=tenants[0], dataset="notes").http.stream("GET", "/v1/ops/events")

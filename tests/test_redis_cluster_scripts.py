@@ -118,8 +118,9 @@ def test_the_latency_chart_follows_every_tenants_states_on_a_cluster(cluster: Re
         store = StateStore(cluster, KEYS)
         for tenant in ("acme", "globex", "initech"):
             for status in (DocumentStatus.WAITING, DocumentStatus.COMPLETED):
+                offset = 10 if status is DocumentStatus.WAITING else 11
                 store.fold(StatusEvent(tenant_id=tenant, dataset_id="ds", document_id="chart", revision=3,
-                                       status=status, stage=Stage.INDEXER), 10 if status is DocumentStatus.WAITING else 11)
+                                       status=status, stage=Stage.INDEXER), offset)
         await asyncio.sleep(1.2)
         following.cancel()
         await client.aclose()

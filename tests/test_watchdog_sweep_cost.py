@@ -52,7 +52,8 @@ def test_a_sweep_reads_only_documents_in_flight_for_longer_than_the_stall_time(p
     assert sweep.sweep(later).checked == 1
 
     # A registry from before the set: every document is judged once more, then only those in flight.
-    redis_client(pipeline_topics).delete(pipeline_topics.keys.unfinished("sweep"), pipeline_topics.keys.unfinished_complete)
+    keys = pipeline_topics.keys
+    redis_client(pipeline_topics).delete(keys.unfinished("sweep"), keys.unfinished_complete)
     assert sweep.sweep(soon).checked == 1
     assert redis_client(pipeline_topics).zcard(pipeline_topics.keys.unfinished("sweep")) == 1
     watchdog.close()

@@ -81,7 +81,8 @@ class IndexPlacements:
 
     def release(self, tenant_id: str, dataset_id: str) -> None:
         """The dataset's indices are gone: its share of the budget is free, and a next write places it anew."""
-        with self._redis.pipeline(transaction=True) as pipe:  # MULTI: only the one who removes the record gives back its share
+        # MULTI: only the one who removes the record gives back its share
+        with self._redis.pipeline(transaction=True) as pipe:
             pipe.hget(self._keys.index_placements(tenant_id), dataset_id)
             pipe.hdel(self._keys.index_placements(tenant_id), dataset_id)
             recorded, removed = pipe.execute()

@@ -340,8 +340,9 @@ class StateStore:
 
     def _save_script(self, tenant_id: str, saves: list[_Save]) -> dict[str, list]:
         """``_COMPARE_AND_SET``'s keys and arguments for some of a tenant's saves."""
-        keys = [self._keys.states(tenant_id), self._keys.state_positions(tenant_id), self._keys.state_counted(tenant_id),
-                self._keys.dataset_counts(tenant_id), self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)]
+        keys = [self._keys.states(tenant_id), self._keys.state_positions(tenant_id),
+                self._keys.state_counted(tenant_id), self._keys.dataset_counts(tenant_id),
+                self._keys.documents(tenant_id), self._keys.unfinished(tenant_id)]
         blocks: dict[str, int] = {}  # dataset -> where its keys start
 
         def block(dataset_id: str) -> int:
@@ -360,7 +361,8 @@ class StateStore:
             # Packed once final: a state in flight is written again within seconds, as JSON meanwhile.
             stored = STATES.pack(state.key, state.revision, announced[-1]) if final else announced[-1]
             args += [b"\n".join(announced), state.key, stored, position, expected, counted, state.document_id,
-                     state.status.value, block(state.dataset_id), block(old.dataset_id), state.revision if final else ""]
+                     state.status.value, block(state.dataset_id), block(old.dataset_id),
+                     state.revision if final else ""]
         return {"keys": keys, "args": args}
 
 

@@ -148,7 +148,9 @@ class DocumentRegistry:
 
     def newest_upsert(self, key: str) -> DocumentUpserted | None:
         raw = self._redis.hget(self._keys.documents(tenant_of_key(key)), key)
-        return DOCUMENT_EVENTS.decode(REGISTERED.unpack(key, raw)) if raw is not None else None  # type: ignore[return-value]
+        if raw is None:
+            return None
+        return DOCUMENT_EVENTS.decode(REGISTERED.unpack(key, raw))  # type: ignore[return-value]
 
     def newest_upserts(self, keys: list[str]) -> dict[str, DocumentUpserted]:
         """``newest_upsert`` of many documents in one round trip per tenant; unknown ones left out."""

@@ -43,7 +43,8 @@ class ServingRevisions:
     def publish_many(self, revisions: list[tuple[str, int]]) -> None:
         """``publish`` of each (document key, revision), in one round trip per tenant."""
         for tenant_id, pairs in by_tenant(revisions, lambda pair: pair[0]).items():
-            self._publish(keys=[self._keys.serving_revisions(tenant_id)], args=[value for pair in pairs for value in pair])
+            self._publish(keys=[self._keys.serving_revisions(tenant_id)],
+                          args=[value for pair in pairs for value in pair])
 
     def withdraw(self, document_key: str, revision: int) -> None:
         """Serve nothing of the document, if what it served is ``revision`` or older."""
