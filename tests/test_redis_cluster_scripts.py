@@ -144,6 +144,7 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         client.zadd("{indexflow.}dataset-documents:globex/ds", {"d2": 1})  # read by no version now
         client.hset(KEYS.serving_revisions("acme"), "acme/d1", 8)  # written by an upgraded service already
         client.set("other.api-keys", "another deployment's")
+        client.zadd("{indexflow.x.@acme}dataset-documents:acme/ds", {"d": 1})  # a namespace ours begins
         assert migrate_keys(client, KEYS) == Migrated(moved=11, left=1)
         assert client.hget(KEYS.api_keys, "digest") == b"acme"
         assert client.hget(KEYS.revisions_issued("acme"), "acme/d1") == b"7"
@@ -154,7 +155,7 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         assert client.hget(KEYS.chunks("globex/d2"), "5/0/0") == b"x"
         assert 0 < client.pttl(KEYS.document_writer("globex/d2")) <= 60_000
         assert Tenants(client, KEYS).all() == ["acme", "globex"]
-        assert not client.keys("*dataset-documents*")
+        assert client.keys("*dataset-documents*") == [b"{indexflow.x.@acme}dataset-documents:acme/ds"]
         assert client.get("other.api-keys") == b"another deployment's"
         assert migrate_keys(client, KEYS) == Migrated(moved=0, left=0)
     finally:

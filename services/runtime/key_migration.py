@@ -96,7 +96,9 @@ def split_by_tenant(client: redis.Redis, keys: RedisKeys) -> Migrated:
 def drop_retired(client: redis.Redis, keys: RedisKeys) -> Migrated:
     """Step 3: keys no version reads any more, under the namespace's tag or a tenant's, deleted."""
     migrated = Migrated()
-    for old in client.scan_iter(match=keys.tag[:-1] + "*", count=1000):  # "{ns}…" and each "{ns@tenant}…"
+    # "{ns}…" and each "{ns@tenant}…" (not "{ns…": another deployment's namespace may start with ours)
+    tags = (keys.tag, keys.tenant_tag("")[:-1])
+    for old in (key for tag in tags for key in client.scan_iter(match=_escaped(tag) + "*", count=1000)):
         if _RETIRED.match(old.decode().partition("}")[2]):
             migrated.moved += client.delete(old)
     return migrated
