@@ -84,15 +84,19 @@ def test_the_dashboard_shows_states_change_live_and_sends_commands(pipeline: Set
     assert {stage for stage, _ in stages} == STAGES and all(replicas >= 1 for _, replicas in stages), stages
     assert page.inner_text("#dead-letters").isdigit()
 
-    # A button: retry the first document; the page shows it run again and complete.
+    # A button: retry the first document; the page shows it complete again, its last update moved
+    # on. (Its busy states show when they are announced apart: a one-page document's whole run can
+    # reach a lagging projector in one batch, announced at once and shown as its newest.)
     row = f'#documents tr[data-document-id="{first["document_id"]}"]'
+    updated = page.inner_text(f"{row} td:nth-child(6)")
     page.click(f'{row} button[data-command="retry"]')
     page.wait_for_selector("#toast.shown")
     assert "retry: accepted" in page.inner_text("#toast")
     page.wait_for_function(
-        "(id) => (window.__seen[id] || []).slice(1).includes('completed')", arg=first["document_id"], timeout=60_000,
+        "([row, updated]) => document.querySelector(`${row} td:nth-child(6)`)?.textContent !== updated"
+        " && document.querySelector(`${row} td.status`)?.textContent === 'completed'",
+        arg=[row, updated], timeout=60_000,
     )
-    assert BUSY & set(seen(page, first["document_id"])), seen(page, first["document_id"])
     assert gateway.state(first["document_id"])["revision"] > first["revision"]
 
     # The timeline of one document: its transitions, in order.

@@ -103,8 +103,10 @@ def test_another_tenants_estimate_takes_its_turn(queued: str):
         assert finished_before < 6, "the other tenant's estimates were answered before the test could queue"
         return finished_meanwhile
 
-    # The one running when it came, and the one whose turn was next: never the rest of the queue
-    assert asyncio.run(run()) <= 2, "the one-line estimate waited behind the other tenant's queue"
+    # The one running when it came, the one whose turn was next, and (on a machine loaded enough that
+    # the answer's way back takes a scan's time: a full suite's once) the one after: never the rest
+    # of the queue, at least five more when it waits behind it
+    assert asyncio.run(run()) <= 3, "the one-line estimate waited behind the other tenant's queue"
 
 
 def test_estimates_past_a_tenants_limit_or_their_time_are_refused(pipeline: Settings):
