@@ -105,7 +105,7 @@ def test_another_tenants_estimate_takes_its_turn(queued: str):
 
     # The one running when it came, the one whose turn was next, and (on a machine loaded enough that
     # the answer's way back takes a scan's time: a full suite's once) the one after: never the rest
-    # of the queue, at least five more when it waits behind it
+    # of the queue of eight
     assert asyncio.run(run()) <= 3, "the one-line estimate waited behind the other tenant's queue"
 
 
