@@ -144,6 +144,7 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         client.zadd("{indexflow.}dataset-documents:globex/ds", {"d2": 1})  # read by no version now
         client.hset(KEYS.serving_revisions("acme"), "acme/d1", 8)  # written by an upgraded service already
         client.set("other.api-keys", "another deployment's")
+        client.set("indexflow.x.api-keys", "a deployment whose namespace begins with ours")
         client.zadd("{indexflow.x.@acme}dataset-documents:acme/ds", {"d": 1})  # a namespace ours begins
         assert migrate_keys(client, KEYS) == Migrated(moved=11, left=1)
         assert client.hget(KEYS.api_keys, "digest") == b"acme"
@@ -157,6 +158,7 @@ def test_keys_of_earlier_layouts_are_moved_once_to_each_tenants_tag(tmp_path: Pa
         assert Tenants(client, KEYS).all() == ["acme", "globex"]
         assert client.keys("*dataset-documents*") == [b"{indexflow.x.@acme}dataset-documents:acme/ds"]
         assert client.get("other.api-keys") == b"another deployment's"
+        assert client.get("indexflow.x.api-keys") == b"a deployment whose namespace begins with ours"
         assert migrate_keys(client, KEYS) == Migrated(moved=0, left=0)
     finally:
         server.stop()

@@ -47,10 +47,15 @@ def migrate_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
 
 
 def tag_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
-    """Step 1: the untagged keys of the namespace renamed under its tag."""
+    """Step 1: the untagged keys of the namespace renamed under its tag. A name whose head (up to its
+    first ":") holds a dot is another deployment's, whose namespace begins with ours ("indexflow.x."
+    beside "indexflow."): none of ours has one."""
     migrated = Migrated()
     for old in client.scan_iter(match=_escaped(keys.namespace) + "*", count=1000):
-        if _move(client, old, keys.tag + old.decode()[len(keys.namespace):]):
+        name = old.decode()[len(keys.namespace):]
+        if "." in name.partition(":")[0]:
+            continue
+        if _move(client, old, keys.tag + name):
             migrated.moved += 1
         else:
             migrated.left += 1
