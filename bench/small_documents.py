@@ -43,7 +43,7 @@ def key_families(client, keys: RedisKeys) -> dict[str, int]:
     """Bytes held by each family of the deployment's keys, every tenant's (a key's name after its
     hash tag, up to its first ":")."""
     families: dict[str, int] = {}
-    for key in client.scan_iter(match=keys.tag[:-1] + "*", count=1000):  # "{ns}…" and each "{ns@tenant}…"
+    for key in (key for pattern in keys.patterns for key in client.scan_iter(match=pattern, count=1000)):
         family = key.decode().partition("}")[2].split(":", 1)[0]
         families[family] = families.get(family, 0) + (client.memory_usage(key, samples=0) or 0)
     return families

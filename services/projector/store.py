@@ -19,10 +19,10 @@ import redis
 from schemas import STATE, TERMINAL_STATUSES, DocumentState, DocumentStatus, Priority, StatusEvent
 from services.projector import listing
 from services.projector.state import apply
-from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
+from services.runtime.keys import RedisKeys, by_tenant, per_tenant, tenant_of_key
 from services.runtime.packing import STATES
 from services.runtime.registry import FINISHED_LUA
-from services.runtime.tenants import Tenants
+from services.runtime.tenants import Tenants, fields_of
 
 
 class StateStore:
@@ -52,12 +52,9 @@ class StateStore:
         return [orjson.loads(raw) for raw in self._raw_states(keys)]
 
     def _raw_states(self, keys: Iterable[str]) -> list[bytes]:
-        """The states (JSON) of the documents known, in the order asked: one HMGET per tenant."""
+        """The states (JSON) of the documents known, in the order asked, in one round trip."""
         keys = list(keys)
-        found: dict[str, bytes] = {}
-        for tenant_id, of_tenant in by_tenant(keys, str).items():
-            found.update((key, raw) for key, raw in zip(of_tenant, self._redis.hmget(self._keys.states(tenant_id),
-                                                                                      of_tenant)) if raw is not None)
+        found = fields_of(self._redis, self._keys.states, keys)
         return [STATES.unpack(key, found[key]) for key in keys if key in found]
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentState]]:
@@ -329,14 +326,13 @@ class StateStore:
         stored, the states it announces): whether it was written, per state. One script per tenant
         (its keys share its slot) and ``_SAVED_AT_ONCE`` states; each dataset's keys named once per
         script, however many of its documents it writes."""
-        written: dict[int, bool] = {}
-        for tenant_id, numbered in by_tenant(enumerate(saves), lambda n: n[1][0].key).items():
+        def save(tenant_id: str, of_tenant: list[_Save]) -> list[bool]:
             self._tenants.enlist([tenant_id])
-            for start in range(0, len(numbered), _SAVED_AT_ONCE):
-                some = numbered[start:start + _SAVED_AT_ONCE]
-                outcomes = self._compare_and_set(**self._save_script(tenant_id, [save for _, save in some]))
-                written.update((n, bool(outcome)) for (n, _), outcome in zip(some, outcomes))
-        return [written[n] for n in range(len(saves))]
+            return [bool(outcome) for start in range(0, len(of_tenant), _SAVED_AT_ONCE)
+                    for outcome in self._compare_and_set(**self._save_script(
+                        tenant_id, of_tenant[start:start + _SAVED_AT_ONCE]))]
+
+        return per_tenant(saves, lambda save: save[0].key, save)
 
     def _save_script(self, tenant_id: str, saves: list[_Save]) -> dict[str, list]:
         """``_COMPARE_AND_SET``'s keys and arguments for some of a tenant's saves."""

@@ -84,7 +84,7 @@ class DurabilityBarrier:
                     pipe.incr(marker)
                     pipe.execute_command(*command, self._timeout_ms)
                     _, answer = pipe.execute()
-            except redis.ResponseError:  # MOVED: the cluster's slots moved; the masters asked again next time
+            except redis.RedisError:  # a master gone or its slots moved: the masters are asked again next time
                 self._targets = None
                 raise
             confirmed = answer[0] if mode is Durability.WAITAOF else answer

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from services.runtime.keys import RedisKeys, tenant_of_key
+from services.runtime.keys import RedisKeys, glob_escaped, tenant_of_key
 
 # Hashes whose fields start with a tenant ("tenant/document", or "tenant/dataset|..." for counts).
 _SPLIT_HASHES = ("revision:issued", "revision:latest", "revision:closed", "revision:paused", "documents",
@@ -51,7 +51,7 @@ def tag_keys(client: redis.Redis, keys: RedisKeys) -> Migrated:
     first ":") holds a dot is another deployment's, whose namespace begins with ours ("indexflow.x."
     beside "indexflow."): none of ours has one."""
     migrated = Migrated()
-    for old in client.scan_iter(match=_escaped(keys.namespace) + "*", count=1000):
+    for old in client.scan_iter(match=glob_escaped(keys.namespace) + "*", count=1000):
         name = old.decode()[len(keys.namespace):]
         if "." in name.partition(":")[0]:
             continue
@@ -85,7 +85,7 @@ def split_by_tenant(client: redis.Redis, keys: RedisKeys) -> Migrated:
             else:
                 migrated.left += 1
         client.delete(old)
-    for old in client.scan_iter(match=_escaped(keys.tag) + "*", count=1000):
+    for old in client.scan_iter(match=keys.patterns[0], count=1000):
         name = old.decode()[len(keys.tag):]
         if named := _TENANT_NAMED.match(name):
             tenants.add(named.group(1))
@@ -101,9 +101,7 @@ def split_by_tenant(client: redis.Redis, keys: RedisKeys) -> Migrated:
 def drop_retired(client: redis.Redis, keys: RedisKeys) -> Migrated:
     """Step 3: keys no version reads any more, under the namespace's tag or a tenant's, deleted."""
     migrated = Migrated()
-    # "{ns}…" and each "{ns@tenant}…" (not "{ns…": another deployment's namespace may start with ours)
-    tags = (keys.tag, keys.tenant_tag("")[:-1])
-    for old in (key for tag in tags for key in client.scan_iter(match=_escaped(tag) + "*", count=1000)):
+    for old in (key for pattern in keys.patterns for key in client.scan_iter(match=pattern, count=1000)):
         if _RETIRED.match(old.decode().partition("}")[2]):
             migrated.moved += client.delete(old)
     return migrated
@@ -119,7 +117,3 @@ def _move(client: redis.Redis, old: bytes, new: str) -> bool:
     client.restore(new, max(ttl, 0), dumped)
     client.delete(old)
     return True
-
-
-def _escaped(prefix: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def tenant_of_key(document_key: str) -> str:
@@ -34,6 +35,21 @@ def by_tenant(items: Iterable[T], document_key: Callable[[T], str]) -> dict[str,
     return grouped
 
 
+def per_tenant(items: list[T], document_key: Callable[[T], str],
+               run: Callable[[str, list[T]], Iterable[R]]) -> list[R]:
+    """``run`` (a tenant, its items -> an answer each) for each tenant's items, the answers in the
+    order of ``items``."""
+    answers: dict[int, R] = {}
+    for tenant_id, numbered in by_tenant(enumerate(items), lambda n: document_key(n[1])).items():
+        answers.update(zip((n for n, _ in numbered), run(tenant_id, [item for _, item in numbered])))
+    return [answers[n] for n in range(len(items))]
+
+
+def glob_escaped(prefix: str) -> str:
+    """``prefix`` matched literally by a SCAN or PSUBSCRIBE pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix)
+
+
 @dataclass(frozen=True)
 class RedisKeys:
     namespace: str
@@ -46,6 +62,12 @@ class RedisKeys:
     def tenant_tag(self, tenant_id: str) -> str:
         """The tenant's hash tag: its keys' slot (a tenant id holds no brace: schemas.envelope.Id)."""
         return f"{{{self.namespace or 'indexflow'}@{tenant_id}}}"
+
+    @property
+    def patterns(self) -> tuple[str, str]:
+        """SCAN patterns of every state key of the deployment: under its tag, and under each tenant's
+        (not "{namespace*": another deployment's namespace may begin with this one's)."""
+        return glob_escaped(self.tag) + "*", glob_escaped(self.tenant_tag("")[:-1]) + "*"
 
     def _k(self, name: str) -> str:
         return f"{self.tag}{name}"
@@ -250,7 +272,7 @@ class RedisKeys:
     @property
     def state_changes_of_every_tenant(self) -> str:
         """Pub/sub pattern: ``state_changes`` of every tenant (the dashboard's latency chart)."""
-        return re.sub(r"([*?\[\]\\])", r"\\\1", self._k("state-changes:")) + "*"
+        return glob_escaped(self._k("state-changes:")) + "*"
 
     @property
     def heartbeats(self) -> str:

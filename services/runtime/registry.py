@@ -27,7 +27,7 @@ from services.runtime.producer import Producer
 from services.runtime.revisions import Revisions
 from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
 from services.runtime.status import StatusEmitter
-from services.runtime.tenants import Tenants
+from services.runtime.tenants import Tenants, fields_of
 from topics.catalog import DOCUMENTS
 
 
@@ -162,12 +162,9 @@ class DocumentRegistry:
         return {key: orjson.loads(raw) for key, raw in self._registered(keys).items()}
 
     def _registered(self, keys: list[str]) -> dict[str, bytes]:
-        """Document key -> its registered upsert's JSON, one HMGET per tenant; unknown ones left out."""
-        found: dict[str, bytes] = {}
-        for tenant_id, of_tenant in by_tenant(keys, str).items():
-            raws = self._redis.hmget(self._keys.documents(tenant_id), of_tenant)
-            found.update((key, REGISTERED.unpack(key, raw)) for key, raw in zip(of_tenant, raws) if raw is not None)
-        return found
+        """Document key -> its registered upsert's JSON, in one round trip; unknown ones left out."""
+        found = fields_of(self._redis, self._keys.documents, keys)
+        return {key: REGISTERED.unpack(key, raw) for key, raw in found.items()}
 
     def pages(self, size: int = 500) -> Iterator[list[DocumentUpserted]]:
         """Every registered document's newest upsert, a page at a time, tenant by tenant (a live

@@ -20,7 +20,7 @@ import redis
 from schemas import Envelope
 from schemas.envelope import MAX_REVISION
 from services.runtime.errors import PermanentError
-from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
+from services.runtime.keys import RedisKeys, per_tenant, tenant_of_key
 
 # Raise the newest revision if this one is newer; answer the newest afterwards. Atomic.
 _OBSERVE = """
@@ -137,14 +137,13 @@ class Revisions:
 
     def verdicts(self, records: list[tuple[str, int]], observe: bool = False) -> list[Verdict]:
         """``verdict`` of each (document key, revision), in one round trip per tenant."""
-        verdicts: dict[int, Verdict] = {}
-        for tenant_id, numbered in by_tenant(enumerate(records), lambda n: n[1][0]).items():
+        def judge(tenant_id: str, of_tenant: list[tuple[str, int]]) -> list[Verdict]:
             keys = [self._keys.revisions_latest(tenant_id), self._keys.revisions_closed(tenant_id),
                     self._keys.revisions_paused(tenant_id)]
-            args = [int(observe), *(value for _, record in numbered for value in record)]
-            for (n, _), verdict in zip(numbered, self._verdicts(keys=keys, args=args)):
-                verdicts[n] = Verdict(verdict.decode())
-        return [verdicts[n] for n in range(len(records))]
+            args = [int(observe), *(value for record in of_tenant for value in record)]
+            return [Verdict(verdict.decode()) for verdict in self._verdicts(keys=keys, args=args)]
+
+        return per_tenant(records, lambda record: record[0], judge)
 
     def close(self, event: Envelope) -> None:
         """No more work on this revision or any older one (cancelled, or failed at some stage). Only

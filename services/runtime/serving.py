@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import redis
 
 from services.runtime.keys import RedisKeys, by_tenant, tenant_of_key
+from services.runtime.tenants import fields_of
 
 # Per (document key, revision) in ARGV: serve the revision unless a newer one is served.
 _PUBLISH = """
@@ -53,8 +54,5 @@ class ServingRevisions:
 
     def serving(self, document_keys: Iterable[str]) -> dict[str, int]:
         """Document key -> revision served (0: none); documents never recorded are absent."""
-        served: dict[str, int] = {}
-        for tenant_id, keys in by_tenant(document_keys, str).items():
-            found = self._redis.hmget(self._keys.serving_revisions(tenant_id), keys)
-            served.update((key, int(value)) for key, value in zip(keys, found) if value is not None)
-        return served
+        return {key: int(value) for key, value in fields_of(self._redis, self._keys.serving_revisions,
+                                                            document_keys).items()}

@@ -3,11 +3,11 @@ of their own, so a sweep or census over every document goes tenant by tenant fro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 
-from services.runtime.keys import RedisKeys
+from services.runtime.keys import RedisKeys, by_tenant
 
 
 class Tenants:
@@ -25,3 +25,17 @@ class Tenants:
 
     def all(self) -> list[str]:
         return sorted(member.decode() for member in self._redis.smembers(self._key))
+
+
+def fields_of(client: redis.Redis, hash_of: Callable[[str], str], document_keys: Iterable[str]) -> dict[str, bytes]:
+    """Document key -> its field in its tenant's hash ``hash_of(tenant)``, in one round trip whatever
+    the tenants (one HMGET each, pipelined); documents without one are left out."""
+    grouped = by_tenant(document_keys, str)
+    if not grouped:
+        return {}
+    with client.pipeline(transaction=False) as pipe:
+        for tenant_id, keys in grouped.items():
+            pipe.hmget(hash_of(tenant_id), keys)
+        found = pipe.execute()
+    return {key: value for keys, values in zip(grouped.values(), found) for key, value in zip(keys, values)
+            if value is not None}
