@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from schemas import OcrSpec
 from services.gateway.errors import ApiError
 from services.gateway.retrieval_model import RetrievalSettings
-from services.projector.listing import LISTED
+from services.projector.listing import CHANGES_KEPT, LISTED
 from services.runtime.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,19 @@ log = logging.getLogger(__name__)
 # A document's position in its dataset: the one it has, or the next one. Atomic, so two writers of
 # the same dataset never hand out one position twice. A document's position, and when it was first
 # written, are both given at its first write; if its state is already in the dataset's sorted sets
-# (the projector may fold its first report before), it moves to its position there: KEYS from 3.
+# (the projector may fold its first report before), it moves to its position there (KEYS from 4),
+# a move its dataset's journal of listing changes (KEYS[3]) tells.
 _POSITION = """
 local position = redis.call('HGET', KEYS[1], ARGV[1])
 if position then return tonumber(position) end
 position = redis.call('HINCRBY', KEYS[1], 'next', 1)
 redis.call('HSET', KEYS[1], ARGV[1], position)
 redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
-for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 'XX', position, ARGV[1]) end
+local moved = 0
+for i = 4, #KEYS do moved = moved + redis.call('ZADD', KEYS[i], 'XX', 'CH', position, ARGV[1]) end
+if moved > 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[1], 'p', position)
+end
 return position
 """
 
@@ -190,12 +195,16 @@ class DatasetCatalog:
         # again, its old documents then listed with its new ones as they are without positions).
         for ordered in self._ordered_keys(tenant_id, record.id):
             self._redis.zunionstore(ordered, {ordered: 0})  # every score times 0, in one command
+        # Every position moved: a reader holding the listing reads it all again.
+        self._redis.xadd(self._keys.dataset_listing_changes(tenant_id, record.id), {"r": 1},
+                         maxlen=CHANGES_KEPT, approximate=True)
 
     def position(self, tenant_id: str, dataset_id: str, document_id: str) -> int:
         """The document's 1-based position in its dataset, given at its first write."""
         keys = [self._keys.document_positions(tenant_id, dataset_id),
-                self._keys.document_created(tenant_id, dataset_id), *self._ordered_keys(tenant_id, dataset_id)]
-        return int(self._position(keys=keys, args=[document_id, int(time.time())]))
+                self._keys.document_created(tenant_id, dataset_id),
+                self._keys.dataset_listing_changes(tenant_id, dataset_id), *self._ordered_keys(tenant_id, dataset_id)]
+        return int(self._position(keys=keys, args=[document_id, int(time.time()), CHANGES_KEPT]))
 
     def _ordered_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
         """The dataset's sorted sets of documents, scored by their positions."""

@@ -25,6 +25,7 @@ from services.gateway.dataset_tags import DatasetTags
 from services.gateway.datasets import DatasetCatalog, DatasetRecord
 from services.gateway.download_links import DownloadLinks, signing_key
 from services.gateway.errors import ApiError
+from services.gateway.keyword_listing import KeywordListing
 from services.gateway.pipeline_history import PipelineHistory
 from services.gateway.pipeline_view import PipelineView
 from services.gateway.publisher import DocumentPublisher
@@ -129,6 +130,11 @@ class Services:
     def removals(self) -> DatasetRemoval:
         return DatasetRemoval(self.es, redis_client(self.settings), self.settings.keys, self.settings.topic_prefix,
                               self.placements, self.datasets)
+
+    @cached_property
+    def keyword_listing(self) -> KeywordListing:
+        return KeywordListing(redis_client(self.settings), self.settings.keys, self.states,
+                              self.gateway.keyword_listing_documents)
 
     @cached_property
     def visibility(self) -> DocumentVisibility:

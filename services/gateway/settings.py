@@ -46,6 +46,9 @@ class GatewaySettings(BaseSettings):
     # tenant's searches never hold the GIL the gateway's requests share.
     search_workers: int = Field(default=2, ge=1)
     search_niceness: int = Field(default=5, ge=0, le=19)
+    # Documents whose names a replica holds for listings by keyword (about 300 bytes each), the
+    # datasets read least recently dropped first; a larger dataset's listing reads its states.
+    keyword_listing_documents: int = Field(default=500_000, ge=0)
     # A tenant's own limits, as the operator set them, are read again after this long.
     limits_cache_seconds: float = Field(default=5.0, ge=0)
 

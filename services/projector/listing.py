@@ -27,6 +27,10 @@ DISPLAY_STATUS = {
 # What a document is listed under, in the order of its dataset's sorted sets (``listed_keys``).
 LISTED = ("queuing", "indexing", "available", "disabled", "archived", "error", "paused", "deleted")
 
+# Entries each dataset's journal of listing changes keeps, about (trimmed a node of a hundred at a
+# time): what a reader holding the listing may fall behind by before it reads it all again.
+CHANGES_KEPT = 2000
+
 
 def listed_under(display: str, deleted: bool) -> list[str]:
     """The sets a listing by ``display`` reads: a deleted document is an error to Dify."""
@@ -39,7 +43,10 @@ def _lua_table(pairs: dict[str, object]) -> str:
 
 # list_shown(first, old_first, ...): list the document under what it is displayed as among the
 # dataset's sets from KEYS[first] (in LISTED's order), after taking it out of those from
-# KEYS[old_first] (its dataset's before, or the same).
+# KEYS[old_first] (its dataset's before, or the same); what it is listed as.
+# journal(changes, document, ...): a change of the document's listing, in its dataset's journal
+# (``RedisKeys.dataset_listing_changes``): "d" its id, then "l" the index in LISTED it is listed
+# under and "p" its position, "n" its name when new or renamed; or "x" when it left the dataset.
 LUA = f"""
 local LISTED_INDEX = {_lua_table({name: index for index, name in enumerate(LISTED)})}
 local LISTED_OF_STATUS = {_lua_table({s.value: DISPLAY_STATUS[s] for s in DocumentStatus} | {"deleted": "deleted"})}
@@ -54,6 +61,11 @@ local function listed_as(status, visibility)
 end
 local function list_shown(first, old_first, document, status, visibility, position)
   for i = old_first, old_first + {len(LISTED) - 1} do redis.call('ZREM', KEYS[i], document) end
-  redis.call('ZADD', KEYS[first + LISTED_INDEX[listed_as(status, visibility)]], position, document)
+  local listed = listed_as(status, visibility)
+  redis.call('ZADD', KEYS[first + LISTED_INDEX[listed]], position, document)
+  return listed
+end
+local function journal(changes, document, ...)
+  redis.call('XADD', changes, 'MAXLEN', '~', {CHANGES_KEPT}, '*', 'd', document, ...)
 end
 """

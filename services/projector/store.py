@@ -69,6 +69,17 @@ class StateStore:
             if page:
                 yield page
 
+    def names(self, tenant_id: str, document_ids: list[str]) -> dict[str, str | None]:
+        """The names of the tenant's documents with a state, by id: from their states, a
+        thousand per round trip."""
+        names: dict[str, str | None] = {}
+        for start in range(0, len(document_ids), 1000):
+            keys = [f"{tenant_id}/{document_id}" for document_id in document_ids[start:start + 1000]]
+            for key, raw in zip(keys, self._redis.hmget(self._keys.states(tenant_id), keys)):
+                if raw is not None:
+                    names[key.partition("/")[2]] = STATES.loads(key, raw).get("name")
+        return names
+
     def searchable_revisions(self, keys: Iterable[str]) -> dict[str, int]:
         """The revision search may serve, per document key (documents serving none are absent)."""
         return {s.key: s.searchable_revision for s in self.get_many(keys) if s.searchable_revision is not None}
@@ -177,6 +188,7 @@ class StateStore:
         self._relist(keys=[self._keys.state_positions(tenant_id), self._keys.state_counted(tenant_id),
                            self._keys.document_visibility(tenant_id),
                            self._keys.document_positions(tenant_id, dataset_id),
+                           self._keys.dataset_listing_changes(tenant_id, dataset_id),
                            *self._listed_keys(tenant_id, dataset_id)],
                      args=[f"{tenant_id}/{document_id}", document_id, f"{tenant_id}/{dataset_id}"])
 
@@ -187,7 +199,7 @@ class StateStore:
         """What ``place`` (the Lua below) keeps of a document in this dataset, in its order."""
         return [self._keys.document_positions(tenant_id, dataset_id),
                 self._keys.dataset_live_documents(tenant_id, dataset_id), self._keys.document_visibility(tenant_id),
-                *self._listed_keys(tenant_id, dataset_id)]
+                *self._listed_keys(tenant_id, dataset_id), self._keys.dataset_listing_changes(tenant_id, dataset_id)]
 
     def index_stored(self, page: int = 500) -> int:
         """Count every state and place it in its dataset's sorted sets, as it is now (states written
@@ -353,12 +365,14 @@ class StateStore:
             live = state.status is not DocumentStatus.DELETED
             counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
             final = state.status in TERMINAL_STATUSES
+            # Its name, for the dataset's journal of listing changes, when new there or changed.
+            named = previous is None or (previous.dataset_id, previous.name) != (state.dataset_id, state.name)
             announced = [STATE.encode(s) for s in made]
             # Packed once final: a state in flight is written again within seconds, as JSON meanwhile.
             stored = STATES.pack(state.key, state.revision, announced[-1]) if final else announced[-1]
             args += [b"\n".join(announced), state.key, stored, position, expected, counted, state.document_id,
                      state.status.value, block(state.dataset_id), block(old.dataset_id),
-                     state.revision if final else ""]
+                     state.revision if final else "", f"={state.name or ''}" if named else ""]
         return {"keys": keys, "args": args}
 
 
@@ -447,17 +461,27 @@ local function recount(positions, legacy, counts, key, offset, before, counted)
   redis.call('HDEL', legacy, key)
 end
 -- KEYS from `first`: the dataset's positions, its sorted set of live documents, the tenant's
--- visibility, its sorted sets by display status; from `old_first`, the sets of its dataset before
--- (the same, unless it moved).
-local function place(first, old_first, document, status)
-  if KEYS[old_first + 1] ~= KEYS[first + 1] then redis.call('ZREM', KEYS[old_first + 1], document) end
+-- visibility, its sorted sets by display status, its journal of listing changes; from `old_first`,
+-- those of its dataset before (the same, unless it moved). ``named``: "=<its name>" when new in the
+-- dataset or renamed, else ''.
+local function place(first, old_first, document, status, named)
+  if KEYS[old_first + 1] ~= KEYS[first + 1] then
+    redis.call('ZREM', KEYS[old_first + 1], document)
+    journal(KEYS[old_first + 11], document, 'x', 1)
+  end
   local position = tonumber(redis.call('HGET', KEYS[first], document) or '0')
   if status ~= 'deleted' then
     redis.call('ZADD', KEYS[first + 1], position, document)
   else
     redis.call('ZREM', KEYS[first + 1], document)
   end
-  list_shown(first + 3, old_first + 3, document, status, redis.call('HGET', KEYS[first + 2], document), position)
+  local listed = list_shown(first + 3, old_first + 3, document, status, redis.call('HGET', KEYS[first + 2], document),
+                            position)
+  if named ~= '' then
+    journal(KEYS[first + 11], document, 'l', LISTED_INDEX[listed], 'p', position, 'n', string.sub(named, 2))
+  else
+    journal(KEYS[first + 11], document, 'l', LISTED_INDEX[listed], 'p', position)
+  end
 end
 """
 
@@ -465,16 +489,17 @@ end
 # and place it; announce every state its batch made on the way, it last (as JSON, which has no raw
 # newline, so they travel as one argument, a line each); a final one is no longer unfinished for
 # the stall sweep. All of one tenant. KEYS: states, their positions, state-counted (before), the
-# counts, the registry, the unfinished set; then per dataset ``place``'s 11 keys. ARGV[1]: the
-# tenant's channel (a channel is no key: a cluster publishes it to every node); then per state 11:
+# counts, the registry, the unfinished set; then per dataset ``place``'s 12 keys. ARGV[1]: the
+# tenant's channel (a channel is no key: a cluster publishes it to every node); then per state 12:
 # the states made on the way and it, its key, the state as stored (packed once final:
 # services/runtime/packing.py), its position, the position expected, what it counts, its id, its
 # status, where its dataset's keys start, where those of its dataset before start (the same,
-# unless it moved), and its revision if final ('' if not). Per state 1 if written, 0 if not.
+# unless it moved), its revision if final ('' if not), and "=<its name>" when new in its dataset or
+# renamed ('' if not). Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
 local written = {}
-for i = 0, (#ARGV - 1) / 11 - 1 do
-  local a = 11 * i + 2
+for i = 0, (#ARGV - 1) / 12 - 1 do
+  local a = 12 * i + 2
   local key, k, old = ARGV[a + 1], tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9])
   local offset, before = positioned(KEYS[2], KEYS[3], key)
   if tonumber(offset) ~= tonumber(ARGV[a + 4]) then
@@ -482,7 +507,7 @@ for i = 0, (#ARGV - 1) / 11 - 1 do
   else
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
     recount(KEYS[2], KEYS[3], KEYS[4], key, ARGV[a + 3], before, ARGV[a + 5])
-    place(k, old, ARGV[a + 6], ARGV[a + 7])
+    place(k, old, ARGV[a + 6], ARGV[a + 7], ARGV[a + 11])
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
     written[i + 1] = 1
@@ -493,7 +518,7 @@ return written
 
 # Count and place each stored state as read (those written before the counts or some of the sets
 # were kept), if it is still stored as read. KEYS: states, their positions, state-counted (before),
-# the counts, then per document ``place``'s eleven keys. ARGV per document 5: its key, its state as
+# the counts, then per document ``place``'s twelve keys. ARGV per document 5: its key, its state as
 # read, its id, its status, what it counts. Per document 1, or 0 when it is gone, or -1 when it was
 # written since.
 _INDEX_STORED = _INDEXES + """
@@ -507,7 +532,7 @@ for i = 0, #ARGV / 5 - 1 do
   elseif raw then
     local offset, before = positioned(KEYS[2], KEYS[3], ARGV[a])
     recount(KEYS[2], KEYS[3], KEYS[4], ARGV[a], offset, before, ARGV[a + 4])
-    place(11 * i + 5, 11 * i + 5, ARGV[a + 2], ARGV[a + 3])
+    place(12 * i + 5, 12 * i + 5, ARGV[a + 2], ARGV[a + 3], '')
     outcome = 1
   end
   outcomes[i + 1] = outcome
@@ -517,13 +542,15 @@ return outcomes
 
 # List a document again under what it is displayed as, if its state (as counted) is in the dataset
 # given. KEYS: the state positions, state-counted (before), the tenant's visibility, the dataset's
-# positions, its sets by display status. ARGV: the document's key, its id, "tenant/dataset".
+# positions, its journal of listing changes, its sets by display status. ARGV: the document's key,
+# its id, "tenant/dataset".
 _RELIST = _INDEXES + """
 local _, counted = positioned(KEYS[1], KEYS[2], ARGV[1])
 if not counted then return 0 end
 local dataset, status = string.match(counted, '^(.+)|([^|]+)|%d+$')
 if dataset ~= ARGV[3] then return 0 end
 local position = tonumber(redis.call('HGET', KEYS[4], ARGV[2]) or '0')
-list_shown(5, 5, ARGV[2], status, redis.call('HGET', KEYS[3], ARGV[2]), position)
+local listed = list_shown(6, 6, ARGV[2], status, redis.call('HGET', KEYS[3], ARGV[2]), position)
+journal(KEYS[5], ARGV[2], 'l', LISTED_INDEX[listed], 'p', position)
 return 1
 """

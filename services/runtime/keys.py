@@ -257,6 +257,12 @@ class RedisKeys:
         scored as ``dataset_live_documents``."""
         return self._t(tenant_id, f"dataset-listed:{tenant_id}/{dataset_id}|{listed}")
 
+    def dataset_listing_changes(self, tenant_id: str, dataset_id: str) -> str:
+        """Stream, the last ``listing.CHANGES_KEPT`` or so kept: each move of one of the dataset's
+        documents in its sorted sets (its display status, position, name when new or renamed, or
+        gone), so a reader holding the dataset's listing reads what changed since, not it all."""
+        return self._t(tenant_id, f"dataset-listing-changes:{tenant_id}/{dataset_id}")
+
     @property
     def dataset_indexes_complete(self) -> str:
         """Set once every state is counted and placed in its dataset's sorted sets (a deployment's

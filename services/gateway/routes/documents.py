@@ -152,12 +152,12 @@ def list_documents(
     existing_dataset(s, tenant, dataset_id)
     if status is not None and status not in dify.DISPLAY_STATUSES:
         raise ApiError(400, f"status must be one of {sorted(dify.DISPLAY_STATUSES)}")
-    if not keyword and s.states.indexes_complete():
-        shown, total = s.states.newest_first(tenant, dataset_id, (page - 1) * limit, limit, deleted=deleted,
-                                             shown=status)
+    found = _page(s, tenant, dataset_id, page, limit, keyword, status, deleted) if s.states.indexes_complete() else None
+    if found is not None:
+        shown, total = found
         positions = s.catalog.positions_of(tenant, dataset_id, [st.document_id for st in shown])
         visibility = s.visibility.of(tenant, [st.document_id for st in shown])
-    else:  # a name to match: every document of the dataset is looked at
+    else:  # every document of the dataset is looked at
         shown, total, positions, visibility = _matching(s, tenant, dataset_id, page, limit, keyword, status, deleted)
     upserts = s.publisher.registry.newest_upserts([st.key for st in shown])
     data = [
@@ -168,6 +168,21 @@ def list_documents(
         for st in shown
     ]
     return {"data": data, "has_more": page * limit < total, "limit": limit, "total": total, "page": page}
+
+
+def _page(
+    s: Services, tenant: str, dataset_id: str, page: int, limit: int, keyword: str | None, status: str | None,
+    deleted: bool,
+) -> tuple[list[DocumentState], int] | None:
+    """The page and how many match, from the dataset's sorted sets, or its names held in memory
+    for a keyword (None for a dataset too large to hold)."""
+    if not keyword:
+        return s.states.newest_first(tenant, dataset_id, (page - 1) * limit, limit, deleted=deleted, shown=status)
+    found = s.keyword_listing.page(tenant, dataset_id, keyword, status, deleted, (page - 1) * limit, limit)
+    if found is None:
+        return None
+    ids, total = found
+    return s.states.get_many(f"{tenant}/{document_id}" for document_id in ids), total
 
 
 def _matching(
