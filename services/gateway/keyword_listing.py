@@ -145,17 +145,18 @@ class _Listing:
         journal = owner._keys.dataset_listing_changes(self.tenant_id, self.dataset_id)
         with owner._redis.pipeline(transaction=True) as pipe:
             pipe.xrevrange(journal, count=1)
+            # The sets' scores are these positions (0 for a document without one).
+            pipe.hgetall(owner._keys.document_positions(self.tenant_id, self.dataset_id))
             for listed in LISTED:
-                pipe.zrange(owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed),
-                            0, -1, withscores=True)
-            last, *sets = pipe.execute()
+                pipe.zrange(owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed), 0, -1)
+            last, positions, *sets = pipe.execute()
         if sum(len(members) for members in sets) > owner._budget:
             return False
         self.__init__(self.tenant_id, self.dataset_id)  # type: ignore[misc]
         self.cursor = last[0][0] if last else b"0-0"
         for code, members in enumerate(sets):
-            for member, score in members:
-                slot = self._add(member.decode(), None, int(score))
+            for member in members:
+                slot = self._add(member.decode(), None, int(positions.get(member, 0)))
                 self.listed[slot] = code
         self._name(owner, self.ids)
         return True
@@ -203,8 +204,8 @@ class _Listing:
             # Where each occurrence begins, then the name (in order) it falls in: one per name.
             ends = np.cumsum(np.fromiter(map(len, pieces[:-1]), dtype=np.int64, count=len(pieces) - 1)
                              + len(keyword))
-            lines = np.unique(np.searchsorted(self._starts, ends - len(keyword), side="right") - 1)
-            order = order[lines]
+            lines = np.searchsorted(self._starts, ends - len(keyword), side="right") - 1
+            order = order[lines[np.concatenate(([True], lines[1:] != lines[:-1]))]]  # ascending already
         wanted = np.zeros(len(LISTED) + 1, dtype=bool)  # and _GONE, never wanted
         wanted[list(codes)] = True
         return order[wanted[self.listed[order]]]
@@ -215,9 +216,11 @@ class _Listing:
         if len(live) < len(self.ids) // 2:  # mostly slots of documents gone: keep only the live ones
             self._compact(live)
             live = list(range(len(self.ids)))
-        live.sort(key=lambda slot: (self.positions[slot], self.ids[slot]), reverse=True)
-        self._order = np.array(live, dtype=np.int64)
-        names = [self.names[slot] for slot in live]
+        slots = np.array(live, dtype=np.int64)
+        ids = np.array([self.ids[slot] for slot in live], dtype=str)
+        positions = np.array([self.positions[slot] for slot in live], dtype=np.int64)
+        self._order = slots[np.lexsort((ids, positions))[::-1]]
+        names = [self.names[slot] for slot in self._order]
         self._haystack = _SEPARATOR.join(names) + _SEPARATOR
         lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names)) + 1
         self._starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if names else np.empty(0, dtype=np.int64)
