@@ -54,23 +54,30 @@ class Deployment:
         self.store.fold(StatusEvent(document_id=document, tenant_id="acme", dataset_id=dataset, revision=revision,
                                     attempt=1, status=status, stage=stage, **fields), next(self.offsets))
 
-    def expected(self, dataset: str, keyword: str, shown: str | None, deleted: bool) -> list[str]:
+    def expected(self, dataset: str, keyword: str, shown: str | None, deleted: bool,
+                 read: tuple | None = None) -> list[str]:
         """The listing as computed from every state: name holding the keyword, then as Dify displays
-        it, newest first by position, then id."""
-        positions = self.catalog.positions("acme", dataset)
-        states = [s for s in self.store.dataset("acme", dataset)
+        it, newest first by position, then id (``read``: the dataset's states, positions and
+        visibility, as ``read`` answers them)."""
+        states, positions, visibility = read or self.read(dataset)
+        states = [s for s in states
                   if (deleted or s.status is not DocumentStatus.DELETED) and keyword.lower() in (s.name or "").lower()]
         if shown is not None:
-            visibility = self.visibility.of("acme", [s.document_id for s in states])
             states = [s for s in states if display_status(s.status, visibility[s.document_id]) == shown]
         return [s.document_id for s in sorted(states, key=lambda s: (positions.get(s.document_id, 0), s.document_id),
                                               reverse=True)]
 
+    def read(self, dataset: str) -> tuple:
+        states = self.store.dataset("acme", dataset)
+        return (states, self.catalog.positions("acme", dataset),
+                self.visibility.of("acme", [s.document_id for s in states]))
+
     def assert_listed(self, listing: KeywordListing, dataset: str = "ds") -> None:
+        read = self.read(dataset)
         for keyword in KEYWORDS:
             for deleted in (False, True):
                 for shown in (None, *sorted(DISPLAY_STATUSES)):
-                    expected = self.expected(dataset, keyword, shown, deleted)
+                    expected = self.expected(dataset, keyword, shown, deleted, read)
                     page = listing.page("acme", dataset, keyword, shown, deleted, 0, 10_000)
                     assert page == (expected, len(expected)), (keyword, shown, deleted)
                     second = listing.page("acme", dataset, keyword, shown, deleted, 1, 2)
@@ -118,20 +125,37 @@ def test_a_held_listing_follows_every_change_as_one_read_afresh_does(server: Red
 
 
 @pytest.mark.parametrize("read_first_while_empty", [True, False])
-def test_a_listing_behind_a_trimmed_journal_is_read_again(server: RedisServer, read_first_while_empty: bool):
+@pytest.mark.parametrize("trimmed", ["a rename", "a move out and back", "new documents only"])
+def test_a_listing_behind_a_trimmed_journal_is_read_again(server: RedisServer, read_first_while_empty: bool,
+                                                          trimmed: str):
     d = Deployment(server)
     held = d.listing()
     if not read_first_while_empty:
         d.fold("first", DocumentStatus.WAITING, name="first.txt")
+    for n in range(3_000):
+        d.fold(f"old-{n}", DocumentStatus.WAITING, name=f"old-{n}.txt")
     d.assert_listed(held)
     for n in range(CHANGES_KEPT // 2 + 200):  # two changes each: more than the journal keeps
         d.fold(f"doc-{n}", DocumentStatus.WAITING, name=f"ticket-{n}.txt")
         d.fold(f"doc-{n}", DocumentStatus.COMPLETED, segment_count=1, word_count=3, progress=1.0)
-    d.fold("doc-7", DocumentStatus.WAITING, revision=2, name="zz-renamed.txt")  # a rename in what was trimmed
+    if trimmed == "a rename":
+        d.fold("old-7", DocumentStatus.WAITING, revision=2, name="zz-renamed.txt")
+    elif trimmed == "a move out and back":
+        d.fold("old-7", DocumentStatus.WAITING, revision=2, dataset="other", name="old-7.txt")
+        d.fold("old-7", DocumentStatus.WAITING, revision=3, name="zz-back.txt")
     for n in range(CHANGES_KEPT):
         d.fold(f"more-{n}", DocumentStatus.WAITING, name="more.txt")
     assert d.client.xlen(d.keys.dataset_listing_changes("acme", "ds")) < 2 * CHANGES_KEPT
+    sent = d.client.info("stats")["total_net_output_bytes"]
+    held.page("acme", "ds", "zz", None, False, 0, 20)
+    read = d.client.info("stats")["total_net_output_bytes"] - sent
     d.assert_listed(held)
+    if trimmed == "new documents only":  # the names held are kept: only the new ones are read
+        old_states = sum(len(raw) for raw in d.client.hmget(d.keys.states("acme"),
+                                                            [f"acme/old-{n}" for n in range(3_000)]))
+        new_states = sum(len(raw) for key, raw in d.client.hgetall(d.keys.states("acme")).items()
+                         if not key.startswith(b"acme/old-"))
+        assert read < new_states + old_states / 2, (read, new_states, old_states)
 
 
 def test_once_held_a_keyword_listing_reads_what_changed_not_the_states(server: RedisServer):

@@ -80,6 +80,7 @@ class _Listing:
         self.tenant_id, self.dataset_id = tenant_id, dataset_id
         self.lock = threading.Lock()
         self.cursor: bytes | None = None  # the last journal entry read (b"0-0": the journal was empty)
+        self.renamed: bytes | None = None  # the dataset's renames, as counted when its sets were read
         self.ids: list[str] = []
         self.names: list[str] = []
         self.positions: list[int] = []
@@ -92,13 +93,13 @@ class _Listing:
     def refresh(self, owner: KeywordListing) -> bool:
         """Bring the listing up to date: the journal's entries since the last read, or everything
         read again when the journal no longer holds them. False when the dataset is too large."""
-        if self.cursor is None or not self._follow(owner):
-            return self._read_all(owner)
-        return True
+        return self._follow(owner) or self._read_all(owner)
 
     def _follow(self, owner: KeywordListing) -> bool:
         """Apply the journal's entries since the cursor; False when some may be lost (trimmed, or
         the journal gone) or one says to read everything again."""
+        if self.cursor is None:
+            return False
         journal = owner._keys.dataset_listing_changes(self.tenant_id, self.dataset_id)
         with owner._redis.pipeline(transaction=True) as pipe:
             pipe.xlen(journal)
@@ -140,25 +141,34 @@ class _Listing:
         return True
 
     def _read_all(self, owner: KeywordListing) -> bool:
-        """Read the dataset's sorted sets and its journal's last entry at one instant, then its
-        documents' names (those renamed meanwhile are in the journal after the cursor)."""
+        """Read the dataset's sorted sets, its renames and its journal's last entry at one instant,
+        then the names of its documents not held (of all of them, if one was renamed since they
+        were read). One renamed meanwhile is in the journal after the cursor."""
         journal = owner._keys.dataset_listing_changes(self.tenant_id, self.dataset_id)
         with owner._redis.pipeline(transaction=True) as pipe:
             pipe.xrevrange(journal, count=1)
+            pipe.hget(owner._keys.dataset_counts(self.tenant_id), f"{self.tenant_id}/{self.dataset_id}|renamed")
             # The sets' scores are these positions (0 for a document without one).
             pipe.hgetall(owner._keys.document_positions(self.tenant_id, self.dataset_id))
             for listed in LISTED:
                 pipe.zrange(owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed), 0, -1)
-            last, positions, *sets = pipe.execute()
+            last, renamed, positions, *sets = pipe.execute()
         if sum(len(members) for members in sets) > owner._budget:
             return False
+        held = {document_id: self.names[slot] for document_id, slot in self.slot_of.items()} \
+            if renamed == self.renamed else {}
         self.__init__(self.tenant_id, self.dataset_id)  # type: ignore[misc]
-        self.cursor = last[0][0] if last else b"0-0"
+        self.cursor, self.renamed = (last[0][0] if last else b"0-0"), renamed
+        unnamed = []
         for code, members in enumerate(sets):
             for member in members:
-                slot = self._add(member.decode(), None, int(positions.get(member, 0)))
+                document_id = member.decode()
+                name = held.get(document_id)
+                slot = self._add(document_id, name, int(positions.get(member, 0)))
                 self.listed[slot] = code
-        self._name(owner, self.ids)
+                if name is None:
+                    unnamed.append(document_id)
+        self._name(owner, unnamed)
         return True
 
     def _name(self, owner: KeywordListing, document_ids: list[str]) -> None:
@@ -205,7 +215,9 @@ class _Listing:
             ends = np.cumsum(np.fromiter(map(len, pieces[:-1]), dtype=np.int64, count=len(pieces) - 1)
                              + len(keyword))
             lines = np.searchsorted(self._starts, ends - len(keyword), side="right") - 1
-            order = order[lines[np.concatenate(([True], lines[1:] != lines[:-1]))]]  # ascending already
+            first_in_line = np.ones(len(lines), dtype=bool)
+            first_in_line[1:] = lines[1:] != lines[:-1]  # ascending already
+            order = order[lines[first_in_line]]
         wanted = np.zeros(len(LISTED) + 1, dtype=bool)  # and _GONE, never wanted
         wanted[list(codes)] = True
         return order[wanted[self.listed[order]]]

@@ -152,7 +152,7 @@ class StateStore:
         for tenant_id in self._tenants.all():
             for field_name, value in self._redis.hgetall(self._keys.dataset_counts(tenant_id)).items():
                 status = field_name.decode().rpartition("|")[2]
-                if status != "words":
+                if status in _STATUSES:  # not "words", nor "renamed"
                     totals[status] += int(value)
         return totals
 
@@ -365,14 +365,15 @@ class StateStore:
             live = state.status is not DocumentStatus.DELETED
             counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
             final = state.status in TERMINAL_STATUSES
-            # Its name, for the dataset's journal of listing changes, when new there or changed.
-            named = previous is None or (previous.dataset_id, previous.name) != (state.dataset_id, state.name)
+            # Its name, for the dataset's journal of listing changes: new, or renamed (or moved in).
+            named = f"+{state.name or ''}" if previous is None else f"={state.name or ''}" \
+                if (previous.dataset_id, previous.name) != (state.dataset_id, state.name) else ""
             announced = [STATE.encode(s) for s in made]
             # Packed once final: a state in flight is written again within seconds, as JSON meanwhile.
             stored = STATES.pack(state.key, state.revision, announced[-1]) if final else announced[-1]
             args += [b"\n".join(announced), state.key, stored, position, expected, counted, state.document_id,
                      state.status.value, block(state.dataset_id), block(old.dataset_id),
-                     state.revision if final else "", f"={state.name or ''}" if named else ""]
+                     state.revision if final else "", named]
         return {"keys": keys, "args": args}
 
 
@@ -390,6 +391,7 @@ def _tenant_and_dataset(key: bytes, raw: bytes) -> tuple[str, str]:
 # stored, and every state its events made on the way (announced in order, it last).
 _Save = tuple[DocumentState, DocumentState | None, int, int, list[DocumentState]]
 _SAVED_AT_ONCE = 100  # states per script: a batch's are written in a few short scripts, not one long
+_STATUSES = frozenset(status.value for status in DocumentStatus)
 _COUNTED = (*(status.value for status in DocumentStatus), "words")
 
 
@@ -462,8 +464,8 @@ local function recount(positions, legacy, counts, key, offset, before, counted)
 end
 -- KEYS from `first`: the dataset's positions, its sorted set of live documents, the tenant's
 -- visibility, its sorted sets by display status, its journal of listing changes; from `old_first`,
--- those of its dataset before (the same, unless it moved). ``named``: "=<its name>" when new in the
--- dataset or renamed, else ''.
+-- those of its dataset before (the same, unless it moved). ``named``: "+<its name>" when new,
+-- "=<its name>" when renamed or moved in, else ''.
 local function place(first, old_first, document, status, named)
   if KEYS[old_first + 1] ~= KEYS[first + 1] then
     redis.call('ZREM', KEYS[old_first + 1], document)
@@ -494,8 +496,10 @@ end
 # the states made on the way and it, its key, the state as stored (packed once final:
 # services/runtime/packing.py), its position, the position expected, what it counts, its id, its
 # status, where its dataset's keys start, where those of its dataset before start (the same,
-# unless it moved), its revision if final ('' if not), and "=<its name>" when new in its dataset or
-# renamed ('' if not). Per state 1 if written, 0 if not.
+# unless it moved), its revision if final ('' if not), and "+<its name>" when new, "=<its name>"
+# when renamed or moved in ('' if neither): the dataset's renames are counted ("tenant/dataset|
+# renamed" in the counts), so a reader holding its names knows whether those it holds still hold.
+# Per state 1 if written, 0 if not.
 _COMPARE_AND_SET = _INDEXES + FINISHED_LUA + """
 local written = {}
 for i = 0, (#ARGV - 1) / 12 - 1 do
@@ -508,6 +512,9 @@ for i = 0, (#ARGV - 1) / 12 - 1 do
     redis.call('HSET', KEYS[1], key, ARGV[a + 2])
     recount(KEYS[2], KEYS[3], KEYS[4], key, ARGV[a + 3], before, ARGV[a + 5])
     place(k, old, ARGV[a + 6], ARGV[a + 7], ARGV[a + 11])
+    if string.sub(ARGV[a + 11], 1, 1) == '=' then
+      redis.call('HINCRBY', KEYS[4], string.match(ARGV[a + 5], '^(.+)|[^|]+|%d+$') .. '|renamed', 1)
+    end
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
     written[i + 1] = 1

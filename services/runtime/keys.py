@@ -237,8 +237,9 @@ class RedisKeys:
 
     def dataset_counts(self, tenant_id: str) -> str:
         """Hash: "tenant/dataset|status" -> its documents in that status, "tenant/dataset|words" ->
-        the words of its documents not deleted. Kept with every state written, so reading a
-        dataset's figures never reads its documents."""
+        the words of its documents not deleted, "tenant/dataset|renamed" -> how many times one was
+        renamed. Kept with every state written, so reading a dataset's figures never reads its
+        documents."""
         return self._t(tenant_id, "dataset-counts")
 
     def state_counted(self, tenant_id: str) -> str:
