@@ -276,6 +276,7 @@ def main() -> None:
     )
     from deploy.stack import Stack
     from services.cli.pipeline import start_services, stop_services
+    from services.gateway.keyword_listing import KeywordListing
     from services.projector.store import DatasetFigures, StateStore
     from services.runtime.elasticsearch_client import elasticsearch_client
     from services.runtime.kafka import admin_client
@@ -298,6 +299,10 @@ def main() -> None:
         scale_steps: list[str] = []
         for tenant in ("control", "chaos"):
             client = Client(settings.gateway_url, tenant)
+            # Names held from the start, kept from the dataset's journal of listing changes through it all.
+            held = KeywordListing(redis_client(settings), settings.keys,
+                                  StateStore(redis_client(settings), settings.keys), budget=10**6)
+            held.page(tenant, "bench", "doc", None, True, 0, 1)
             chaos = Chaos(settings, stack, args.kill_every, max(args.rounds, SCALE_DOWN + 2)) if tenant == "chaos" else None
             started = time.monotonic()
             if chaos:
@@ -320,8 +325,13 @@ def main() -> None:
             # What the projector counted and ordered as it went equals what its states say
             every = store.dataset(tenant, "bench")
             ordered, listed = store.newest_first(tenant, "bench", 0, len(every) + 1, deleted=True)
+            named = {keyword: held.page(tenant, "bench", keyword, None, True, 0, len(every) + 1)
+                     for keyword in ("doc", "1")}
             indexes_exact[tenant] = (store.dataset_figures(tenant, ["bench"])["bench"] == DatasetFigures.of(every)
-                                     and listed == len(every) and {s.key for s in ordered} == {s.key for s in every})
+                                     and listed == len(every) and {s.key for s in ordered} == {s.key for s in every}
+                                     and all(sorted(ids) == sorted(s.document_id for s in every
+                                                                   if keyword in (s.name or "").lower())
+                                             and total == len(ids) for keyword, (ids, total) in named.items()))
             results[tenant] = (chunks, stale, states, time.monotonic() - started, drain, chaos.kills if chaos else {})
             if chaos:
                 scale_steps = chaos.scale_steps
@@ -342,7 +352,7 @@ def main() -> None:
         print(f"missing in chaos run: {len(control[0] - chaos_run[0])}, extra: {len(chaos_run[0] - control[0])}, "
               f"stale: {chaos_run[1]}")
         print(f"reconciler: {audit.audited} audited, {len(audit.missing)} missing, {audit.stale_chunks} stale chunks")
-        print(f"dataset counts and order equal to the states: {indexes_exact}")
+        print(f"dataset counts, order and names by keyword equal to the states: {indexes_exact}")
         identical = (control[0] == chaos_run[0] and chaos_run[1] == 0 and audit.consistent
                      and all(indexes_exact.values()))
         print("IDENTICAL" if identical else "DIFFERENT")
