@@ -81,6 +81,8 @@ def test_the_pipeline_runs_on_a_cluster_with_each_tenant_on_a_master_of_its_own(
 
             listed = gateway.http.get("/v1/datasets/notes/documents").json()
             assert {d["id"] for d in listed["data"]} == {first["document_id"], second["document_id"]}
+            by_name = gateway.http.get("/v1/datasets/notes/documents", params={"keyword": f"{tenant}-1"}).json()
+            assert ([d["id"] for d in by_name["data"]], by_name["total"]) == ([second["document_id"]], 1)
             [dataset] = [d for d in gateway.http.get("/v1/datasets").json()["data"] if d["id"] == "notes"]
             assert dataset["document_count"] == 2
             hits = gateway.search("fjords")

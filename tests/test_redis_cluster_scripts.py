@@ -14,6 +14,7 @@ from redis.cluster import RedisCluster
 
 from schemas import DocumentStatus, DocumentUpserted, InlineSource, Stage, StatusEvent
 from services.gateway.datasets import DatasetCatalog
+from services.gateway.keyword_listing import KeywordListing
 from services.gateway.pipeline_history import PipelineHistory
 from services.gateway.visibility import DocumentVisibility
 from services.projector.store import StateStore
@@ -76,6 +77,20 @@ def test_the_projector_folds_states_on_a_cluster(cluster: RedisCluster):
     assert store.fold(event.model_copy(update={"status": DocumentStatus.COMPLETED, "stage": Stage.INDEXER}), 1)
     DocumentVisibility(cluster, KEYS, store).apply("acme", "ds", "d1", "disable")  # moved to the disabled ones
     assert store.newest_first("acme", "ds", 0, 10, shown="disabled")[1] == 1
+
+
+def test_a_listing_by_keyword_follows_the_journal_on_a_cluster(cluster: RedisCluster):
+    store = StateStore(cluster, KEYS)
+    listing = KeywordListing(cluster, KEYS, store, budget=1000)
+    # read while empty (the sets, positions, renames and journal in one MULTI), then from the journal
+    assert listing.page("globex", "ds", "x", None, False, 0, 10) == ([], 0)
+    for n, name in enumerate(("x-1.txt", "y.txt", "X-2.txt")):
+        store.fold(StatusEvent(tenant_id="globex", dataset_id="ds", document_id=f"d{n}", revision=1,
+                               status=DocumentStatus.WAITING, stage=Stage.GATEWAY, name=name), position=n)
+    DatasetCatalog(cluster, KEYS).position("globex", "ds", "d0")
+    assert listing.page("globex", "ds", "x-", None, False, 0, 10) == (["d0", "d2"], 2)
+    assert KeywordListing(cluster, KEYS, store, budget=1000).page("globex", "ds", "x-", None, False, 0, 10) == (
+        ["d0", "d2"], 2)
 
 
 def test_a_batch_of_several_tenants_documents_runs_on_a_cluster(cluster: RedisCluster, tmp_path: Path):

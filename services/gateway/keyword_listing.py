@@ -105,6 +105,7 @@ class _Listing:
             pipe.xlen(journal)
             pipe.xrange(journal, min=self.cursor)
             length, entries = pipe.execute()
+        entries = _entries(entries)
         if self.cursor == b"0-0":
             # Read when the journal was empty: a trim (which keeps CHANGES_KEPT) may have dropped some since.
             if length >= CHANGES_KEPT:
@@ -153,6 +154,7 @@ class _Listing:
             for listed in LISTED:
                 pipe.zrange(owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed), 0, -1)
             last, renamed, positions, *sets = pipe.execute()
+        last = _entries(last)
         if sum(len(members) for members in sets) > owner._budget:
             return False
         held = {document_id: self.names[slot] for document_id, slot in self.slot_of.items()} \
@@ -243,6 +245,12 @@ class _Listing:
         self.positions = [self.positions[slot] for slot in live]
         self.listed = self.listed[live].copy()
         self.slot_of = {document_id: slot for slot, document_id in enumerate(self.ids)}
+
+
+def _entries(replied: list) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Stream entries as (id, fields): a cluster's MULTI answers each's fields as a flat list."""
+    return [(entry_id, fields if isinstance(fields, dict) else dict(zip(fields[::2], fields[1::2])))
+            for entry_id, fields in replied]
 
 
 def _held(name: str) -> str:
