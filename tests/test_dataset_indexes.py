@@ -163,3 +163,26 @@ def test_states_written_before_the_indexes_were_kept_are_indexed_once_beside_liv
     assert_orders_match(store, catalog, "ds")
     assert_orders_match(store, catalog, "other")
     assert store.index_stored() == 0  # once complete, never again
+
+
+def test_counted_sides_kept_with_the_tenant_in_them_are_taken_away_once(settings: Settings):
+    """What a state counts is kept without its tenant (the field's key names it); one kept with it
+    ("offset|tenant/dataset|status|words", as before) is taken away as it is next written, not twice."""
+    client = redis_client(settings)
+    store, catalog = StateStore(client, settings.keys), DatasetCatalog(client, settings.keys)
+    assert store.index_stored() == 0
+    for n in range(6):
+        store.fold(event(f"d{n}", DocumentStatus.COMPLETED, segment_count=1, word_count=10, progress=1.0), n)
+    positions = settings.keys.state_positions("acme")
+    stored = client.hgetall(positions)
+    assert all(b"acme/" not in value for value in stored.values())  # none kept with the tenant
+    client.hset(positions, mapping={key: value.replace(b"|ds|", b"|acme/ds|") for key, value in stored.items()})
+    # Written again: one deleted, one moved, one disabled.
+    store.fold(event("d0", DocumentStatus.DELETED, revision=2), 10)
+    store.fold(event("d1", DocumentStatus.WAITING, revision=2, dataset="other", name="d1.txt"), 20)
+    DocumentVisibility(client, settings.keys, store).apply("acme", "ds", "d2", "disable")
+    figures = store.dataset_figures("acme", ["ds", "other"])
+    assert figures == read_from_states(store, "ds", "other")
+    assert figures["ds"] == DatasetFigures({"completed": 4, "deleted": 1}, words=40)
+    assert_orders_match(store, catalog, "ds")
+    assert [s.document_id for s in store.newest_first("acme", "ds", 0, 10, shown="disabled")[0]] == ["d2"]

@@ -114,11 +114,11 @@ def test_what_a_state_counted_as_kept_before_is_taken_away_as_the_state_is_writt
     store.fold(event("k", DocumentStatus.COMPLETED, segment_count=1, word_count=5, progress=1.0), 1)
     offset, _, counted = client.hget(keys.state_positions("acme"), "acme/k").partition(b"|")
     client.hset(keys.state_positions("acme"), "acme/k", offset)
-    client.hset(keys.state_counted("acme"), "acme/k", counted)
+    client.hset(keys.state_counted("acme"), "acme/k", b"acme/" + counted)  # with its tenant, as then
     assert store.dataset_figures("acme", ["ds"])["ds"].statuses == {"completed": 1}
 
     store.fold(event("k", DocumentStatus.DELETED, revision=2), 2)
     figures = store.dataset_figures("acme", ["ds"])["ds"]
     assert figures.statuses == {"deleted": 1} and figures.words == 0
-    assert client.hget(keys.state_positions("acme"), "acme/k") == b"2|acme/ds|deleted|0"
+    assert client.hget(keys.state_positions("acme"), "acme/k") == b"2|ds|deleted|0"
     assert not client.hexists(keys.state_counted("acme"), "acme/k")

@@ -221,10 +221,9 @@ class StateStore:
                     for key, raw in pending:
                         state = STATES.loads(key, raw)
                         words = state.get("word_count") if state["status"] != DocumentStatus.DELETED.value else 0
-                        dataset = f"{tenant_id}/{state['dataset_id']}"
                         keys += self._placement_keys(tenant_id, state["dataset_id"])
                         args += [key, raw, state["document_id"], state["status"],
-                                 f"{dataset}|{state['status']}|{words if isinstance(words, int) else 0}"]
+                                 f"{state['dataset_id']}|{state['status']}|{words if isinstance(words, int) else 0}"]
                     outcomes = self._index_stored(keys=keys, args=args)  # one script, as a cluster pipelines none
                     indexed += sum(outcome == 1 for outcome in outcomes)
                     changed = [key for (key, _), outcome in zip(pending, outcomes) if outcome == -1]
@@ -363,7 +362,7 @@ class StateStore:
         for state, previous, position, expected, made in saves:
             old = previous if previous is not None else state
             live = state.status is not DocumentStatus.DELETED
-            counted = f"{state.tenant_id}/{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
+            counted = f"{state.dataset_id}|{state.status.value}|{state.word_count if live else 0}"
             final = state.status in TERMINAL_STATUSES
             # Its name, for the dataset's journal of listing changes: new, or renamed (or moved in).
             named = f"+{state.name or ''}" if previous is None else f"={state.name or ''}" \
@@ -435,18 +434,25 @@ class MergeReport:
     kept: list[str] = field(default_factory=list)  # the live projector had folded a later event
 
 
-# What a state counts ("tenant/dataset|status|words", beside its offset) is taken away from the
-# dataset counts before what its new state counts is added; a document's place in its dataset's
-# sorted sets is its position there (0 until the gateway gives it one, which moves it then).
+# What a state counts ("dataset|status|words", beside its offset) is taken away from the dataset
+# counts before what its new state counts is added; a document's place in its dataset's sorted sets
+# is its position there (0 until the gateway gives it one, which moves it then).
 _INDEXES = listing.LUA + """
-local function count(counts, counted, sign)
+-- What the document ``key`` (tenant/document) counts: "tenant/dataset" (the counts' fields begin
+-- so), its status and its words. Kept without the tenant, or with it as before ("tenant/dataset|...").
+local function counted_parts(key, counted)
   local dataset, status, words = string.match(counted, '^(.+)|([^|]+)|(%d+)$')
+  if not string.find(dataset, '/', 1, true) then dataset = string.match(key, '^[^/]+') .. '/' .. dataset end
+  return dataset, status, words
+end
+local function count(counts, key, counted, sign)
+  local dataset, status, words = counted_parts(key, counted)
   redis.call('HINCRBY', counts, dataset .. '|' .. status, sign)
   if words ~= '0' then redis.call('HINCRBY', counts, dataset .. '|words', sign * tonumber(words)) end
 end
 -- A document's field in the state positions: "<offset>|<counted>", the status-topic offset its state
--- folds through and what the counts hold of it ("tenant/dataset|status|words"); or "<offset>" alone,
--- as kept before the two shared a field, its counted then in the state-counted hash (KEYS[legacy]).
+-- folds through and what the counts hold of it ("dataset|status|words"); or "<offset>" alone, as
+-- kept before the two shared a field, its counted then in the state-counted hash (KEYS[legacy]).
 local function positioned(positions, legacy, key)
   local stored = redis.call('HGET', positions, key)
   local offset, counted = string.match(stored or '', '^(-?%d+)|(.+)$')
@@ -456,8 +462,8 @@ end
 -- Count the document's state as ``counted`` instead of ``before``; keep it with its offset.
 local function recount(positions, legacy, counts, key, offset, before, counted)
   if before ~= counted then
-    if before then count(counts, before, -1) end
-    count(counts, counted, 1)
+    if before then count(counts, key, before, -1) end
+    count(counts, key, counted, 1)
   end
   redis.call('HSET', positions, key, offset .. '|' .. counted)
   redis.call('HDEL', legacy, key)
@@ -513,7 +519,7 @@ for i = 0, (#ARGV - 1) / 12 - 1 do
     recount(KEYS[2], KEYS[3], KEYS[4], key, ARGV[a + 3], before, ARGV[a + 5])
     place(k, old, ARGV[a + 6], ARGV[a + 7], ARGV[a + 11])
     if string.sub(ARGV[a + 11], 1, 1) == '=' then
-      redis.call('HINCRBY', KEYS[4], string.match(ARGV[a + 5], '^(.+)|[^|]+|%d+$') .. '|renamed', 1)
+      redis.call('HINCRBY', KEYS[4], (counted_parts(key, ARGV[a + 5])) .. '|renamed', 1)
     end
     for made in string.gmatch(ARGV[a], '[^\\n]+') do redis.call('PUBLISH', ARGV[1], made) end
     if ARGV[a + 10] ~= '' then finished(KEYS[5], KEYS[6], key, ARGV[a + 10]) end
@@ -554,7 +560,7 @@ return outcomes
 _RELIST = _INDEXES + """
 local _, counted = positioned(KEYS[1], KEYS[2], ARGV[1])
 if not counted then return 0 end
-local dataset, status = string.match(counted, '^(.+)|([^|]+)|%d+$')
+local dataset, status = counted_parts(ARGV[1], counted)
 if dataset ~= ARGV[3] then return 0 end
 local position = tonumber(redis.call('HGET', KEYS[4], ARGV[2]) or '0')
 local listed = list_shown(6, 6, ARGV[2], status, redis.call('HGET', KEYS[3], ARGV[2]), position)

@@ -226,8 +226,9 @@ class RedisKeys:
 
     def state_positions(self, tenant_id: str) -> str:
         """Hash: document key -> "<offset>|<counted>": the offset in the status topic of the last event
-        its state folds in, and what ``dataset_counts`` counts of its state ("tenant/dataset|status|
-        words"), the side a write takes away before it adds the new state's."""
+        its state folds in, and what ``dataset_counts`` counts of its state ("dataset|status|words";
+        "tenant/dataset|..." as kept before), the side a write takes away before it adds the new
+        state's."""
         return self._t(tenant_id, "state-position")
 
     def dataset_keys_before(self, tenant_id: str, dataset_id: str) -> str:
