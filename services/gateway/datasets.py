@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from schemas import OcrSpec
 from services.gateway.errors import ApiError
 from services.gateway.retrieval_model import RetrievalSettings
+from services.projector import listing
 from services.projector.listing import CHANGES_KEPT, LISTED
 from services.runtime.keys import RedisKeys
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 # written, are both given at its first write; if its state is already in the dataset's sorted sets
 # (the projector may fold its first report before), it moves to its position there (KEYS from 4),
 # a move its dataset's journal of listing changes (KEYS[3]) tells.
-_POSITION = """
+_POSITION = listing.LUA + """
 local position = redis.call('HGET', KEYS[1], ARGV[1])
 if position then return tonumber(position) end
 position = redis.call('HINCRBY', KEYS[1], 'next', 1)
@@ -35,9 +36,7 @@ redis.call('HSET', KEYS[1], ARGV[1], position)
 redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 local moved = 0
 for i = 4, #KEYS do moved = moved + redis.call('ZADD', KEYS[i], 'XX', 'CH', position, ARGV[1]) end
-if moved > 0 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[1], 'p', position)
-end
+if moved > 0 then journal(KEYS[3], ARGV[1], 'p', position) end
 return position
 """
 
@@ -204,7 +203,7 @@ class DatasetCatalog:
         keys = [self._keys.document_positions(tenant_id, dataset_id),
                 self._keys.document_created(tenant_id, dataset_id),
                 self._keys.dataset_listing_changes(tenant_id, dataset_id), *self._ordered_keys(tenant_id, dataset_id)]
-        return int(self._position(keys=keys, args=[document_id, int(time.time()), CHANGES_KEPT]))
+        return int(self._position(keys=keys, args=[document_id, int(time.time())]))
 
     def _ordered_keys(self, tenant_id: str, dataset_id: str) -> list[str]:
         """The dataset's sorted sets of documents, scored by their positions."""

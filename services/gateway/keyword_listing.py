@@ -50,8 +50,9 @@ class KeywordListing:
             listed = listed_under(shown, deleted) if shown is not None else [
                 name for name in LISTED if deleted or name != "deleted"]
             found = listing.matching(_held(keyword), [LISTED.index(name) for name in listed])
+            ids = [listing.ids[slot] for slot in found[offset:offset + count]]
         self._trim()
-        return [listing.ids[slot] for slot in found[offset:offset + count]], len(found)
+        return ids, len(found)
 
     def _listing(self, tenant_id: str, dataset_id: str) -> _Listing:
         with self._lock:
@@ -79,6 +80,9 @@ class _Listing:
     def __init__(self, tenant_id: str, dataset_id: str):
         self.tenant_id, self.dataset_id = tenant_id, dataset_id
         self.lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
         self.cursor: bytes | None = None  # the last journal entry read (b"0-0": the journal was empty)
         self.renamed: bytes | None = None  # the dataset's renames, as counted when its sets were read
         self.ids: list[str] = []
@@ -146,23 +150,27 @@ class _Listing:
         then the names of its documents not held (of all of them, if one was renamed since they
         were read). One renamed meanwhile is in the journal after the cursor."""
         journal = owner._keys.dataset_listing_changes(self.tenant_id, self.dataset_id)
+        sets = [owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed) for listed in LISTED]
+        with owner._redis.pipeline(transaction=False) as pipe:
+            for listed in sets:
+                pipe.zcard(listed)
+            if sum(pipe.execute()) > owner._budget:
+                return False
         with owner._redis.pipeline(transaction=True) as pipe:
             pipe.xrevrange(journal, count=1)
             pipe.hget(owner._keys.dataset_counts(self.tenant_id), f"{self.tenant_id}/{self.dataset_id}|renamed")
             # The sets' scores are these positions (0 for a document without one).
             pipe.hgetall(owner._keys.document_positions(self.tenant_id, self.dataset_id))
-            for listed in LISTED:
-                pipe.zrange(owner._keys.dataset_listed_documents(self.tenant_id, self.dataset_id, listed), 0, -1)
-            last, renamed, positions, *sets = pipe.execute()
+            for listed in sets:
+                pipe.zrange(listed, 0, -1)
+            last, renamed, positions, *members_of = pipe.execute()
         last = _entries(last)
-        if sum(len(members) for members in sets) > owner._budget:
-            return False
         held = {document_id: self.names[slot] for document_id, slot in self.slot_of.items()} \
             if renamed == self.renamed else {}
-        self.__init__(self.tenant_id, self.dataset_id)  # type: ignore[misc]
+        self._clear()
         self.cursor, self.renamed = (last[0][0] if last else b"0-0"), renamed
         unnamed = []
-        for code, members in enumerate(sets):
+        for code, members in enumerate(members_of):
             for member in members:
                 document_id = member.decode()
                 name = held.get(document_id)
