@@ -4,8 +4,9 @@ own (own state dir and loopback ports, stopped at the end).
 The documents' states are written straight into the state store through the projector's own
 write (``StateStore.fold``: the state, the dataset's set and its counts), not run through the
 pipeline: this measures the reads, not the indexing. At each size it prints the p50 of the
-dataset list, one dataset, the first page of its documents and the dashboard's overview, and the
-state Redis's bytes per document. Figures, not a pass/fail test.
+dataset list, one dataset, the first page of its documents (all, by status, by keyword) and the
+dashboard's overview, the time of the first listing by keyword there (the gateway reads the names
+then), and the state Redis's bytes per document. Figures, not a pass/fail test.
 
     .venv/bin/python -m bench.read_routes [--sizes 10000,100000] [--samples 20]
 """
