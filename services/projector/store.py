@@ -70,15 +70,11 @@ class StateStore:
                 yield page
 
     def names(self, tenant_id: str, document_ids: list[str]) -> dict[str, str | None]:
-        """The names of the tenant's documents with a state, by id: from their states, a
-        thousand per round trip."""
-        names: dict[str, str | None] = {}
-        for start in range(0, len(document_ids), 1000):
-            keys = [f"{tenant_id}/{document_id}" for document_id in document_ids[start:start + 1000]]
-            for key, raw in zip(keys, self._redis.hmget(self._keys.states(tenant_id), keys)):
-                if raw is not None:
-                    names[key.partition("/")[2]] = STATES.loads(key, raw).get("name")
-        return names
+        """The names of the tenant's documents with a state, by id: from their states, a thousand
+        per round trip (a dataset's every name never in one command)."""
+        keys = [f"{tenant_id}/{document_id}" for document_id in document_ids]
+        return {state["document_id"]: state.get("name")
+                for start in range(0, len(keys), 1000) for state in self.as_json(keys[start:start + 1000])}
 
     def searchable_revisions(self, keys: Iterable[str]) -> dict[str, int]:
         """The revision search may serve, per document key (documents serving none are absent)."""
